@@ -1,0 +1,93 @@
+"""Input checks that fail early, at trace time, with a message naming the argument.
+
+Each helper raises ``ValueError`` or ``TypeError`` that says which argument was
+wrong, what was expected and what was received. They inspect only static
+information (shapes, dtypes, Python values), so they are safe on tracers.
+Value checks on traced arrays belong in ``eqx.error_if`` instead.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+
+def _shape_str(shape: Sequence[int | None | str]) -> str:
+    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+
+
+def check_shape(name: str, x: Any, expected: Sequence[int | None | str]) -> None:
+    """Check ``x.shape`` against ``expected``; ``None`` or a str matches any size.
+
+    Named dimensions (strings) must agree wherever the same name appears twice.
+
+    Raises:
+        ValueError: ``"<name> must have shape (*, 4), got (10, 3)"``.
+    """
+    shape = tuple(np.shape(x))
+    ok = len(shape) == len(expected)
+    bound: dict[str, int] = {}
+    if ok:
+        for got, want in zip(shape, expected, strict=True):
+            if isinstance(want, str):
+                if bound.setdefault(want, got) != got:
+                    ok = False
+            elif want is not None and got != want:
+                ok = False
+    if not ok:
+        raise ValueError(
+            f"{name} must have shape {_shape_str(expected)}, got {_shape_str(shape)}"
+        )
+
+
+def check_ndim(name: str, x: Any, ndim: int) -> None:
+    """Check that ``x`` has exactly ``ndim`` dimensions."""
+    got = np.ndim(x)
+    if got != ndim:
+        raise ValueError(
+            f"{name} must have {ndim} dimension(s), got {got} (shape {np.shape(x)})"
+        )
+
+
+def check_dtype(name: str, x: Any, kind: str) -> None:
+    """Check the dtype kind: ``"float"``, ``"int"``, ``"bool"`` or ``"number"``."""
+    dtype = jnp.result_type(x)
+    tests = {
+        "float": jnp.issubdtype(dtype, jnp.floating),
+        "int": jnp.issubdtype(dtype, jnp.integer),
+        "bool": dtype == jnp.bool_,
+        "number": jnp.issubdtype(dtype, jnp.number),
+    }
+    if kind not in tests:
+        raise ValueError(f"kind must be one of {sorted(tests)}, got {kind!r}")
+    if not tests[kind]:
+        raise TypeError(f"{name} must have a {kind} dtype, got {dtype}")
+
+
+def check_positive(name: str, value: float | int, *, allow_zero: bool = False) -> None:
+    """Check a static Python number is positive (or non-negative)."""
+    if not isinstance(value, int | float | np.number) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
+    """Check ``value`` is one of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices!r}, got {value!r}")
+
+
+def check_same_leading_dim(name: str, arrays: dict[str, Any]) -> int:
+    """Check all arrays share their leading dimension and return it."""
+    sizes = {k: (np.shape(v)[0] if np.ndim(v) else None) for k, v in arrays.items()}
+    if any(s is None for s in sizes.values()):
+        scalars = [k for k, s in sizes.items() if s is None]
+        raise ValueError(f"{name}: fields {scalars} are scalars; every field needs a leading axis")
+    if len(set(sizes.values())) > 1:
+        detail = ", ".join(f"{k} has {s}" for k, s in sizes.items())
+        raise ValueError(f"{name}: all fields must share the leading dimension, but {detail}")
+    return next(iter(sizes.values()), 0)
