@@ -1,0 +1,152 @@
+"""The registry of runnable examples ("showcases").
+
+Each script in ``examples/`` registers itself with :func:`register`, so that a
+new capability adds its showcase to ``hepjax examples`` and ``hepjax demo``
+without editing the CLI::
+
+    from hepjax.cli import register, example_main
+
+    @register("train-classifier", summary="Classify toy quark/gluon jets")
+    def run(*, scale: str, out: pathlib.Path) -> dict[str, float]:
+        ...  # do the work with the library, write plots into `out`
+        return {"auc": auc}
+
+    if __name__ == "__main__":
+        example_main(run)
+
+``run`` receives ``scale`` (``"small"`` for CPU minutes, ``"paper"`` for the
+paper's settings on a GPU) and an existing output folder, writes its plots and
+files there, and returns JSON-serialisable metrics.
+"""
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import pathlib
+import sys
+from collections.abc import Callable
+
+SCALES = ("small", "paper")
+
+ExampleFn = Callable[..., dict]
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """A registered example: its name, one-line summary, and entry point."""
+
+    name: str
+    summary: str
+    run: ExampleFn
+    demo: bool = True
+    source: str = ""
+
+
+_REGISTRY: dict[str, Example] = {}
+
+
+def register(name: str, *, summary: str, demo: bool = True) -> Callable[[ExampleFn], ExampleFn]:
+    """Register ``run(*, scale, out) -> metrics`` under ``name``.
+
+    Args:
+        name: the CLI name, lowercase with dashes (``hepjax examples run NAME``).
+        summary: one line shown by ``hepjax examples list``.
+        demo: whether ``hepjax demo`` runs it (at ``--scale small``).
+    """
+    if not name or name != name.lower() or " " in name:
+        raise ValueError(f"name must be lowercase without spaces, got {name!r}")
+
+    def decorator(fn: ExampleFn) -> ExampleFn:
+        source = getattr(sys.modules.get(fn.__module__), "__file__", "") or ""
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.source != source:
+            raise ValueError(
+                f"example {name!r} is registered twice: {existing.source} and {source}"
+            )
+        _REGISTRY[name] = Example(name, summary, fn, demo, source)
+        return fn
+
+    return decorator
+
+
+def examples_dir() -> pathlib.Path:
+    """Where the example scripts live.
+
+    ``$HEPJAX_EXAMPLES`` if set, else the ``examples/`` folder of the checkout
+    that hepjax is installed from (``pip install -e .``).
+    """
+    env = os.environ.get("HEPJAX_EXAMPLES")
+    if env:
+        return pathlib.Path(env)
+    return pathlib.Path(__file__).resolve().parents[2] / "examples"
+
+
+def discover(directory: pathlib.Path | None = None) -> dict[str, Example]:
+    """Import every ``examples/*.py`` once so they register, and return the registry."""
+    directory = examples_dir() if directory is None else pathlib.Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"examples folder {directory} not found: install hepjax from a checkout "
+            "(pip install -e .) or set HEPJAX_EXAMPLES to the examples folder"
+        )
+    for path in sorted(directory.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        module_name = f"hepjax_examples.{path.stem}"
+        if module_name in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            del sys.modules[module_name]
+            raise
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_example(name: str) -> Example:
+    """Look an example up by name, with the known names in the error."""
+    registry = discover()
+    if name not in registry:
+        raise KeyError(f"unknown example {name!r}; known examples: {', '.join(registry)}")
+    return registry[name]
+
+
+def run_example(example: Example, *, scale: str, out: pathlib.Path) -> dict:
+    """Run one example into ``out`` and write ``out/metrics.json`` atomically."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = example.run(scale=scale, out=out)
+    if not isinstance(metrics, dict):
+        raise TypeError(f"example {example.name!r} must return a dict of metrics")
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def write_json(path: pathlib.Path, obj) -> None:
+    """Write JSON to a temporary file and rename it into place."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def example_main(run: ExampleFn, argv: list[str] | None = None) -> dict:
+    """``if __name__ == "__main__": example_main(run)`` for a script's own CLI."""
+    parser = argparse.ArgumentParser(description=(run.__doc__ or "").strip().split("\n")[0])
+    parser.add_argument("--scale", choices=SCALES, default="small")
+    parser.add_argument("--out", type=pathlib.Path, default=None)
+    args = parser.parse_args(argv)
+    name = next((e.name for e in _REGISTRY.values() if e.run is run), run.__name__)
+    out = args.out or pathlib.Path("runs") / name
+    example = _REGISTRY.get(name) or Example(name, "", run)
+    metrics = run_example(example, scale=args.scale, out=out)
+    print(json.dumps(metrics, indent=2, sort_keys=True, default=float))
+    print(f"wrote {out}")
+    return metrics
