@@ -13,11 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def _shape_str(shape: Sequence[int | None | str]) -> str:
+def _shape_str(shape: Sequence[int | str | None]) -> str:
     return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
 
 
-def check_shape(name: str, x: Any, expected: Sequence[int | None | str]) -> None:
+def check_shape(name: str, x: Any, expected: Sequence[int | str | None]) -> None:
     """Check ``x.shape`` against ``expected``; ``None`` or a str matches any size.
 
     Named dimensions (strings) must agree wherever the same name appears twice.
@@ -36,18 +36,14 @@ def check_shape(name: str, x: Any, expected: Sequence[int | None | str]) -> None
             elif want is not None and got != want:
                 ok = False
     if not ok:
-        raise ValueError(
-            f"{name} must have shape {_shape_str(expected)}, got {_shape_str(shape)}"
-        )
+        raise ValueError(f"{name} must have shape {_shape_str(expected)}, got {_shape_str(shape)}")
 
 
 def check_ndim(name: str, x: Any, ndim: int) -> None:
     """Check that ``x`` has exactly ``ndim`` dimensions."""
     got = np.ndim(x)
     if got != ndim:
-        raise ValueError(
-            f"{name} must have {ndim} dimension(s), got {got} (shape {np.shape(x)})"
-        )
+        raise ValueError(f"{name} must have {ndim} dimension(s), got {got} (shape {np.shape(x)})")
 
 
 def check_dtype(name: str, x: Any, kind: str) -> None:

@@ -62,7 +62,7 @@ def _expand(mask: Bool[Array, " n"], x: Array) -> Array:
     return mask.reshape(mask.shape + (1,) * (x.ndim - 1))
 
 
-def masked_sum(x: Float[Array, "n *d"], mask: Bool[Array, " n"]) -> Float[Array, "*d"]:
+def masked_sum(x: Float[Array, " n *d"], mask: Bool[Array, " n"]) -> Float[Array, " *d"]:
     r"""$\sum_{i: m_i} x_i$ over the set axis (axis 0)."""
     return jnp.sum(jnp.where(_expand(mask, x), x, 0), axis=0)
 
@@ -72,7 +72,7 @@ def masked_count(mask: Bool[Array, " n"]) -> Float[Array, ""]:
     return jnp.sum(mask, dtype=jnp.result_type(float))
 
 
-def masked_mean(x: Float[Array, "n *d"], mask: Bool[Array, " n"]) -> Float[Array, "*d"]:
+def masked_mean(x: Float[Array, " n *d"], mask: Bool[Array, " n"]) -> Float[Array, " *d"]:
     r"""$\frac{1}{|m|}\sum_{i: m_i} x_i$; an empty set gives 0, not NaN."""
     count = jnp.maximum(masked_count(mask), 1.0)
     return masked_sum(x, mask) / count.astype(x.dtype)
@@ -86,9 +86,10 @@ def masked_softmax(
     $\mathrm{softmax}(z)_i = m_i e^{z_i - c} / \sum_j m_j e^{z_j - c}$ with the
     masked maximum $c$ for stability. A fully masked row returns all zeros.
     """
-    if logits.shape[-mask.ndim :] != mask.shape and jnp.broadcast_shapes(
-        logits.shape, mask.shape
-    ) != logits.shape:
+    if (
+        logits.shape[-mask.ndim :] != mask.shape
+        and jnp.broadcast_shapes(logits.shape, mask.shape) != logits.shape
+    ):
         raise ValueError(
             f"mask of shape {mask.shape} does not broadcast to logits of shape {logits.shape}"
         )

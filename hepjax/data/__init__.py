@@ -1,0 +1,9 @@
+"""Layer 2: datasets, deterministic batch streams and HDF5 input/output."""
+
+from ._dataset import ArrayDataset as ArrayDataset
+from ._dataset import Batches as Batches
+from ._hdf5 import HDF5Writer as HDF5Writer
+from ._hdf5 import check_hdf5_schema as check_hdf5_schema
+from ._hdf5 import iter_hdf5 as iter_hdf5
+from ._hdf5 import read_hdf5 as read_hdf5
+from ._hdf5 import write_hdf5 as write_hdf5

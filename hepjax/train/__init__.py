@@ -1,0 +1,10 @@
+"""Layer 3: the training loop (Equinox or Flax NNX models, Optax optimizers)."""
+
+from ._callbacks import Evaluate as Evaluate
+from ._callbacks import StepInfo as StepInfo
+from ._checkpoint import Checkpointer as Checkpointer
+from ._checkpoint import CheckpointError as CheckpointError
+from ._fit import FitResult as FitResult
+from ._fit import NonFiniteLossError as NonFiniteLossError
+from ._fit import fit as fit
+from ._sharding import DataParallel as DataParallel

@@ -1,0 +1,351 @@
+r"""``fit``: the training loop for Equinox and Flax NNX models.
+
+One compiled step performs
+
+.. math::
+    \ell, g = \nabla_\theta\, \mathcal{L}(\theta; b_s, k_s), \qquad
+    \theta \leftarrow \theta + \mathrm{optax}(g), \qquad
+    \bar\theta \leftarrow \beta\,\bar\theta + (1-\beta)\,\theta,
+
+where $b_s$ is the batch at step $s$ (a pure function of the step), $k_s$ a key
+split from the carried PRNG key, and $\bar\theta$ the optional EMA of the
+weights. The loop adds the rest of what a long run needs: gradient clipping in
+the Optax chain, a progress bar with loss and throughput, evaluation
+callbacks, atomic Orbax checkpoints with exact resume, a stop at the first
+non-finite loss, and data parallelism over all devices.
+"""
+
+import dataclasses
+import inspect
+import math
+import pathlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ._callbacks import StepInfo, due
+from ._checkpoint import Checkpointer, CheckpointError
+from ._sharding import DataParallel
+from ._state import split_model
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training met a non-finite loss or gradient; ``.result`` holds the last good state."""
+
+    def __init__(self, message: str, result: "FitResult"):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        model: the trained model (same type as the input model).
+        ema_model: the model with EMA weights, or ``None`` without ``ema_decay``.
+        opt_state: the optimizer state.
+        key: the PRNG key after the last step (continue a run from it).
+        step: the number of completed steps.
+        losses: training loss at every step from 1 to ``step``.
+        evals: one dict per evaluation, with its ``"step"``.
+        resumed_from: the checkpoint step this run resumed from, if any.
+        examples_per_second: throughput of this run, excluding the first (compiling) step.
+    """
+
+    model: Any
+    ema_model: Any
+    opt_state: Any
+    key: Any
+    step: int
+    losses: np.ndarray
+    evals: list[dict]
+    resumed_from: int | None
+    examples_per_second: float
+
+
+def _accepts_key(fn: Callable) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return "key" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _batch_getter(data: Any) -> Callable[[int], Any]:
+    from hepjax.data import Batches
+
+    if isinstance(data, Batches):
+        return data.__getitem__
+    if callable(data):
+        return data
+    raise TypeError(
+        "data must be a hepjax.data.Batches or a function step -> batch, so that the "
+        f"data position can be resumed exactly; got {type(data).__name__}"
+    )
+
+
+def _batch_signature(batch: Any) -> Any:
+    return jax.tree.map(lambda x: (np.shape(x), np.asarray(x).dtype.str), batch)
+
+
+def _describe_mismatch(first: Any, now: Any) -> str:
+    flat_first = jax.tree_util.tree_flatten_with_path(first, is_leaf=lambda x: isinstance(x, tuple))
+    flat_now = jax.tree_util.tree_flatten_with_path(now, is_leaf=lambda x: isinstance(x, tuple))
+    if flat_first[1] != flat_now[1]:
+        return f"its structure {flat_now[1]} differs from the first batch's {flat_first[1]}"
+    for (path, a), (_, b) in zip(flat_first[0], flat_now[0], strict=True):
+        if a != b:
+            name = jax.tree_util.keystr(path)
+            return f"field {name} has shape/dtype {b}, but the first batch had {a}"
+    return "it differs from the first batch"
+
+
+def _leading_size(batch: Any) -> int:
+    leaves = jax.tree.leaves(batch)
+    if not leaves or np.ndim(leaves[0]) == 0:
+        raise ValueError("a batch must be a pytree of arrays with a leading batch axis")
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+    if len(sizes) != 1:
+        raise ValueError(
+            f"every array in a batch must share the leading (batch) dimension, got sizes {sizes}"
+        )
+    return sizes.pop()
+
+
+def _key_data(key: Any) -> tuple[np.ndarray, Callable[[Any], Any]]:
+    """Raw ``uint32`` key data for checkpoints, and how to rebuild the key."""
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        impl = jax.random.key_impl(key)
+        return np.asarray(jax.random.key_data(key)), lambda d: jax.random.wrap_key_data(
+            jnp.asarray(d), impl=impl
+        )
+    if key.dtype != jnp.uint32:
+        raise TypeError(f"key must be a jax.random.key or uint32 key data, got dtype {key.dtype}")
+    return np.asarray(key), jnp.asarray
+
+
+def _make_step(loss_fn, optimizer, rebuild, ema_decay, pass_key):
+    def objective(params, batch, key):
+        model = rebuild(params)
+        loss = loss_fn(model, batch, key=key) if pass_key else loss_fn(model, batch)
+        return loss
+
+    def step(params, opt_state, ema, key, batch):
+        key, sub = jax.random.split(key)
+        out = jax.eval_shape(objective, params, batch, sub)
+        if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != ():
+            got = getattr(out, "shape", type(out).__name__)
+            raise ValueError(f"loss_fn must return a scalar loss, got {got}")
+        if not jnp.issubdtype(out.dtype, jnp.floating):
+            raise TypeError(f"loss_fn must return a floating-point loss, got dtype {out.dtype}")
+        loss, grads = jax.value_and_grad(objective)(params, batch, sub)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        new_ema = None
+        if ema is not None:
+            new_ema = optax.incremental_update(new_params, ema, step_size=1.0 - ema_decay)
+        ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads))
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+        return (
+            keep(new_params, params),
+            keep(new_opt_state, opt_state),
+            None if ema is None else keep(new_ema, ema),
+            key,
+            loss,
+            ok,
+        )
+
+    return jax.jit(step, donate_argnums=(0, 1, 2))
+
+
+def _progress_bar(total: int, initial: int, enabled: bool | None):
+    from tqdm.auto import tqdm
+
+    disable = (not sys.stderr.isatty()) if enabled is None else not enabled
+    return tqdm(total=total, initial=initial, disable=disable, unit="step", dynamic_ncols=True)
+
+
+def fit(
+    model: Any,
+    loss_fn: Callable[..., jax.Array],
+    optimizer: optax.GradientTransformation,
+    data: Any,
+    *,
+    steps: int,
+    key: Any,
+    clip_norm: float | None = None,
+    ema_decay: float | None = None,
+    callbacks: Sequence[Callable[[StepInfo], dict | None]] = (),
+    checkpoint_dir: str | pathlib.Path | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int = 3,
+    resume: bool = True,
+    devices: Sequence[jax.Device] | None = None,
+    progress: bool | None = None,
+) -> FitResult:
+    """Train ``model`` for ``steps`` optimizer steps.
+
+    Args:
+        model: an Equinox module (or pytree of arrays) or a Flax NNX module.
+        loss_fn: ``loss_fn(model, batch, *, key) -> scalar`` (``key`` may be
+            omitted from its signature when the loss is deterministic). It sees
+            one whole global batch; write it with ``jax.vmap`` over examples.
+        optimizer: an Optax gradient transformation.
+        data: a :class:`hepjax.data.Batches` or a function ``step -> batch``.
+            Batches must be pure functions of the step so that a resumed run
+            sees exactly the data an uninterrupted run would.
+        steps: total number of steps (a resumed run continues up to it).
+        key: PRNG key; the step keys are split from it, and it is checkpointed.
+        clip_norm: clip gradients to this global norm (``optax.clip_by_global_norm``
+            prepended to the optimizer chain).
+        ema_decay: keep an exponential moving average of the weights with this
+            decay (e.g. ``0.999``), returned as ``FitResult.ema_model``.
+        callbacks: called as ``cb(info)`` after each step where due (every
+            ``cb.every`` steps, default every step, and at the end); a returned
+            dict is logged in ``FitResult.evals``. See :class:`Evaluate`.
+        checkpoint_dir: write Orbax checkpoints here; an existing checkpoint is
+            resumed from (unless ``resume=False``).
+        checkpoint_every: steps between checkpoints (default ``max(1, steps // 10)``);
+            the final step is always saved.
+        keep_checkpoints: how many recent checkpoints to keep.
+        resume: continue from the latest checkpoint in ``checkpoint_dir``.
+        devices: devices for data parallelism (default: all of ``jax.devices()``).
+            The batch is split over them and the parameters replicated.
+        progress: show a progress bar (default: when stderr is a terminal).
+
+    Returns:
+        A :class:`FitResult`.
+
+    Raises:
+        NonFiniteLossError: at the first non-finite loss or gradient. The update
+            of that step is discarded, no further checkpoint is written, and
+            ``err.result`` holds the last good state.
+        CheckpointError: an unwritable, corrupted or mismatched ``checkpoint_dir``.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {optimizer!r}")
+    if clip_norm is not None and not (math.isfinite(clip_norm) and clip_norm > 0):
+        raise ValueError(f"clip_norm must be a positive number, got {clip_norm!r}")
+    if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
+    get_batch = _batch_getter(data)
+    fingerprint = data.fingerprint() if hasattr(data, "fingerprint") else None
+    if clip_norm is not None:
+        optimizer = optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
+
+    params, adapter = split_model(model)
+    opt_state = optimizer.init(params)
+    ema = jax.tree.map(jnp.copy, params) if ema_decay is not None else None
+    key_data, wrap_key = _key_data(key)
+    start, losses, evals, resumed_from = 0, [], [], None
+
+    checkpointer = None
+    if checkpoint_dir is not None:
+        every = checkpoint_every if checkpoint_every is not None else max(1, steps // 10)
+        checkpointer = Checkpointer(checkpoint_dir, every=every, keep=keep_checkpoints)
+        if resume and checkpointer.latest_step() is not None:
+            template = {"params": params, "opt_state": opt_state, "ema": ema, "key": key_data}
+            restored, record, resumed_from = checkpointer.restore(template)
+            if record.get("data") != fingerprint:
+                raise CheckpointError(
+                    f"checkpoint {resumed_from} in {checkpointer.directory} was written with "
+                    f"data {record.get('data')}, but this run's data is {fingerprint}; use "
+                    "the same data stream, a fresh checkpoint_dir, or resume=False"
+                )
+            params, opt_state, ema = restored["params"], restored["opt_state"], restored["ema"]
+            key_data = restored["key"]
+            start, losses, evals = resumed_from, list(record["losses"]), list(record["evals"])
+
+    parallel = DataParallel(devices)
+    params, opt_state, ema = parallel.replicate((params, opt_state, ema))
+    run_key = parallel.replicate(wrap_key(key_data))
+    step_fn = _make_step(loss_fn, optimizer, adapter.rebuild, ema_decay, _accepts_key(loss_fn))
+
+    def result(step: int, seconds: float, examples: int) -> FitResult:
+        return FitResult(
+            model=adapter.rebuild(params),
+            ema_model=None if ema is None else adapter.rebuild(ema),
+            opt_state=opt_state,
+            key=run_key,
+            step=step,
+            losses=np.asarray(losses, dtype=np.float64),
+            evals=evals,
+            resumed_from=resumed_from,
+            examples_per_second=examples / seconds if seconds > 0 else float("nan"),
+        )
+
+    def save(step: int) -> None:
+        state = {"params": params, "opt_state": opt_state, "ema": ema}
+        state["key"] = _key_data(run_key)[0]
+        record = {"losses": losses, "evals": evals, "data": fingerprint, "step": step}
+        checkpointer.save(step, state, record)
+
+    first_signature = None
+    batch_size = 0
+    timed_seconds, timed_examples = 0.0, 0
+    started = time.perf_counter()
+    bar = _progress_bar(steps, start, progress)
+    try:
+        for step in range(start, steps):
+            batch = get_batch(step)
+            signature = _batch_signature(batch)
+            if first_signature is None:
+                first_signature = signature
+                batch_size = _leading_size(batch)
+                parallel.check_batch_size(batch_size)
+            elif signature != first_signature:
+                raise ValueError(
+                    f"the batch at step {step} does not match the first batch: "
+                    f"{_describe_mismatch(first_signature, signature)}"
+                )
+            tick = time.perf_counter()
+            new = step_fn(params, opt_state, ema, run_key, parallel.shard_batch(batch))
+            new = jax.block_until_ready(new)
+            params, opt_state, ema, run_key, loss, ok = new
+            loss = float(loss)
+            if not bool(ok):
+                last = checkpointer.latest_step() if checkpointer else None
+                where = (
+                    f"; the last checkpoint is step {last} in {checkpointer.directory}"
+                    if (last is not None)
+                    else ""
+                )
+                raise NonFiniteLossError(
+                    f"non-finite loss ({loss}) or gradient at step {step + 1}; training "
+                    f"stopped with the parameters after step {step}{where}",
+                    result(step, timed_seconds, timed_examples),
+                )
+            if step > start:
+                timed_seconds += time.perf_counter() - tick
+                timed_examples += batch_size
+            losses.append(loss)
+            done = step + 1
+            final = done == steps
+            info = StepInfo(done, loss, params, ema, adapter.rebuild, started)
+            shown = {"loss": f"{loss:.4g}"}
+            for callback in callbacks:
+                if due(callback, done, final):
+                    metrics = callback(info)
+                    if metrics:
+                        evals.append({"step": done, **metrics})
+                        shown.update({k: f"{v:.4g}" for k, v in metrics.items()})
+            if timed_seconds > 0:
+                shown["ex/s"] = f"{timed_examples / timed_seconds:.4g}"
+            bar.set_postfix(shown, refresh=False)
+            bar.update(1)
+            if checkpointer is not None and (done % checkpointer.every == 0 or final):
+                save(done)
+    finally:
+        bar.close()
+        if checkpointer is not None:
+            checkpointer.close()
+    return result(max(start, steps), timed_seconds, timed_examples)
