@@ -61,7 +61,7 @@ def check_dtype(name: str, x: Any, kind: str) -> None:
         raise TypeError(f"{name} must have a {kind} dtype, got {dtype}")
 
 
-def check_positive(name: str, value: float | int, *, allow_zero: bool = False) -> None:
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
     """Check a static Python number is positive (or non-negative)."""
     if not isinstance(value, int | float | np.number) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")

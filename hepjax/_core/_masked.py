@@ -53,43 +53,46 @@ def pad_sets(
     return x, mask
 
 
-def _expand(mask: Bool[Array, " n"], x: Array) -> Array:
+def _expand(mask: Bool[ArrayLike, " n"], x: ArrayLike) -> Array:
     check_ndim("mask", mask, 1)
     if mask.shape[0] != x.shape[0]:
         raise ValueError(
             f"mask has length {mask.shape[0]} but x has {x.shape[0]} elements on axis 0"
         )
-    return mask.reshape(mask.shape + (1,) * (x.ndim - 1))
+    return jnp.asarray(mask).reshape(mask.shape + (1,) * (np.ndim(x) - 1))
 
 
-def masked_sum(x: Float[Array, " n *d"], mask: Bool[Array, " n"]) -> Float[Array, " *d"]:
+def masked_sum(x: Float[ArrayLike, " n *d"], mask: Bool[ArrayLike, " n"]) -> Float[Array, " *d"]:
     r"""$\sum_{i: m_i} x_i$ over the set axis (axis 0)."""
     return jnp.sum(jnp.where(_expand(mask, x), x, 0), axis=0)
 
 
-def masked_count(mask: Bool[Array, " n"]) -> Float[Array, ""]:
+def masked_count(mask: Bool[ArrayLike, " n"]) -> Float[Array, ""]:
     """Number of real elements, as a float."""
     return jnp.sum(mask, dtype=jnp.result_type(float))
 
 
-def masked_mean(x: Float[Array, " n *d"], mask: Bool[Array, " n"]) -> Float[Array, " *d"]:
+def masked_mean(x: Float[ArrayLike, " n *d"], mask: Bool[ArrayLike, " n"]) -> Float[Array, " *d"]:
     r"""$\frac{1}{|m|}\sum_{i: m_i} x_i$; an empty set gives 0, not NaN."""
     count = jnp.maximum(masked_count(mask), 1.0)
-    return masked_sum(x, mask) / count.astype(x.dtype)
+    total = masked_sum(x, mask)
+    return total / count.astype(total.dtype)
 
 
 def masked_softmax(
-    logits: Float[Array, "*b n"], mask: Bool[Array, "*b n"], axis: int = -1
+    logits: Float[ArrayLike, "*b n"], mask: Bool[ArrayLike, "..."], axis: int = -1
 ) -> Float[Array, "*b n"]:
     r"""Softmax over the entries where ``mask`` is true; masked entries get 0.
 
     $\mathrm{softmax}(z)_i = m_i e^{z_i - c} / \sum_j m_j e^{z_j - c}$ with the
     masked maximum $c$ for stability. A fully masked row returns all zeros.
     """
-    if (
-        logits.shape[-mask.ndim :] != mask.shape
-        and jnp.broadcast_shapes(logits.shape, mask.shape) != logits.shape
-    ):
+    logits, mask = jnp.asarray(logits), jnp.asarray(mask)
+    try:
+        broadcast = np.broadcast_shapes(logits.shape, mask.shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != logits.shape:
         raise ValueError(
             f"mask of shape {mask.shape} does not broadcast to logits of shape {logits.shape}"
         )
@@ -102,8 +105,8 @@ def masked_softmax(
 
 
 def masked_layer_norm(
-    x: Float[Array, "n d"],
-    mask: Bool[Array, " n"],
+    x: Float[ArrayLike, "n d"],
+    mask: Bool[ArrayLike, " n"],
     *,
     eps: float = 1e-5,
 ) -> Float[Array, "n d"]:
@@ -116,6 +119,7 @@ def masked_layer_norm(
     for per-element layer norm use ``equinox.nn.LayerNorm`` under ``vmap``.
     """
     check_ndim("x", x, 2)
+    x = jnp.asarray(x)
     m = _expand(mask, x)
     count = jnp.maximum(masked_count(mask), 1.0) * x.shape[1]
     mu = jnp.sum(jnp.where(m, x, 0)) / count
