@@ -14,6 +14,7 @@ _SUBPACKAGES = (
     "cli",
     "data",
     "estimators",
+    "metrics",
     "nn",
     "sim",
     "train",

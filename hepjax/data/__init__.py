@@ -7,3 +7,5 @@ from ._hdf5 import check_hdf5_schema as check_hdf5_schema
 from ._hdf5 import iter_hdf5 as iter_hdf5
 from ._hdf5 import read_hdf5 as read_hdf5
 from ._hdf5 import write_hdf5 as write_hdf5
+from ._toy_jets import toy_jet as toy_jet
+from ._toy_jets import toy_quark_gluon as toy_quark_gluon

@@ -47,8 +47,12 @@ class DataParallel:
         return len(self.devices)
 
     def replicate(self, tree: Any) -> Any:
-        """Place every array leaf of ``tree`` on all devices."""
-        return jax.device_put(tree, self.replicated)
+        """A copy of ``tree`` with every array leaf placed on all devices.
+
+        Always a copy (``may_alias=False``): the training step donates its
+        state buffers, which must never be the caller's model arrays.
+        """
+        return jax.device_put(tree, self.replicated, may_alias=False)
 
     def check_batch_size(self, batch_size: int) -> None:
         """The global batch must split evenly over the devices."""

@@ -32,6 +32,17 @@ def test_fit_learns_linear_map(key):
     assert result.losses[-10:].mean() < 0.05 * result.losses[:10].mean()
 
 
+def test_input_model_is_not_consumed(key):
+    model = toy.model()
+    before = toy.leaves(model)
+    first = ht.fit(model, mse, optax.adam(1e-2), toy.batches(), steps=3, key=key)
+    second = ht.fit(model, mse, optax.adam(1e-2), toy.batches(), steps=3, key=key)
+    for a, b in zip(toy.leaves(model), before, strict=True):
+        np.testing.assert_array_equal(a, b)  # the step donates copies, never the caller's arrays
+    for a, b in zip(toy.leaves(first.model), toy.leaves(second.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_key_is_optional_in_loss_signature_and_used_when_present(key):
     seen = []
 

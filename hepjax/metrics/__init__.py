@@ -1,0 +1,9 @@
+"""Layer 4: metrics and their plots (classification; more with each task)."""
+
+from ._classification import accuracy as accuracy
+from ._classification import background_rejection as background_rejection
+from ._classification import plot_roc as plot_roc
+from ._classification import roc_auc as roc_auc
+from ._classification import roc_curve as roc_curve
+from ._plotting import figure as figure
+from ._plotting import plot_losses as plot_losses
