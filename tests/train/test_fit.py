@@ -175,7 +175,7 @@ def test_bad_arguments(key, kwargs, message):
 def test_bad_data_and_optimizer_types(key):
     with pytest.raises(TypeError, match="data must be a hepjax.data.Batches"):
         ht.fit(toy.model(), mse, optax.sgd(1e-3), [1, 2], steps=1, key=key)
-    with pytest.raises(TypeError, match="optimizer must be an optax"):
+    with pytest.raises(TypeError, match="optimizer"):
         ht.fit(toy.model(), mse, "adam", toy.batches(), steps=1, key=key)
 
 
