@@ -69,11 +69,13 @@ class MaskedMultiheadAttention(eqx.Module):
         dropout: float = 0.0,
         key: PRNGKeyArray,
     ):
-        """Args:
-        d_model: feature width $d$ of the set elements.
-        num_heads: number of heads $H$; must divide ``d_model``.
-        dropout: dropout probability on the attention weights.
-        key: PRNG key for the initialisation (keyword-only).
+        """Build the module (PRNG ``key`` is keyword-only).
+
+        Args:
+            d_model: feature width $d$ of the set elements.
+            num_heads: number of heads $H$; must divide ``d_model``.
+            dropout: dropout probability on the attention weights.
+            key: PRNG key for the initialisation (keyword-only).
         """
         check_size("d_model", d_model)
         check_size("num_heads", num_heads)

@@ -112,15 +112,17 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
         dropout: float = 0.0,
         key: PRNGKeyArray,
     ):
-        """Args:
-        in_features: features per particle.
-        num_classes: number of logits returned.
-        d_model: width of the embedding and the encoder.
-        num_heads: attention heads; must divide ``d_model``.
-        num_layers: encoder layers.
-        mlp_ratio: encoder MLP hidden width is ``mlp_ratio * d_model``.
-        dropout: dropout in the encoder and before the head (0 disables it).
-        key: PRNG key for the initialisation (keyword-only).
+        """Build the module (PRNG ``key`` is keyword-only).
+
+        Args:
+            in_features: features per particle.
+            num_classes: number of logits returned.
+            d_model: width of the embedding and the encoder.
+            num_heads: attention heads; must divide ``d_model``.
+            num_layers: encoder layers.
+            mlp_ratio: encoder MLP hidden width is ``mlp_ratio * d_model``.
+            dropout: dropout in the encoder and before the head (0 disables it).
+            key: PRNG key for the initialisation (keyword-only).
         """
         check_size("in_features", in_features)
         check_size("num_classes", num_classes)
@@ -190,14 +192,16 @@ class DeepSets(AbstractSetClassifier):
         pooling: str = "sum",
         key: PRNGKeyArray,
     ):
-        """Args:
-        in_features: features per element.
-        num_classes: number of logits returned.
-        width: hidden width of $\\phi$ and $\\rho$ (and the latent set size).
-        phi_depth: number of linear layers in $\\phi$ (GELU after each).
-        rho_depth: number of linear layers in $\\rho$.
-        pooling: ``"sum"`` or ``"mean"`` over the real elements.
-        key: PRNG key for the initialisation (keyword-only).
+        """Build the module (PRNG ``key`` is keyword-only).
+
+        Args:
+            in_features: features per element.
+            num_classes: number of logits returned.
+            width: hidden width of $\\phi$ and $\\rho$ (and the latent set size).
+            phi_depth: number of linear layers in $\\phi$ (GELU after each).
+            rho_depth: number of linear layers in $\\rho$.
+            pooling: ``"sum"`` or ``"mean"`` over the real elements.
+            key: PRNG key for the initialisation (keyword-only).
         """
         check_size("in_features", in_features)
         check_size("num_classes", num_classes)

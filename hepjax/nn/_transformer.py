@@ -57,12 +57,14 @@ class TransformerEncoderLayer(eqx.Module):
         dropout: float = 0.0,
         key: PRNGKeyArray,
     ):
-        """Args:
-        d_model: feature width $d$.
-        num_heads: attention heads; must divide ``d_model``.
-        mlp_ratio: hidden width of the MLP is ``mlp_ratio * d_model``.
-        dropout: dropout probability on attention weights and both residual branches.
-        key: PRNG key for the initialisation (keyword-only).
+        """Build the module (PRNG ``key`` is keyword-only).
+
+        Args:
+            d_model: feature width $d$.
+            num_heads: attention heads; must divide ``d_model``.
+            mlp_ratio: hidden width of the MLP is ``mlp_ratio * d_model``.
+            dropout: dropout probability on attention weights and both residual branches.
+            key: PRNG key for the initialisation (keyword-only).
         """
         check_size("d_model", d_model)
         check_size("num_heads", num_heads)
@@ -121,13 +123,15 @@ class TransformerEncoder(eqx.Module):
         dropout: float = 0.0,
         key: PRNGKeyArray,
     ):
-        """Args:
-        d_model: feature width.
-        num_heads: attention heads per layer; must divide ``d_model``.
-        num_layers: number of encoder layers.
-        mlp_ratio: MLP hidden width is ``mlp_ratio * d_model``.
-        dropout: dropout probability inside every layer.
-        key: PRNG key for the initialisation (keyword-only).
+        """Build the module (PRNG ``key`` is keyword-only).
+
+        Args:
+            d_model: feature width.
+            num_heads: attention heads per layer; must divide ``d_model``.
+            num_layers: number of encoder layers.
+            mlp_ratio: MLP hidden width is ``mlp_ratio * d_model``.
+            dropout: dropout probability inside every layer.
+            key: PRNG key for the initialisation (keyword-only).
         """
         check_size("num_layers", num_layers)
         keys = jax.random.split(key, num_layers)
