@@ -119,6 +119,30 @@ def _leading_size(batch: Any) -> int:
     return sizes.pop()
 
 
+class _BatchFeeder:
+    """Fetches the batch of a step, checks it against the first one, and shards it."""
+
+    def __init__(self, get_batch: Callable[[int], Any], parallel: DataParallel):
+        self.get_batch = get_batch
+        self.parallel = parallel
+        self.signature = None
+        self.batch_size = 0
+
+    def __call__(self, step: int) -> Any:
+        batch = self.get_batch(step)
+        signature = _batch_signature(batch)
+        if self.signature is None:
+            self.batch_size = _leading_size(batch)
+            self.parallel.check_batch_size(self.batch_size)
+            self.signature = signature
+        elif signature != self.signature:
+            raise ValueError(
+                f"the batch at step {step} does not match the first batch: "
+                f"{_describe_mismatch(self.signature, signature)}"
+            )
+        return self.parallel.shard_batch(batch)
+
+
 def _key_data(key: Any) -> tuple[np.ndarray, Callable[[Any], Any]]:
     """Raw ``uint32`` key data for checkpoints, and how to rebuild the key."""
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -289,34 +313,24 @@ def fit(
         record = {"losses": losses, "evals": evals, "data": fingerprint, "step": step}
         checkpointer.save(step, state, record)
 
-    first_signature = None
-    batch_size = 0
+    feeder = _BatchFeeder(get_batch, parallel)
     timed_seconds, timed_examples = 0.0, 0
     started = time.perf_counter()
     bar = _progress_bar(steps, start, progress)
     try:
+        batch = feeder(start) if start < steps else None
         for step in range(start, steps):
-            batch = get_batch(step)
-            signature = _batch_signature(batch)
-            if first_signature is None:
-                first_signature = signature
-                batch_size = _leading_size(batch)
-                parallel.check_batch_size(batch_size)
-            elif signature != first_signature:
-                raise ValueError(
-                    f"the batch at step {step} does not match the first batch: "
-                    f"{_describe_mismatch(first_signature, signature)}"
-                )
             tick = time.perf_counter()
-            new = step_fn(params, opt_state, ema, run_key, parallel.shard_batch(batch))
-            new = jax.block_until_ready(new)
-            params, opt_state, ema, run_key, loss, ok = new
+            new = step_fn(params, opt_state, ema, run_key, batch)
+            if step + 1 < steps:  # prepare the next batch while the devices compute
+                batch = feeder(step + 1)
+            params, opt_state, ema, run_key, loss, ok = jax.block_until_ready(new)
             loss = float(loss)
             if not bool(ok):
                 last = checkpointer.latest_step() if checkpointer else None
                 where = (
                     f"; the last checkpoint is step {last} in {checkpointer.directory}"
-                    if (last is not None)
+                    if last is not None
                     else ""
                 )
                 raise NonFiniteLossError(
@@ -326,7 +340,7 @@ def fit(
                 )
             if step > start:
                 timed_seconds += time.perf_counter() - tick
-                timed_examples += batch_size
+                timed_examples += feeder.batch_size
             losses.append(loss)
             done = step + 1
             final = done == steps

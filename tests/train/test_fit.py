@@ -328,6 +328,22 @@ def test_checkpoint_dir_that_is_a_file_is_rejected(key, tmp_path):
         )
 
 
+def test_unwritable_checkpoint_dir_is_rejected(key):
+    # /proc refuses new folders even to root, unlike a chmod-ed folder.
+    with pytest.raises(
+        ht.CheckpointError, match="checkpoint_dir /proc/hepjax-ckpt is not writable"
+    ):
+        ht.fit(
+            toy.model(),
+            mse,
+            optax.sgd(1e-3),
+            toy.batches(),
+            steps=1,
+            key=key,
+            checkpoint_dir="/proc/hepjax-ckpt",
+        )
+
+
 def test_corrupted_checkpoint_is_reported(key, tmp_path):
     ht.fit(
         toy.model(),
