@@ -14,6 +14,8 @@ _SUBPACKAGES = (
     "cli",
     "data",
     "estimators",
+    "generative",
+    "manifolds",
     "metrics",
     "nn",
     "sim",
