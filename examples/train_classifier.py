@@ -25,7 +25,7 @@ from hepjax.nn import ParticleTransformerClassifier
 
 SCALES = {
     # jets, steps, batch, width, layers
-    "small": dict(jets=8_000, steps=300, batch=128, d_model=32, layers=2),
+    "small": dict(jets=6_000, steps=200, batch=128, d_model=32, layers=2),
     "paper": dict(jets=500_000, steps=50_000, batch=512, d_model=128, layers=6),
 }
 
