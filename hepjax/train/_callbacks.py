@@ -8,7 +8,12 @@ from typing import Any
 
 
 class StepInfo:
-    """What a callback sees after a step. ``model`` and ``ema_model`` are rebuilt lazily."""
+    """What a callback sees after a step. ``model`` and ``ema_model`` are rebuilt lazily.
+
+    The arrays are valid during the callback only: the next training step
+    donates their buffers to XLA (halving the memory the state needs). Convert
+    what you keep to NumPy, or copy it with ``jax.tree.map(jnp.copy, ...)``.
+    """
 
     def __init__(self, step: int, loss: float, params, ema, rebuild, started: float):
         self.step = step
