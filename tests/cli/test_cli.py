@@ -134,3 +134,12 @@ def test_bench_unknown_name(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="unknown benchmark 'nope'; known: fake"):
         _main.main(["bench", "nope"])
     assert _main.main(["bench", "fake"]) == 0
+
+
+def test_repository_examples_register_themselves():
+    listed = run_cli("examples", "list").stdout
+    assert "train-classifier" in listed
+    registry = _registry.discover()
+    for name, example in registry.items():
+        assert example.summary, f"example {name} needs a one-line summary"
+        assert example.source.endswith(".py")
