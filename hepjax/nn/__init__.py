@@ -8,5 +8,7 @@ from ._attention import MaskedMultiheadAttention as MaskedMultiheadAttention
 from ._classifiers import AbstractSetClassifier as AbstractSetClassifier
 from ._classifiers import DeepSets as DeepSets
 from ._classifiers import ParticleTransformerClassifier as ParticleTransformerClassifier
+from ._embeddings import GaussianFourierFeatures as GaussianFourierFeatures
+from ._embeddings import SinusoidalEmbedding as SinusoidalEmbedding
 from ._transformer import TransformerEncoder as TransformerEncoder
 from ._transformer import TransformerEncoderLayer as TransformerEncoderLayer
