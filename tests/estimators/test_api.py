@@ -94,12 +94,14 @@ def test_jit_eager_vmap_loop(key):
         hje.FiniteDifference(),
     ):
         f = hje.value_and_grad(prog, estimator=est, num_samples=16)
-        v, g = f(key, theta)
-        vj, gj = jax.jit(f)(key, theta)
-        np.testing.assert_allclose(v, vj, rtol=1e-5)
-        for k in theta:
-            np.testing.assert_allclose(g[k], gj[k], rtol=1e-4, atol=1e-5)
-        keys = jax.random.split(key, 3)
+        if isinstance(est, hje.AlternativePath | hje.ScoreFunction):
+            # eager evaluation is slow (op by op), so only for two estimators
+            v, g = f(key, theta)
+            vj, gj = jax.jit(f)(key, theta)
+            np.testing.assert_allclose(v, vj, rtol=1e-5)
+            for k in theta:
+                np.testing.assert_allclose(g[k], gj[k], rtol=1e-4, atol=1e-5)
+        keys = jax.random.split(key, 2)
         vb, gb = jax.jit(jax.vmap(f, in_axes=(0, None)))(keys, theta)
         f_jit = jax.jit(f)
         for i, k in enumerate(keys):
@@ -118,7 +120,7 @@ def test_value_matches_plain_program(key):
     f = hje.value_and_grad(
         prog, estimator=hje.AlternativePath(), num_samples=5, return_samples=True
     )
-    _, _, s = f(key, jnp.float32(0.5))
+    _, _, s = jax.jit(f)(key, jnp.float32(0.5))
     plain = jax.vmap(prog, in_axes=(0, None))(jax.random.split(key, 5), jnp.float32(0.5))
     np.testing.assert_array_equal(s.values, plain)
 
