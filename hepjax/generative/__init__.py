@@ -44,3 +44,32 @@ from ._paths import CondOT as CondOT
 from ._paths import Cosine as Cosine
 from ._paths import GeodesicPath as GeodesicPath
 from ._paths import make_path as make_path
+
+__all__ = [
+    "SOLVERS",
+    "VE",
+    "VP",
+    "AbstractDivergence",
+    "AbstractGaussianPath",
+    "AbstractPath",
+    "CondOT",
+    "Cosine",
+    "EDMDenoiser",
+    "ExactDivergence",
+    "GeodesicPath",
+    "Hutchinson",
+    "MixturePath",
+    "discrete_flow_matching_loss",
+    "edm_loss",
+    "flow_matching_loss",
+    "hybrid_flow_matching_loss",
+    "karras_sigmas",
+    "log_likelihood",
+    "make_path",
+    "riemannian_flow_matching_loss",
+    "sample_ctmc",
+    "sample_hybrid",
+    "sample_ode",
+    "sample_sde",
+    "sdedit",
+]

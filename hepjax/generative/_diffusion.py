@@ -30,6 +30,7 @@ Samplers run on a decreasing noise grid $\sigma_0 > \dots > \sigma_{N-1} > \sigm
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -48,7 +49,7 @@ class EDMDenoiser(eqx.Module):
     $D(x;\sigma) = c_\text{skip}x + c_\text{out}F(c_\text{noise}, c_\text{in}x)$
     with Karras et al.'s coefficients (see the module docs).
 
-    Args:
+    Attributes:
         net: ``net(c_noise, x_scaled, args)`` on one example, output shaped like ``x``.
         sigma_data: the standard deviation of the data $\sigma_d$.
     """
@@ -82,7 +83,7 @@ def edm_loss(
     p_mean: float = -1.2,
     p_std: float = 1.2,
     mask: Bool[ArrayLike, "..."] | None = None,
-    cond=None,
+    cond: Any = None,
 ) -> Float[Array, ""]:
     r"""EDM denoising score matching, $\mathbb E\,\lambda(\sigma)\|D(y + \sigma n;\sigma) - y\|^2$.
 
@@ -155,7 +156,7 @@ def sample_sde(
     *,
     method: str = "karras",
     mask: Bool[ArrayLike, " n"] | None = None,
-    cond=None,
+    cond: Any = None,
     s_churn: float = 0.0,
     s_tmin: float = 0.0,
     s_tmax: float = math.inf,
@@ -238,8 +239,8 @@ def sdedit(
     rho: float = 7.0,
     method: str = "karras",
     mask: Bool[ArrayLike, " n"] | None = None,
-    cond=None,
-    **sampler_options,
+    cond: Any = None,
+    **sampler_options: float,
 ) -> Float[Array, "..."]:
     r"""Partial diffusion (SDEdit, Meng et al. 2021, arXiv:2108.01073) of one example.
 

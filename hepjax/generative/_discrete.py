@@ -32,6 +32,7 @@ both parts jointly.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -51,7 +52,7 @@ class MixturePath(eqx.Module):
 
     The schedule is $\kappa_t = t^p$.
 
-    Args:
+    Attributes:
         num_classes: the number of real token classes $K$.
         source: ``"mask"`` (an absorbing mask token with index $K$) or ``"uniform"``.
         exponent: $p$ in $\kappa_t = t^p$.
@@ -138,7 +139,7 @@ def discrete_flow_matching_loss(
     key: PRNGKeyArray,
     path: MixturePath,
     mask: Bool[ArrayLike, "..."] | None = None,
-    cond=None,
+    cond: Any = None,
 ) -> Float[Array, ""]:
     r"""Cross-entropy discrete flow matching on a batch of token sequences or sets.
 
@@ -211,7 +212,7 @@ def sample_ctmc(
     num_steps: int,
     method: str = "euler",
     mask: Bool[ArrayLike, " n"] | None = None,
-    cond=None,
+    cond: Any = None,
     t0: float = 0.0,
 ) -> Int[Array, " n"]:
     r"""Simulate the discrete flow from ``x0`` at ``t0`` to $t = 1$ in ``num_steps`` equal steps.
@@ -263,7 +264,7 @@ def hybrid_flow_matching_loss(
     discrete_path: MixturePath,
     path: AbstractPath | AbstractManifold | str = CondOT(),
     mask: Bool[ArrayLike, "..."] | None = None,
-    cond=None,
+    cond: Any = None,
     weight: float = 1.0,
 ) -> Float[Array, ""]:
     r"""Joint loss of a hybrid flow on typed sets: types $\times$ continuous coordinates.
@@ -326,7 +327,7 @@ def sample_hybrid(
     manifold: AbstractManifold | None = None,
     method: str = "euler",
     mask: Bool[ArrayLike, " n"] | None = None,
-    cond=None,
+    cond: Any = None,
 ) -> tuple[Int[Array, " n"], Float[Array, "n d"]]:
     r"""Joint Euler stepping of a hybrid flow from $t = 0$ to $t = 1$.
 

@@ -20,7 +20,9 @@ estimator with the probe fixed along the trajectory).
 """
 
 from collections.abc import Callable
+from typing import Any
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -50,7 +52,7 @@ class Hutchinson(AbstractDivergence):
     drawn once per likelihood evaluation from ``key`` and held fixed along the
     ODE (Grathwohl et al. 2018, FFJORD, arXiv:1810.01367).
 
-    Args:
+    Attributes:
         num_probes: number of probe vectors $K$.
         noise: ``"rademacher"`` or ``"gaussian"``.
     """
@@ -86,11 +88,11 @@ def log_likelihood(
     manifold: AbstractManifold | None = None,
     base_log_prob: Callable[[Array], Array] | None = None,
     mask: Bool[ArrayLike, " n"] | None = None,
-    cond=None,
-    args=None,
+    cond: Any = None,
+    args: Any = None,
     divergence: AbstractDivergence = ExactDivergence(),
     key: PRNGKeyArray | None = None,
-    solver="dopri5",
+    solver: diffrax.AbstractSolver | str = "dopri5",
     num_steps: int | None = None,
     t0: float = 0.0,
     t1: float = 1.0,

@@ -18,6 +18,7 @@ tangent space and the norm is the manifold's metric.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -102,7 +103,7 @@ def flow_matching_loss(
     key: PRNGKeyArray,
     path: AbstractPath | AbstractManifold | str = CondOT(),
     mask: Bool[ArrayLike, "..."] | None = None,
-    cond=None,
+    cond: Any = None,
     t_min: float = 0.0,
     t_max: float = 1.0,
 ) -> Float[Array, ""]:
@@ -153,7 +154,7 @@ def riemannian_flow_matching_loss(
     *,
     key: PRNGKeyArray,
     mask: Bool[ArrayLike, "..."] | None = None,
-    cond=None,
+    cond: Any = None,
     t_min: float = 0.0,
     t_max: float = 1.0,
 ) -> Float[Array, ""]:

@@ -16,6 +16,7 @@ sets the velocity of padded elements is zeroed, so they never move.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import diffrax
 import jax
@@ -155,8 +156,8 @@ def sample_ode(
     t1: float = 1.0,
     manifold: AbstractManifold | None = None,
     mask: Bool[ArrayLike, " n"] | None = None,
-    cond=None,
-    args=None,
+    cond: Any = None,
+    args: Any = None,
     rtol: float = 1e-5,
     atol: float = 1e-5,
     max_steps: int = 4096,

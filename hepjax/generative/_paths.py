@@ -141,7 +141,7 @@ class CondOT(AbstractGaussianPath):
     $u_t = x_1 - (1 - \sigma_{\min}) x_0$ (Lipman et al. 2022, arXiv:2210.02747;
     with $\sigma_{\min} = 0$ it is rectified flow).
 
-    Args:
+    Attributes:
         sigma_min: width of the data end of the path, in $[0, 1)$.
     """
 
@@ -165,7 +165,7 @@ class VP(AbstractGaussianPath):
     $\sigma_1 = 0$, so $t = 1$ is excluded from training times by ``t_max``
     in the losses.
 
-    Args:
+    Attributes:
         beta_min: the noise rate at the data end.
         beta_max: the noise rate at the noise end.
     """
@@ -193,7 +193,7 @@ class VE(AbstractGaussianPath):
     2021; Lipman et al. 2022, Eq. 18). Sampling starts from
     :meth:`sample_prior`, $\sigma_{\max}\,\mathcal N(0, I)$.
 
-    Args:
+    Attributes:
         sigma_min: noise at the data end.
         sigma_max: noise at the noise end.
     """
@@ -296,7 +296,7 @@ class GeodesicPath(AbstractPath):
 _PATHS = {"cond_ot": CondOT, "vp": VP, "ve": VE, "cosine": Cosine}
 
 
-def make_path(name: str, **kwargs) -> AbstractGaussianPath:
+def make_path(name: str, **kwargs: float) -> AbstractGaussianPath:
     """Build a Gaussian path by name: ``"cond_ot"``, ``"vp"``, ``"ve"`` or ``"cosine"``.
 
     Args:

@@ -16,3 +16,11 @@ from ._euclidean import Euclidean as Euclidean
 from ._product import Product as Product
 from ._sphere import Sphere as Sphere
 from ._torus import FlatTorus as FlatTorus
+
+__all__ = [
+    "AbstractManifold",
+    "Euclidean",
+    "FlatTorus",
+    "Product",
+    "Sphere",
+]

@@ -22,7 +22,7 @@ class Euclidean(AbstractManifold):
     Not compact, so :meth:`random_uniform` and :meth:`log_volume` raise; the
     flow base distribution is the standard normal.
 
-    Args:
+    Attributes:
         dim: the dimension $n$.
     """
 

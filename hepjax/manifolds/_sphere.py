@@ -29,7 +29,7 @@ class Sphere(AbstractManifold):
     $T_x S^n$. ``expmap`` renormalises its result, so long chains of steps in
     float32 stay on the sphere.
 
-    Args:
+    Attributes:
         dim: the intrinsic dimension $n$ (``Sphere(2)`` is the 2-sphere in $\mathbb R^3$).
     """
 

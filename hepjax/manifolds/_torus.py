@@ -28,7 +28,7 @@ class FlatTorus(AbstractManifold):
 
     A point "off the manifold" is only a non-finite one.
 
-    Args:
+    Attributes:
         dim: the number of angles $n$.
     """
 

@@ -23,7 +23,7 @@ from ._layers import check_size
 class SinusoidalEmbedding(eqx.Module):
     r"""Sinusoidal embedding of a scalar time or noise level into ``dim`` features.
 
-    Args:
+    Attributes:
         dim: the output size, an even number.
         max_period: $P$, the ratio of the fastest to the slowest frequency.
         scale: $s$, multiplies the input (e.g. ``1000`` for $t \in [0, 1]$
