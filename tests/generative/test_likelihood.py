@@ -80,10 +80,6 @@ def test_uniform_density_on_the_sphere_and_the_torus(key, x64):
     err_t = np.max(np.abs(ll_t - torus_log_density(np.asarray(phis[:, 0]))))
     print("sphere, torus max |error|", err_s, err_t)
     assert err_s < 1e-7 and err_t < 1e-7
-    # a divergence-free rotation keeps the uniform density exactly
-    omega = jnp.array([[0.0, -1.0, 0.2], [1.0, 0.0, 0.5], [-0.2, -0.5, 0.0]])
-    ll_rot = gen.log_likelihood(lambda t, x, a: omega @ x, xs[0], manifold=S, **opts)
-    assert np.isclose(ll_rot, -np.log(4 * np.pi), atol=1e-9)
 
 
 def product_field(t, x, args):
@@ -115,7 +111,7 @@ def test_hutchinson_is_unbiased(key, x64):
                     product_field, x, divergence=gen.Hutchinson(1, noise), key=k, **opts
                 )
             )
-        )(jax.random.split(jax.random.fold_in(key, 1), 400))
+        )(jax.random.split(jax.random.fold_in(key, 1), 300))
         est = np.asarray(est)
         stderr = est.std(ddof=1) / np.sqrt(est.size)
         print(noise, "Hutchinson mean - exact", est.mean() - float(exact), "stderr", stderr)
@@ -141,12 +137,6 @@ def test_masked_sets_padding_contributes_nothing(key, x64):
     repadded = np.where(mask[:, None], pad, -3.0)
     other = gen.log_likelihood(field, repadded, mask=mask, **opts)
     assert np.isclose(other, ll, atol=1e-10)
-    # Hutchinson only probes real rows: with one Gaussian probe it is still unbiased,
-    # and the padded rows' values never enter.
-    h = gen.log_likelihood(
-        field, pad, mask=mask, divergence=gen.Hutchinson(4), key=key, solver="heun", num_steps=8
-    )
-    assert np.isfinite(h)
 
 
 def test_hutchinson_without_key_and_off_manifold_points(x64, no_jaxtyping):
