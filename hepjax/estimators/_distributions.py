@@ -195,7 +195,13 @@ class _Categorical(_Dist):
         logits = jnp.where(mk > 0, jnp.log(jnp.where(mk > 0, mk, 1)), -jnp.inf)
         m = jnp.sum(mk, axis=-1)
         safe_logits = jnp.where(m[..., None] > 0, logits, 0.0)
-        y = jax.random.categorical(kc, safe_logits, axis=-1).astype(jnp.int32)
+        # inverse CDF with one uniform per draw (cheaper than Gumbel noise per category)
+        w = jnp.exp(safe_logits - jnp.max(safe_logits, axis=-1, keepdims=True))
+        cdf = jnp.cumsum(w, axis=-1)
+        uc = jax.random.uniform(kc, m.shape, ps.dtype)
+        y = jnp.sum(cdf < (uc * cdf[..., -1])[..., None], axis=-1)
+        y = jnp.minimum(y, k - 1).astype(jnp.int32)
+        y = jnp.where(jnp.take_along_axis(mk, y[..., None], axis=-1)[..., 0] > 0, y, idx)
         t_y = jnp.take_along_axis(_tangent(probs), y[..., None], axis=-1)[..., 0]
         m_y = jnp.take_along_axis(mk, y[..., None], axis=-1)[..., 0]
         s = _safe_div(t_y, m_y)

@@ -404,8 +404,9 @@ def _pair_draw(dist, invals, aval, state, ctx):
         if not perturbed:
             return V(x), state
         return V(x, xa, fork), state
-    kc1, kc2 = jax.random.split(kc)
-    y, m, s = dist.propose(kc1, x, pp)
+    y, m, s = dist.propose(kc, x, pp)
+    # uniforms for the element choice and the reservoir coin, in one call
+    u_elem, coin = jax.random.uniform(kcoin, (2,), total.dtype)
     # One candidate element of a multi-element draw, chosen proportional to m.
     elem = m.shape
     mflat = _sg(m).reshape(-1).astype(total.dtype)
@@ -413,7 +414,7 @@ def _pair_draw(dist, invals, aval, state, ctx):
     if ctx.active is not True:
         big_m = jnp.where(ctx.active, big_m, 0)
     cdf = jnp.cumsum(mflat)
-    u = jax.random.uniform(kc2, (), total.dtype) * big_m
+    u = u_elem * big_m
     e = jnp.minimum(jnp.sum(cdf <= u), mflat.shape[0] - 1)
     sel = (jnp.arange(mflat.shape[0]) == e).reshape(elem)
     s_sel = jnp.sum(jnp.where(sel, s, 0)).astype(total.dtype)
@@ -421,7 +422,6 @@ def _pair_draw(dist, invals, aval, state, ctx):
         sel = sel[..., None]
     alt_y = jnp.where(sel, y.astype(aval.dtype), x)
     new_total = total + big_m
-    coin = jax.random.uniform(kcoin, (), total.dtype)
     accept = coin * new_total < big_m
     new_fork = fork + accept.astype(jnp.int32)
     new_s = jnp.where(accept, s_sel, surrogate)

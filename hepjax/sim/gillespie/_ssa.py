@@ -5,17 +5,20 @@ $\tau\sim\mathrm{Exp}(a_0(x))$, $a_0=\sum_r a_r(x)$, and the reaction
 $r\sim\mathrm{Categorical}(a/a_0)$. We split the waiting time at the next
 observation time $t_k$ by memorylessness:
 
-1. an event happens before $t_k$ with probability
-   $q=1-e^{-a_0(t_k-t)}$ (a Bernoulli draw, ``hje.bernoulli``);
-2. if it does, its time is the truncated exponential
-   $\tau=-\log(1-u\,q)/a_0$ (a continuous, reparameterised draw) and the
-   reaction is ``hje.categorical(probs=a, one_hot=True)``;
-3. if not, the state at $t_k$ is recorded and the clock moves to $t_k$.
+1. one categorical draw (``hje.categorical(..., one_hot=True)``) over
+   $R+1$ outcomes chooses "no event before $t_k$" with probability
+   $e^{-a_0(t_k-t)}$ and reaction $r$ with probability $q\,a_r/a_0$,
+   $q=1-e^{-a_0(t_k-t)}$;
+2. after a reaction, its time is the truncated exponential
+   $\tau=-\log(1-u\,q)/a_0$ (a continuous, reparameterised draw);
+3. otherwise the state at $t_k$ is recorded and the clock moves to $t_k$.
 
 This is the same law as the textbook algorithm, but every discontinuity of the
 observed path in the rates is now a discrete draw, so all estimators of
 :mod:`hepjax.estimators` apply: the alternative-path estimator sees both the
 reaction choice and whether the last event before an observation crosses it.
+One draw per step (instead of a Bernoulli and a categorical) also saves random
+bits, the main cost of the loop.
 The loop is a ``lax.while_loop`` over fixed-shape state (memory independent of
 the number of events), bounded by ``max_steps`` events.
 """
@@ -135,21 +138,24 @@ def simulate(key, network, rates, x0, t_obs, *, max_steps, t0=0.0, throw=False) 
 
     def body(c):
         n, k, t, x, obs, _over, key = c
-        key, kb, kt, kr = jax.random.split(key, 4)
+        # Per-step keys by counter: cheaper than splitting a carried key.
+        step_key = jax.random.fold_in(key, n + k)
+        kc, kt = step_key, jax.random.fold_in(step_key, 0xFFFFFFFF)
         a = network.propensities(x, rates)
         a0 = jnp.sum(a)
         live = a0 > 0
         safe_a0 = jnp.where(live, a0, 1)
         tk = t_obs[k]
         q = jnp.where(live, -jnp.expm1(-safe_a0 * (tk - t)), 0)
-        b = hje.bernoulli(kb, q)
+        # One draw over {no event before t_k, reaction 1, ..., reaction R}.
+        probs = jnp.concatenate([(1 - q)[None], q * a / safe_a0])
+        onehot = hje.categorical(kc, probs, one_hot=True)
+        b = 1 - onehot[0]
         u = jax.random.uniform(kt, (), dtype)
         tau = -jnp.log1p(-u * q) / safe_a0
-        onehot = hje.categorical(kr, jnp.where(live, a, 1), one_hot=True)
         event = b > 0.5
         room = n < max_events
-        step = b * room.astype(dtype)
-        x_new = x + step * (onehot @ nu)
+        x_new = x + room.astype(dtype) * (onehot[1:] @ nu)
         t_new = jnp.where(event, t + tau, tk)
         obs = obs.at[k].set(jnp.where(event, obs[k], x))
         k_new = k + (~event).astype(jnp.int32)
