@@ -33,7 +33,7 @@ from .._core import check_choice
 from ..manifolds import AbstractManifold
 from ._checks import make_args
 from ._losses import check_on_manifold
-from ._ode import _rows, _rows2, check_point_shape, integrate, wrap_field
+from ._ode import _rows, _rows2, check_point_shape, integrate, safe_padding, wrap_field
 
 
 class AbstractDivergence(eqx.Module):
@@ -152,7 +152,7 @@ def log_likelihood(
     def project(x, w):
         if manifold is None:
             return w
-        return _rows2(manifold.proju, _rows(manifold.projx, x), w)
+        return _rows2(manifold.proju, _rows(manifold.projx, safe_padding(manifold, x, mask)), w)
 
     def augmented(t, state, a):
         x, _, dirs = state
@@ -176,7 +176,7 @@ def log_likelihood(
         max_steps=max_steps,
     )
     if manifold is not None:
-        x0 = _rows(manifold.projx, x0)
+        x0 = _rows(manifold.projx, safe_padding(manifold, x0, mask))
     if x0.ndim == 1:
         base = base_log_prob(x0)
     else:

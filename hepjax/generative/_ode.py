@@ -63,12 +63,24 @@ def _rows2(fn, x, v):
     return fn(x, v) if x.ndim == 1 else jax.vmap(fn)(x, v)
 
 
+def safe_padding(manifold: AbstractManifold, x: Array, mask) -> Array:
+    """Replace padded rows by a fixed point of ``manifold`` so projections stay finite."""
+    if mask is None:
+        return x
+    safe = manifold.projx(jnp.ones(manifold.ambient_dim, x.dtype))
+    return jnp.where(mask[:, None], x, safe)
+
+
 def wrap_field(
     vector_field: Callable, manifold: AbstractManifold | None, mask
 ) -> Callable[[Array, Array, object], Array]:
     """The field actually integrated: projected on a manifold, zero on padding."""
 
     def field(t, x, args):
+        if manifold is not None:
+            # padded rows may hold anything (zeros are not on a sphere): give the
+            # projection a valid point there so no NaN reaches values or derivatives
+            x = safe_padding(manifold, x, mask)
         y = x if manifold is None else _rows(manifold.projx, x)
         v = vector_field(t, y, args)
         if np.shape(v) != np.shape(x):
@@ -203,7 +215,7 @@ def sample_ode(
         max_steps=max_steps,
     )
     if manifold is not None:
-        x1 = _rows(manifold.projx, x1)
+        x1 = _rows(manifold.projx, safe_padding(manifold, x1, mask))
     if mask is not None:
         x1 = jnp.where(mask[:, None], x1, x0)
     return x1

@@ -148,3 +148,26 @@ def test_hutchinson_without_key_and_off_manifold_points(x64, no_jaxtyping):
         gen.Hutchinson(0)
     with pytest.raises(ValueError, match=r"noise must be one of \['rademacher', 'gaussian'\]"):
         gen.Hutchinson(1, "uniform")
+
+
+def test_masked_sets_on_the_sphere_with_zero_padding(key, x64):
+    """Zero rows are not on the sphere; as padding they must not produce NaNs."""
+    S = manifolds.Sphere(2)
+    real = jax.vmap(S.random_uniform)(jax.random.split(key, 2))
+    x = jnp.concatenate([real, jnp.zeros((2, 3))])
+    mask = jnp.array([True, True, False, False])
+
+    def field(t, x, args):
+        return jnp.broadcast_to(jnp.asarray(POLE, x.dtype), x.shape)
+
+    ll = gen.log_likelihood(field, x, manifold=S, mask=mask, solver="heun", num_steps=32)
+    ref = sphere_log_density(np.asarray(real)).sum()
+    assert np.isclose(ll, ref, atol=1e-3)
+    grad = jax.grad(
+        lambda s: gen.log_likelihood(
+            lambda t, y, a: s * field(t, y, a), x, manifold=S, mask=mask, solver="heun", num_steps=8
+        )
+    )(1.0)
+    assert np.isfinite(grad)
+    moved = gen.sample_ode(field, x, manifold=S, mask=mask, num_steps=4)
+    assert np.array_equal(moved[2:], x[2:]) and np.all(np.isfinite(moved))
