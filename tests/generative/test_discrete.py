@@ -197,3 +197,24 @@ def test_discrete_bad_inputs(key, no_jaxtyping):
             key=key,
             discrete_path=path,
         )
+
+
+def test_hybrid_loss_on_a_manifold_uses_the_geodesic_path(key):
+    path = gen.MixturePath(K, "mask")
+    S = manifolds.Sphere(2)
+    p = jnp.array([0.0, 0.6, 0.8])
+    tokens = jnp.array([[0, 1, 2], [2, 2, 1]])
+    x1 = jnp.where(jnp.array([[1, 1, 0], [1, 1, 1]], bool)[..., None], p, 0.0)
+    mask = jnp.array([[True, True, False], [True, True, True]])
+
+    def model(t, state, args):
+        types, x = state
+        v = jax.vmap(lambda y: S.logmap(y, p))(x) / (1.0 - t) + 2.0 * x  # normal part projected
+        return jnp.zeros((types.shape[0], K)), v
+
+    loss = jax.jit(
+        lambda x1: gen.hybrid_flow_matching_loss(
+            model, tokens, x1, key=key, discrete_path=path, path=S, mask=mask
+        )
+    )(x1)
+    assert np.isclose(loss, np.log(K), atol=1e-4)
