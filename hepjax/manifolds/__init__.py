@@ -9,6 +9,12 @@ with ``jax.vmap``. A point of a ``Product`` is the concatenation of its
 factors' coordinates. All maps are exact closed forms, differentiable, and
 free of NaN gradients at $x = y$ (Chen & Lipman 2023, arXiv:2302.03660, use
 these geometries for Riemannian flow matching).
+
+Every method checks the shape of its arguments at trace time (a ``ValueError``
+naming the argument). Membership is checked by :meth:`AbstractManifold.check_point`
+with an absolute tolerance (default ``1e-5``): a ``ValueError`` for concrete
+values, ``eqx.error_if`` for traced ones; the losses and likelihoods of
+:mod:`hepjax.generative` run it on their data.
 """
 
 from ._base import AbstractManifold as AbstractManifold
