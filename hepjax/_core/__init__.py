@@ -17,3 +17,23 @@ from ._typing import KeyArray as KeyArray
 from ._typing import Params as Params
 from ._typing import SetFeatures as SetFeatures
 from ._typing import SetMask as SetMask
+
+__all__ = [
+    "FloatScalar",
+    "KeyArray",
+    "Params",
+    "SetFeatures",
+    "SetMask",
+    "check_choice",
+    "check_dtype",
+    "check_ndim",
+    "check_positive",
+    "check_same_leading_dim",
+    "check_shape",
+    "masked_count",
+    "masked_layer_norm",
+    "masked_mean",
+    "masked_softmax",
+    "masked_sum",
+    "pad_sets",
+]

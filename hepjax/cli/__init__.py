@@ -13,3 +13,14 @@ def main(argv: list[str] | None = None) -> int:
     from ._main import main as _main
 
     return _main(argv)
+
+
+__all__ = [
+    "Example",
+    "discover",
+    "example_main",
+    "get_example",
+    "main",
+    "register",
+    "run_example",
+]

@@ -9,3 +9,15 @@ from ._hdf5 import read_hdf5 as read_hdf5
 from ._hdf5 import write_hdf5 as write_hdf5
 from ._toy_jets import toy_jet as toy_jet
 from ._toy_jets import toy_quark_gluon as toy_quark_gluon
+
+__all__ = [
+    "ArrayDataset",
+    "Batches",
+    "HDF5Writer",
+    "check_hdf5_schema",
+    "iter_hdf5",
+    "read_hdf5",
+    "toy_jet",
+    "toy_quark_gluon",
+    "write_hdf5",
+]

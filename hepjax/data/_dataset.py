@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jaxtyping import PRNGKeyArray
 
 from hepjax._core import check_positive, check_same_leading_dim
 
@@ -44,7 +45,7 @@ class ArrayDataset:
         """Per-example shape and dtype of each field."""
         return {k: (v.shape[1:], v.dtype) for k, v in self.arrays.items()}
 
-    def split(self, fraction: float, *, key) -> tuple["ArrayDataset", "ArrayDataset"]:
+    def split(self, fraction: float, *, key: PRNGKeyArray) -> tuple["ArrayDataset", "ArrayDataset"]:
         """Randomly split into two datasets holding ``fraction`` and ``1 - fraction``."""
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
@@ -80,7 +81,7 @@ class Batches:
         dataset: ArrayDataset | Mapping[str, Any],
         batch_size: int,
         *,
-        key,
+        key: PRNGKeyArray,
         shuffle: bool = True,
         drop_remainder: bool = True,
     ):

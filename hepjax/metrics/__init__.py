@@ -7,3 +7,13 @@ from ._classification import roc_auc as roc_auc
 from ._classification import roc_curve as roc_curve
 from ._plotting import figure as figure
 from ._plotting import plot_losses as plot_losses
+
+__all__ = [
+    "accuracy",
+    "background_rejection",
+    "figure",
+    "plot_losses",
+    "plot_roc",
+    "roc_auc",
+    "roc_curve",
+]

@@ -12,3 +12,14 @@ from ._embeddings import GaussianFourierFeatures as GaussianFourierFeatures
 from ._embeddings import SinusoidalEmbedding as SinusoidalEmbedding
 from ._transformer import TransformerEncoder as TransformerEncoder
 from ._transformer import TransformerEncoderLayer as TransformerEncoderLayer
+
+__all__ = [
+    "AbstractSetClassifier",
+    "DeepSets",
+    "GaussianFourierFeatures",
+    "MaskedMultiheadAttention",
+    "ParticleTransformerClassifier",
+    "SinusoidalEmbedding",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+]

@@ -8,3 +8,14 @@ from ._fit import FitResult as FitResult
 from ._fit import NonFiniteLossError as NonFiniteLossError
 from ._fit import fit as fit
 from ._sharding import DataParallel as DataParallel
+
+__all__ = [
+    "CheckpointError",
+    "Checkpointer",
+    "DataParallel",
+    "Evaluate",
+    "FitResult",
+    "NonFiniteLossError",
+    "StepInfo",
+    "fit",
+]
