@@ -228,3 +228,38 @@ def test_gradient_jit_eager_agree(key):
     np.testing.assert_allclose(v1, v2, rtol=1e-6)
     np.testing.assert_allclose(g1, g2, rtol=1e-5, atol=1e-5)
     # (vmap against a loop of the transformed program: tests/estimators/test_api.py)
+
+
+def test_objectives():
+    t = jnp.arange(200) * 0.1
+    wave = jnp.sin(2 * jnp.pi * t / 4.0)
+    np.testing.assert_allclose(gillespie.oscillation_period(wave, 0.1), 4.0, rtol=0.05)
+    assert float(gillespie.autocorrelation(wave, 20)) < -0.9  # half a period
+    assert float(gillespie.autocorrelation(wave, 40)) > 0.9  # a full period
+    x = jnp.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    m = gillespie.steady_state_moments(x, burn_in=1)
+    np.testing.assert_allclose(m, [[4.0, 5.0], [17.0, 26.0]])
+    loss = gillespie.mean_trajectory_loss(x, jnp.zeros_like(x), jnp.array([1.0, 0.0]))
+    np.testing.assert_allclose(loss, (1 + 9 + 25) / 3)
+
+
+def test_steady_state_mean_gradient_with_alternative_path(key):
+    # Late-time mean of birth-death: k1/k2 (1 - e^{-k2 t}) averaged over t.
+    net = gillespie.birth_death()
+    t_obs = jnp.array([4.0, 6.0, 8.0])
+
+    def program(key, rates):
+        sol = gillespie.simulate(key, net, rates, jnp.array([0]), t_obs, max_steps=300)
+        return gillespie.steady_state_moments(sol.x)[0, 0]
+
+    def exact(r):
+        return jnp.mean(bd_mean(r[0], r[1], t_obs))
+
+    rates = jnp.array([5.0, 0.5])
+    f = jax.jit(
+        hje.value_and_grad(
+            program, estimator=hje.AlternativePath(), num_samples=2000, return_samples=True
+        )
+    )
+    _, _, s = f(key, rates)
+    check_unbiased(s.grads, jax.grad(exact)(rates), label="steady-state mean")
