@@ -195,8 +195,14 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default="bench_gillespie.json")
     parser.add_argument("--no-gillespy2", action="store_true")
+    parser.add_argument(
+        "--rep-trajectories",
+        type=int,
+        default=10_000,
+        help="hepjax repressilator trajectories (each has ~120,000 events)",
+    )
     args = parser.parse_args(argv)
-    n_bd, n_rep = (1000, 100) if args.quick else (10_000, 10_000)
+    n_bd, n_rep = (1000, 100) if args.quick else (10_000, args.rep_trajectories)
     g_bd_cpp, g_bd_np, g_rep_cpp, g_rep_np = (
         (200, 20, 5, 1) if args.quick else (10_000, 200, 100, 3)
     )

@@ -39,10 +39,15 @@ def autocorrelation(x: Float[Array, " k"], lag: int) -> Float[Array, ""]:
 
 
 def oscillation_period(x: Float[Array, " k"], dt: float) -> Float[Array, ""]:
-    r"""Period estimate $2\,\Delta t\,(K-1)/\#\{\text{mean crossings}\}$.
+    r"""Period from the mean crossings of a series sampled every ``dt``.
 
-    For a series sampled every ``dt``.
+    $T = 2\,\Delta t\,(i_\text{last}-i_\text{first})/(n-1)$ for $n$ sign
+    changes of $x-\bar x$ at indices $i$; 0 with fewer than two crossings.
     """
     xc = x - jnp.mean(x)
-    crossings = jnp.sum((xc[1:] * xc[:-1]) < 0)
-    return 2 * dt * (x.shape[0] - 1) / jnp.maximum(crossings, 1)
+    cross = (xc[1:] * xc[:-1]) < 0
+    n = jnp.sum(cross)
+    idx = jnp.arange(cross.shape[0])
+    first = jnp.min(jnp.where(cross, idx, cross.shape[0]))
+    last = jnp.max(jnp.where(cross, idx, -1))
+    return jnp.where(n >= 2, 2 * dt * (last - first) / jnp.maximum(n - 1, 1), 0.0)
