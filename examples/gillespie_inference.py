@@ -256,7 +256,6 @@ def plot(results, rows, out: pathlib.Path):
     for y in (-4, 4):
         ax[1].axhline(y, color="k", lw=0.8, ls="--")
     ax[1].set_xscale("log")
-    ax[1].set_yscale("symlog", linthresh=10)
     ax[1].set_xlabel("association rate kf / 0.01")
     ax[1].set_ylabel("bias / standard error (vs finite differences)")
     fig.tight_layout()

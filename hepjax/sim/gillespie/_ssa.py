@@ -21,6 +21,10 @@ One draw per step (instead of a Bernoulli and a categorical) also saves random
 bits, the main cost of the loop.
 The loop is a ``lax.while_loop`` over fixed-shape state (memory independent of
 the number of events), bounded by ``max_steps`` events.
+
+References: D. T. Gillespie, J. Phys. Chem. 81, 2340 (1977) (the direct
+method); arXiv:2604.02121 (gradient estimators for the SSA); arXiv:2210.08572
+(stochastic derivatives, the alternative-path weights).
 """
 
 from __future__ import annotations
