@@ -21,3 +21,18 @@ __all__ = [
     "toy_quark_gluon",
     "write_hdf5",
 ]
+
+# Published formats and the parton-splitting toy (issue 7, parts 3 and 4).
+from . import formats as formats
+from ._toy_shower import JET_TYPES as JET_TYPES
+from ._toy_shower import LHCO_TOY_FIELDS as LHCO_TOY_FIELDS
+from ._toy_shower import toy_lhco_dijets as toy_lhco_dijets
+from ._toy_shower import toy_shower_jets as toy_shower_jets
+
+__all__ += [
+    "JET_TYPES",
+    "LHCO_TOY_FIELDS",
+    "formats",
+    "toy_lhco_dijets",
+    "toy_shower_jets",
+]

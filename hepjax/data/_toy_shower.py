@@ -260,6 +260,32 @@ def _jet(
     return feats, jet_features
 
 
+@functools.partial(jax.jit, static_argnames=("capacity", "max_particles"))
+def _jet_batch(keys, etas, params, *, capacity, max_particles):
+    kind, pt, mass, width, resolution, radius, alpha, z_min, gamma, kt_min = params
+
+    def one(k, eta):
+        return _jet(
+            k,
+            kind,
+            pt,
+            eta,
+            mass,
+            width,
+            resolution,
+            radius,
+            alpha,
+            z_min,
+            gamma,
+            kt_min,
+            capacity=capacity,
+            max_particles=max_particles,
+            steps=capacity - 1,
+        )
+
+    return jax.vmap(one)(keys, etas)
+
+
 def _check_params(num_jets, max_particles, capacity):
     if not isinstance(num_jets, int) or isinstance(num_jets, bool) or num_jets < 1:
         raise ValueError(f"num_jets must be a positive int, got {num_jets!r}")
@@ -320,17 +346,13 @@ def toy_shower_jets(
     k_eta, k_jets = jax.random.split(key)
     etas = jax.random.uniform(k_eta, (num_jets,), minval=-eta_max, maxval=eta_max)
     kind, mass, width = _KINDS[jet_type]
-    fn = functools.partial(
-        _jet,
+    feats, jets = _jet_batch(
+        jax.random.split(k_jets, num_jets),
+        etas,
+        (kind, pt, mass, width, resolution, radius, alpha, z_min, gamma, kt_min),
         capacity=cap,
         max_particles=min(max_particles, cap),
-        steps=cap - 1,
     )
-    feats, jets = jax.vmap(
-        lambda k, e: fn(
-            k, kind, pt, e, mass, width, resolution, radius, alpha, z_min, gamma, kt_min
-        )
-    )(jax.random.split(k_jets, num_jets), etas)
     feats = np.asarray(feats, np.float32)
     if max_particles > cap:
         feats = np.pad(feats, ((0, 0), (0, max_particles - cap), (0, 0)))

@@ -14,18 +14,18 @@ from jaxtyping import Array, ArrayLike, Float
 _TINY = 1e-12
 
 
-def delta_phi(phi1: Float[ArrayLike, "*b"], phi2: Float[ArrayLike, "*b"]) -> Float[Array, "*b"]:
-    r"""$\phi_1 - \phi_2$ wrapped into $(-\pi, \pi]$."""
+def delta_phi(phi1: Float[ArrayLike, "*b1"], phi2: Float[ArrayLike, "*b2"]) -> Float[Array, "..."]:
+    r"""$\phi_1 - \phi_2$ wrapped into $(-\pi, \pi]$ (the shapes broadcast)."""
     d = jnp.asarray(phi1) - jnp.asarray(phi2)
     return d - 2 * jnp.pi * jnp.round(d / (2 * jnp.pi))
 
 
 def p4_from_ptetaphim(
-    pt: Float[ArrayLike, "*b"],
-    eta: Float[ArrayLike, "*b"],
-    phi: Float[ArrayLike, "*b"],
-    mass: Float[ArrayLike, "*b"] | float = 0.0,
-) -> Float[Array, "*b 4"]:
+    pt: Float[ArrayLike, "*b1"],
+    eta: Float[ArrayLike, "*b2"],
+    phi: Float[ArrayLike, "*b3"],
+    mass: Float[ArrayLike, "*b4"] | float = 0.0,
+) -> Float[Array, "... 4"]:
     r"""$(E, p_x, p_y, p_z)$ from $(p_T, \eta, \phi, m)$:
     $p_x = p_T\cos\phi$, $p_y = p_T\sin\phi$, $p_z = p_T\sinh\eta$,
     $E = \sqrt{p_T^2\cosh^2\eta + m^2}$."""

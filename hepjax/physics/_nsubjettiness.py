@@ -21,6 +21,8 @@ The clustering runs once and the axes for $N = 1, \dots, N_{\max}$ are
 snapshots of the same sequence, so the cost is $O(n^3)$ per jet for $n$ slots.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float
@@ -109,6 +111,11 @@ def nsubjettiness(
         raise ValueError(f"p4 must have shape (n, 4), got {p4.shape}")
     if mask.shape != p4.shape[:1]:
         raise ValueError(f"mask must have shape ({p4.shape[0]},), got {mask.shape}")
+    return _nsubjettiness(p4, mask, max_axes, beta, r0)
+
+
+@functools.partial(jax.jit, static_argnames="max_axes")
+def _nsubjettiness(p4, mask, max_axes, beta, r0):
     axes, alive = exclusive_kt_axes(p4, mask, max_axes)
     y, phi = _yphi(p4)
     pt = jnp.where(mask, jnp.hypot(p4[:, 1], p4[:, 2]), 0.0)

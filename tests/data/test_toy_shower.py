@@ -1,0 +1,96 @@
+import jax
+import numpy as np
+import pytest
+
+import hepjax.data as hd
+from hepjax.data import formats
+
+N = 400
+
+
+@pytest.fixture(scope="module")
+def jets():
+    key = jax.random.key(7)
+    return {t: hd.toy_shower_jets(jax.random.fold_in(key, i), t, N) for i, t in enumerate("gqtwz")}
+
+
+def _mean_se(x):
+    x = np.asarray(x, np.float64)
+    return x.mean(), x.std(ddof=1) / np.sqrt(x.size)
+
+
+def test_layout(jets):
+    for d in jets.values():
+        pf, jf = d["particle_features"], d["jet_features"]
+        assert pf.shape == (N, 30, 4) and pf.dtype == np.float32
+        assert jf.shape == (N, 4) and jf.dtype == np.float32
+        mask = pf[..., 3]
+        assert set(np.unique(mask)) <= {0.0, 1.0}
+        np.testing.assert_array_equal(mask.sum(1), jf[:, 3])
+        # constituents sorted by pT, inside the jet radius; padding zero
+        pt = pf[..., 2]
+        assert (np.diff(pt, axis=1) <= 1e-7).all()
+        assert (pf[mask == 0] == 0).all()
+        assert (np.hypot(pf[..., 0], pf[..., 1])[mask == 1] < 1.0).all()
+        np.testing.assert_allclose(jf[:, 0], 1000.0, rtol=0.2)
+
+
+@pytest.mark.parametrize(("jet_type", "mass"), [("t", 173.0), ("w", 80.4), ("z", 91.19)])
+def test_mass_peaks(jets, jet_type, mass):
+    m = jets[jet_type]["jet_features"][:, 2]
+    hist, edges = np.histogram(m, bins=np.arange(0.0, 260.0, 4.0))
+    peak = 0.5 * (edges[np.argmax(hist)] + edges[np.argmax(hist) + 1])
+    assert abs(peak - mass) < 0.05 * mass
+    assert abs(np.median(m) - mass) < 0.05 * mass
+
+
+def test_multiplicities_ordered(jets):
+    mult = {t: _mean_se(d["jet_features"][:, 3]) for t, d in jets.items()}
+    for hi, lo in [("g", "q"), ("t", "w"), ("t", "q")]:
+        diff = mult[hi][0] - mult[lo][0]
+        se = np.hypot(mult[hi][1], mult[lo][1])
+        assert diff > 3 * se, (hi, lo, mult)
+
+
+def test_deterministic_per_key():
+    a = hd.toy_shower_jets(jax.random.key(3), "t", N)
+    b = hd.toy_shower_jets(jax.random.key(3), "t", N)
+    c = hd.toy_shower_jets(jax.random.key(4), "t", N)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert not np.array_equal(a["particle_features"], c["particle_features"])
+
+
+def test_jetnet_round_trip(tmp_path, jets):
+    d = jets["t"]
+    path = formats.write_jetnet(tmp_path / "t.hdf5", d["particle_features"], d["jet_features"])
+    back = formats.read_jetnet(path, num_particles=30)
+    for k in d:
+        np.testing.assert_array_equal(back[k], d[k])
+
+
+def test_lhco_dijets_signal_vs_background():
+    ev = hd.toy_lhco_dijets(jax.random.key(11), 300, capacity=32)
+    assert set(ev) == set(hd.LHCO_TOY_FIELDS)
+    sig, bkg = ev["label"] == 1, ev["label"] == 0
+    assert 100 < sig.sum() < 200
+    mj2 = ev["mj1"] + ev["delta_mj"]
+    assert abs(np.median(ev["mj1"][sig]) - 100.0) < 10.0
+    assert abs(np.median(mj2[sig]) - 500.0) < 50.0
+    assert abs(np.median(ev["mjj"][sig]) - 3500.0) < 175.0
+    # the light signal jet (Y -> qq) is two-prong; QCD jets are not
+    (ms, ss), (mb, sb) = _mean_se(ev["tau21_j1"][sig]), _mean_se(ev["tau21_j1"][bkg])
+    assert mb - ms > 4 * np.hypot(ss, sb)
+
+
+def test_bad_input(key):
+    with pytest.raises(ValueError, match="jet_type must be one of"):
+        hd.toy_shower_jets(key, "x", 3)
+    with pytest.raises(ValueError, match="num_jets must be a positive int"):
+        hd.toy_shower_jets(key, "q", 0)
+    with pytest.raises(ValueError, match="z_min"):
+        hd.toy_shower_jets(key, "q", 2, z_min=0.7)
+    with pytest.raises(ValueError, match="num_events must be a positive int"):
+        hd.toy_lhco_dijets(key, -1)
+    with pytest.raises(ValueError, match="m_x \\+ m_y < m_wprime"):
+        hd.toy_lhco_dijets(key, 2, m_x=3000.0, m_y=600.0)
