@@ -18,6 +18,7 @@ _SUBPACKAGES = (
     "manifolds",
     "metrics",
     "nn",
+    "physics",
     "sim",
     "train",
 )
