@@ -134,13 +134,16 @@ def test_float32_and_float64(dtype, key):
 
     with jax.enable_x64(dtype == jnp.float64):
         p = jnp.asarray(0.4, dtype)
-        f = hje.value_and_grad(
-            prog, estimator=hje.AlternativePath(), num_samples=4000, return_samples=True
-        )
-        v, g, s = jax.jit(f)(key, p)
-        assert v.dtype == dtype and g.dtype == dtype
-        # E = 3p + p * 3p; dE/dp = 3 + 6p
-        check_unbiased(s.grads, 3 + 6 * 0.4, label=str(dtype))
+        for est in (hje.AlternativePath(), hje.ScoreFunction()):
+            f = hje.value_and_grad(prog, estimator=est, num_samples=4000, return_samples=True)
+            v, g, s = jax.jit(f)(key, p)
+            assert v.dtype == dtype and g.dtype == dtype
+            # E = 3p + p * 3p; dE/dp = 3 + 6p
+            check_unbiased(s.grads, 3 + 6 * 0.4, label=f"{est} {dtype}")
+        for est in (hje.GumbelSoftmaxST(0.5), hje.FiniteDifference()):
+            f = hje.value_and_grad(linear_bernoulli, estimator=est, num_samples=8)
+            v, g = jax.jit(f)(key, p)
+            assert v.dtype == dtype and g.dtype == dtype and bool(jnp.isfinite(g))
 
 
 def test_draws_outside_transform_are_exact_samples(key):
