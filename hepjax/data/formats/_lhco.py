@@ -108,8 +108,29 @@ def read_lhco_features(
     return {c: data[c] for c in columns}
 
 
-def _attr_str(s: str) -> np.bytes_:
-    return np.bytes_(s.encode())
+def _set_attrs(obj, attrs) -> None:
+    """Set attributes as PyTables writes them: strings as UTF-8, NUL-terminated
+    scalars (read back as ``str``), booleans as 8-bit bitfields, ints as int64."""
+    import h5py
+
+    for name, value in attrs.items():
+        if isinstance(value, str):
+            raw = value.encode()
+            tid = h5py.h5t.C_S1.copy()
+            tid.set_size(max(len(raw), 1))
+            tid.set_cset(h5py.h5t.CSET_UTF8)
+            tid.set_strpad(h5py.h5t.STR_NULLTERM)
+            space = h5py.h5s.create(h5py.h5s.SCALAR if raw else h5py.h5s.NULL)
+            if name in obj.attrs:
+                del obj.attrs[name]
+            attr = h5py.h5a.create(obj.id, name.encode(), tid, space)
+            if raw:
+                attr.write(np.array(raw, dtype=f"S{len(raw)}"), mtype=tid)
+        elif isinstance(value, bool):
+            bits = h5py.Datatype(h5py.h5t.NATIVE_B8.copy())
+            obj.attrs.create(name, np.uint8(value), dtype=bits)
+        else:
+            obj.attrs[name] = np.int64(value)
 
 
 def write_lhco_features(
@@ -148,30 +169,26 @@ def write_lhco_features(
     values = np.stack(list(arrays.values()), axis=1)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.attrs.update(
-                {
-                    "CLASS": _attr_str("GROUP"),
-                    "PYTABLES_FORMAT_VERSION": _attr_str("2.1"),
-                    "TITLE": _attr_str(""),
-                    "VERSION": _attr_str("1.0"),
-                }
+            _set_attrs(
+                f,
+                {"CLASS": "GROUP", "PYTABLES_FORMAT_VERSION": "2.1", "TITLE": "", "VERSION": "1.0"},
             )
             g = f.create_group(key)
-            g.attrs.update(
+            _set_attrs(
+                g,
                 {
-                    "CLASS": _attr_str("GROUP"),
-                    "TITLE": _attr_str(""),
-                    "VERSION": _attr_str("1.0"),
-                    "pandas_type": _attr_str("frame"),
-                    "pandas_version": _attr_str("0.15.2"),
-                    "encoding": _attr_str("UTF-8"),
-                    "errors": _attr_str("strict"),
-                    "ndim": np.int64(2),
-                    "axis0_variety": _attr_str("regular"),
-                    "axis1_variety": _attr_str("regular"),
-                    "nblocks": np.int64(1),
-                    "block0_items_variety": _attr_str("regular"),
-                }
+                    "CLASS": "GROUP",
+                    "TITLE": "",
+                    "VERSION": "1.0",
+                    "pandas_type": "frame",
+                    "encoding": "UTF-8",
+                    "errors": "strict",
+                    "ndim": 2,
+                    "axis0_variety": "regular",
+                    "axis1_variety": "regular",
+                    "nblocks": 1,
+                    "block0_items_variety": "regular",
+                },
             )
             for name, data, kind in (
                 ("axis0", names, "string"),
@@ -180,17 +197,11 @@ def write_lhco_features(
                 ("block0_values", values, None),
             ):
                 ds = g.create_dataset(name, data=data)
-                ds.attrs.update(
-                    {
-                        "CLASS": _attr_str("ARRAY"),
-                        "FLAVOR": _attr_str("numpy"),
-                        "TITLE": _attr_str(""),
-                        "VERSION": _attr_str("2.4"),
-                        "transposed": np.bool_(True),
-                    }
-                )
+                node = {"CLASS": "ARRAY", "FLAVOR": "numpy", "TITLE": "", "VERSION": "2.4"}
                 if kind is not None:
-                    ds.attrs["kind"] = _attr_str(kind)
+                    node["kind"] = kind
+                node["transposed"] = True
+                _set_attrs(ds, node)
     return pathlib.Path(path)
 
 

@@ -1,3 +1,5 @@
+import pathlib
+
 import h5py
 import numpy as np
 import pytest
@@ -188,3 +190,40 @@ def test_lhco_dijet_features_closed_form():
     np.testing.assert_allclose(out["tau21_j1"], 0.8)  # lighter jet is j2 here
     np.testing.assert_allclose(out["tau21_j2"], 0.25)
     np.testing.assert_allclose(out["tau32_j2"], 0.5)
+
+
+PANDAS_FILE = pathlib.Path(__file__).with_name("lhco_pandas_fixed.h5")
+
+
+def test_lhco_reads_a_file_written_by_pandas():
+    # written by pandas 3.1.1 + PyTables 3.11.1:
+    # DataFrame(np.arange(45.).reshape(3, 15) / 7, columns=LHCO_FEATURE_COLUMNS).to_hdf(key="df")
+    back = formats.read_lhco_features(PANDAS_FILE)
+    expected = np.arange(45.0).reshape(3, 15) / 7
+    for i, c in enumerate(formats.LHCO_FEATURE_COLUMNS):
+        np.testing.assert_array_equal(back[c], expected[:, i])
+
+
+def test_lhco_writer_matches_pandas_node_attributes(tmp_path):
+    # same attribute types as PyTables (UTF-8 NUL-terminated strings, bitfield
+    # booleans), so pandas.read_hdf accepts the file (checked with pandas 3.1.1)
+    cols = {c: np.arange(3.0) for c in formats.LHCO_FEATURE_COLUMNS}
+    ours = formats.write_lhco_features(tmp_path / "ours.h5", cols)
+
+    def signature(path):
+        with h5py.File(path) as f:
+            out = {}
+            for node in ("/", "df", "df/axis0", "df/axis1", "df/block0_items", "df/block0_values"):
+                attrs = f[node].attrs
+                for k in attrs:
+                    t = attrs.get_id(k).get_type()
+                    out[node, k] = (type(t).__name__, t.get_size())
+                    if isinstance(t, h5py.h5t.TypeStringID):
+                        out[node, k] += (t.get_cset(), t.get_strpad(), repr(attrs[k]))
+            return out
+
+    theirs = signature(PANDAS_FILE)
+    # pandas also stores each index's name as a pickled None ("N.") and an empty
+    # nan_rep; we omit them (pandas defaults them) and never write pickles
+    theirs = {k: v for k, v in theirs.items() if k[1] not in ("name", "nan_rep")}
+    assert signature(ours) == theirs
