@@ -20,8 +20,10 @@ probability $1 - e^{-\alpha\, C_a}$ if the emission passes the cut below:
 
 - momentum fraction $z = z_{\min}^{u}$, $u \sim U(0,1)$, i.e.
   $dP/dz \propto 1/z$ on $[z_{\min}, 1]$ and folded to $z \le 1/2$,
-- opening angle $\theta = \theta_a^{\max}\, v^{1/\gamma}$,
-  $v \sim U(0,1)$ (angular ordering: daughters radiate inside $\theta$),
+- opening angle $\theta = \theta_a^{\max}\, v^{1/(\gamma C_a)}$,
+  $v \sim U(0,1)$, i.e. $P(\theta' > \theta) = 1 - (\theta/\theta_a^{\max})^{\gamma C_a}$:
+  a Sudakov-like ordering in which partons of larger colour charge radiate at
+  wider angles (angular ordering: daughters radiate inside $\theta$),
 - a hadronisation cut $k_T = z E_a \theta > k_{T,\min}$.
 
 The daughters are massless with energies $(1-z)E_a$ and $zE_a$, at angles
@@ -155,7 +157,7 @@ def _shower(key, p4, colour, theta_max, alive, *, steps, alpha, z_min, gamma, kt
         u = jax.random.uniform(kz)
         z = z_min**u
         z = jnp.where(z > 0.5, 1.0 - z, z)
-        theta = theta_max[a] * jax.random.uniform(kt) ** (1.0 / gamma)
+        theta = theta_max[a] * jax.random.uniform(kt) ** (1.0 / (gamma * colour[a]))
         accept = (
             (jax.random.uniform(ks) < 1.0 - jnp.exp(-alpha * colour[a]))
             & (z * e * theta > kt_min)
@@ -244,9 +246,11 @@ def _jet(
     smear = 1.0 + resolution * jax.random.normal(k_res, (p4.shape[0], 1))
     p4 = p4 * jnp.clip(smear, 0.1, None)
     kin = pt_eta_phi_mass(p4)
-    axis = pt_eta_phi_mass(jnp.sum(jnp.where(alive[:, None], p4, 0.0), axis=0))
-    dr = jnp.hypot(kin[:, 1] - axis[1], delta_phi(kin[:, 2], axis[2]))
-    alive = alive & (dr < radius)
+    # keep particles within R of the axis; twice, as dropping some moves the axis
+    for _ in range(2):
+        axis = pt_eta_phi_mass(jnp.sum(jnp.where(alive[:, None], p4, 0.0), axis=0))
+        dr = jnp.hypot(kin[:, 1] - axis[1], delta_phi(kin[:, 2], axis[2]))
+        alive = alive & (dr < radius)
     order = jnp.argsort(jnp.where(alive, -kin[:, 0], jnp.inf))[:max_particles]
     p4, kin, alive = p4[order], kin[order], alive[order]
     jet = pt_eta_phi_mass(jnp.sum(jnp.where(alive[:, None], p4, 0.0), axis=0))
@@ -304,9 +308,9 @@ def toy_shower_jets(
     pt: float = 1000.0,
     eta_max: float = 1.0,
     radius: float = 0.8,
-    alpha: float = 0.15,
+    alpha: float = 0.4,
     z_min: float = 0.002,
-    gamma: float = 0.7,
+    gamma: float = 0.3,
     kt_min: float = 0.05,
     resolution: float = 0.05,
     capacity: int | None = None,
@@ -324,8 +328,8 @@ def toy_shower_jets(
         alpha: splitting strength $\alpha$ (per-step probability
             $1 - e^{-\alpha C_a}$).
         z_min: smallest momentum fraction $z_{\min}$.
-        gamma: angular-ordering exponent $\gamma$ ($\theta = \theta^{\max}
-            v^{1/\gamma}$; larger means wider emissions).
+        gamma: angular exponent $\gamma$ ($\theta = \theta^{\max}
+            v^{1/(\gamma C_a)}$; larger means wider emissions).
         kt_min: hadronisation cut $k_{T,\min}$ in GeV.
         resolution: relative Gaussian smearing $\sigma$ of each constituent's
             four-momentum (a detector-like resolution).
@@ -443,9 +447,9 @@ def toy_lhco_dijets(
     mjj_scale: float = 500.0,
     capacity: int = 48,
     radius: float = 1.0,
-    alpha: float = 0.15,
+    alpha: float = 0.4,
     z_min: float = 0.002,
-    gamma: float = 0.7,
+    gamma: float = 0.3,
     kt_min: float = 0.05,
     resolution: float = 0.05,
 ) -> dict[str, np.ndarray]:
@@ -472,7 +476,7 @@ def toy_lhco_dijets(
         radius: jet radius $R$.
         alpha: splitting strength (see [`toy_shower_jets`][hepjax.data.toy_shower_jets]).
         z_min: smallest momentum fraction.
-        gamma: angular-ordering exponent.
+        gamma: angular exponent.
         kt_min: hadronisation cut in GeV.
         resolution: relative smearing of each constituent's four-momentum.
 

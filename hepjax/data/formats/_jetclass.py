@@ -100,8 +100,8 @@ def read_jetclass(
         ValueError: a truncated file, a particle branch that is not jagged, jagged
             branches of different lengths, or labels that are not one-hot.
     """
-    uproot = import_hep("uproot")
     ak = import_hep("awkward")
+    uproot = import_hep("uproot")
     if not isinstance(max_particles, int) or max_particles < 1:
         raise ValueError(f"max_particles must be a positive int, got {max_particles!r}")
     path = pathlib.Path(path)
@@ -178,8 +178,8 @@ def write_jetclass(
 
     The jagged branches share one counter branch ``npart``.
     """
-    uproot = import_hep("uproot")
     ak = import_hep("awkward")
+    uproot = import_hep("uproot")
     if "part_mask" not in arrays:
         raise KeyError("arrays must contain 'part_mask' (N, n) bool")
     mask = np.asarray(arrays["part_mask"], bool)
