@@ -35,6 +35,29 @@ def test_layout(jets):
         np.testing.assert_allclose(jf[:, 0], 1000.0, rtol=0.2)
 
 
+def test_jet_features_agree_with_constituents(jets):
+    # rebuild the jet from (etarel, phirel, ptrel): pT, eta and mass must match
+    for d in jets.values():
+        pf, jf = d["particle_features"].astype(np.float64), d["jet_features"].astype(np.float64)
+        pt = pf[..., 2] * jf[:, :1]
+        eta = pf[..., 0] + jf[:, 1:2]
+        px, py = pt * np.cos(pf[..., 1]), pt * np.sin(pf[..., 1])
+        pz, e = pt * np.sinh(eta), pt * np.cosh(eta)
+        tot = [np.sum(v * pf[..., 3], axis=1) for v in (e, px, py, pz)]
+        mass = np.sqrt(np.maximum(tot[0] ** 2 - tot[1] ** 2 - tot[2] ** 2 - tot[3] ** 2, 0))
+        np.testing.assert_allclose(np.hypot(tot[1], tot[2]), jf[:, 0], rtol=1e-3)
+        np.testing.assert_allclose(mass, jf[:, 2], rtol=2e-2, atol=0.5)
+
+
+@pytest.mark.slow
+def test_jetnet_150_particle_variant(tmp_path):
+    d = hd.toy_shower_jets(jax.random.key(5), "g", 50, max_particles=150)
+    assert d["particle_features"].shape == (50, 150, 4)
+    path = formats.write_jetnet(tmp_path / "g150.hdf5", **d)
+    back = formats.read_jetnet(path, num_particles=150)
+    np.testing.assert_array_equal(back["particle_features"], d["particle_features"])
+
+
 @pytest.mark.parametrize(("jet_type", "mass"), [("t", 173.0), ("w", 80.4), ("z", 91.19)])
 def test_mass_peaks(jets, jet_type, mass):
     m = jets[jet_type]["jet_features"][:, 2]

@@ -30,6 +30,9 @@ def read_jetnet(
 ) -> dict[str, np.ndarray]:
     """Read a JetNet HDF5 file after validating its layout.
 
+    For files larger than memory, stream them with
+    ``hepjax.data.iter_hdf5(path, JETNET_SCHEMA, chunk_rows=...)``.
+
     Args:
         path: the ``.hdf5`` file.
         num_particles: if given, the file must have exactly this many particle
