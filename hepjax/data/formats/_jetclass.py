@@ -75,6 +75,7 @@ def read_jetclass(
     *,
     max_particles: int = 128,
     tree: str = "tree",
+    entry_start: int | None = None,
     entry_stop: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Read a JetClass ROOT file into padded arrays with a mask.
@@ -86,7 +87,8 @@ def read_jetclass(
         path: the ``.root`` file.
         max_particles: padded set size $n$ (ParT uses 128).
         tree: the TTree name.
-        entry_stop: read only the first entries (default all).
+        entry_start: first entry (jet) to read (default 0).
+        entry_stop: one past the last entry to read (default: all).
 
     Returns:
         ``part_*`` branches as (N, n) float32 (the impact-parameter ones only
@@ -125,7 +127,9 @@ def read_jetclass(
         part = [*JETCLASS_PARTICLE_BRANCHES, *(b for b in JETCLASS_IMPACT_BRANCHES if b in keys)]
         try:
             arrays = t.arrays(
-                [*part, *JETCLASS_JET_BRANCHES, *JETCLASS_LABELS], entry_stop=entry_stop
+                [*part, *JETCLASS_JET_BRANCHES, *JETCLASS_LABELS],
+                entry_start=entry_start,
+                entry_stop=entry_stop,
             )
         except Exception as err:
             raise ValueError(f"{path}: cannot read tree {tree!r}; truncated? ({err})") from err

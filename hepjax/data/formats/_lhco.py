@@ -56,6 +56,8 @@ def read_lhco_features(
     *,
     key: str = "df",
     columns: Sequence[str] | None = LHCO_FEATURE_COLUMNS,
+    start: int = 0,
+    stop: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Read a pandas fixed-format table (the LHCO R&D features file) with h5py.
 
@@ -64,6 +66,10 @@ def read_lhco_features(
         key: the pandas key (group name).
         columns: columns that must be present and are returned, in this order;
             ``None`` returns every column of the file.
+        start: first row to read.
+        stop: one past the last row (default: the end). Row slices let large
+            tables (e.g. the 2100-column ``events_anomalydetection_v2.h5``,
+            same layout) be read in pieces.
 
     Returns:
         Column name -> (N,) array in the stored dtype.
@@ -97,9 +103,11 @@ def read_lhco_features(
                     f"(rows of '{key}/axis1', columns of {items_name!r}), got {values.shape}"
                 )
             check_kind(path, values_name, values.dtype, "fiub", "a numeric")
-            block = values[...]
-            for i, col in enumerate(items):
-                data[col] = block[:, i]
+            wanted = [i for i, c in enumerate(items) if columns is None or c in columns]
+            if wanted:
+                block = values[start:stop]
+                for i in wanted:
+                    data[items[i]] = block[:, i]
     if columns is None:
         columns = all_columns
     missing = [c for c in columns if c not in data]

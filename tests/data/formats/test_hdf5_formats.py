@@ -117,6 +117,8 @@ def test_lhco_pandas_layout_round_trip(tmp_path, rng):
     for c in cols:
         np.testing.assert_array_equal(back[c], cols[c])
     assert list(formats.read_lhco_features(path, columns=["mj1", "label"])) == ["mj1", "label"]
+    part = formats.read_lhco_features(path, columns=["mj2"], start=10, stop=15)
+    np.testing.assert_array_equal(part["mj2"], cols["mj2"][10:15])
 
 
 def test_lhco_reads_several_blocks(tmp_path, rng):

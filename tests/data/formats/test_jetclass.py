@@ -40,6 +40,9 @@ def test_round_trip_pads_and_masks(tmp_path, rng):
     wide = formats.read_jetclass(path, max_particles=32)
     np.testing.assert_array_equal(wide["part_px"][:, :20], arrays["part_px"])
     assert (wide["part_px"][:, 20:] == 0).all() and not wide["part_mask"][:, 20:].any()
+    some = formats.read_jetclass(path, max_particles=20, entry_start=3, entry_stop=7)
+    np.testing.assert_array_equal(some["part_pz"], arrays["part_pz"][3:7])
+    np.testing.assert_array_equal(some["label"], arrays["label"][3:7])
     narrow = formats.read_jetclass(path, max_particles=5)
     np.testing.assert_array_equal(narrow["part_energy"], arrays["part_energy"][:, :5])
 
