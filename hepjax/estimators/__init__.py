@@ -25,3 +25,19 @@ from ._distributions import binomial as binomial
 from ._distributions import categorical as categorical
 from ._distributions import geometric as geometric
 from ._distributions import poisson as poisson
+
+__all__ = [
+    "AbstractEstimator",
+    "AlternativePath",
+    "Enumeration",
+    "FiniteDifference",
+    "GumbelSoftmaxST",
+    "Samples",
+    "ScoreFunction",
+    "bernoulli",
+    "binomial",
+    "categorical",
+    "geometric",
+    "poisson",
+    "value_and_grad",
+]

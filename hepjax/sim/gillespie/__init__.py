@@ -27,3 +27,19 @@ from ._objectives import oscillation_period as oscillation_period
 from ._objectives import steady_state_moments as steady_state_moments
 from ._ssa import Solution as Solution
 from ._ssa import simulate as simulate
+
+__all__ = [
+    "ReactionNetwork",
+    "Solution",
+    "autocorrelation",
+    "bimolecular",
+    "birth_death",
+    "custom",
+    "lotka_volterra",
+    "mass_action",
+    "mean_trajectory_loss",
+    "oscillation_period",
+    "repressilator",
+    "simulate",
+    "steady_state_moments",
+]
