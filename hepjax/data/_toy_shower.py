@@ -1,6 +1,6 @@
 r"""A fast parton-splitting toy: JetNet-style jets and LHCO-style dijet features.
 
-Not Pythia: a angular-ordered binary cascade in JAX, with a handful of
+Not Pythia: an angular-ordered binary cascade in JAX, with a handful of
 parameters, that gives jets with the right *gross* features (mass peaks of
 boosted W/Z/top jets, gluon jets wider and busier than quark jets, two- and
 three-prong substructure) for unit tests and quick experiments.
@@ -30,6 +30,17 @@ The daughters are massless with energies $(1-z)E_a$ and $zE_a$, at angles
 $z\theta$ and $(1-z)\theta$ on opposite sides of the parent direction (so the
 transverse momentum balances at small angle); the soft daughter is a gluon.
 Particles outside $\Delta R < R$ of the jet axis are dropped.
+
+**Resonances.** The resonance mass is drawn from a Breit-Wigner of the PDG
+width ($\Gamma_W = 2.085$, $\Gamma_Z = 2.495$, $\Gamma_t = 1.42$ GeV,
+truncated at $5\Gamma$). The splittings above conserve three-momentum but
+not mass, so after the shower a global recoil restores the resonance's
+four-momentum: all (massless) constituents are scaled by $c = m/m'$, which
+sets the system mass to $m$ at fixed velocity, and boosted along the jet
+direction back to the original momentum. Finally each constituent's
+four-momentum is smeared by $1 + \sigma\,\mathcal N(0, 1)$ (``resolution``),
+so the mass peaks have a detector-like width and out-of-cone losses give a
+low tail.
 
 **Output.** The JetNet layout (Kansal et al., arXiv:2106.11535): the leading
 ``max_particles`` constituents by $p_T$ as $(\eta^{\rm rel}, \phi^{\rm rel},
