@@ -38,7 +38,7 @@ def plot_losses(losses, path, *, evals: list[dict] | None = None, smooth: int = 
     import numpy as np
 
     losses = np.asarray(losses, dtype=float)
-    with figure(path) as (_fig, ax):
+    with figure(path, size=(6.0, 5.5)) as (fig, ax):
         steps = np.arange(1, losses.size + 1)
         ax.plot(steps, losses, alpha=0.3, label="train loss")
         if losses.size >= smooth:
@@ -48,10 +48,17 @@ def plot_losses(losses, path, *, evals: list[dict] | None = None, smooth: int = 
                 np.convolve(losses, kernel, "valid"),
                 label=f"train loss ({smooth}-step mean)",
             )
-        for name in sorted({k for e in evals or [] for k in e} - {"step"}):
-            points = [(e["step"], e[name]) for e in evals if name in e]
-            ax.plot(*zip(*points, strict=True), "o-", label=name)
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         ax.set_yscale("log" if losses.min() > 0 else "linear")
-        ax.legend()
+        handles, labels = ax.get_legend_handles_labels()
+        names = sorted({k for e in evals or [] for k in e} - {"step"})
+        if names:  # evaluation metrics on their own axis, on the right
+            right = ax.twinx()
+            for i, name in enumerate(names):
+                points = [(e["step"], e[name]) for e in evals if name in e]
+                right.plot(*zip(*points, strict=True), "o--", color=f"C{i + 2}", label=name)
+            right.set_ylabel("evaluation")
+            more = right.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize="x-small")
