@@ -434,10 +434,10 @@ def main(argv=None) -> int:
         "(JAX: `jax.jit`; PyTorch: eager, same architecture and the same initial weights, "
         "`scaled_dot_product_attention` with a boolean key mask). Steps/s from the best of "
         f"{repeats} blocks of {steps} steps (median in brackets), JAX and PyTorch blocks "
-        "interleaved so both see the same load. The machine was shared with other jobs "
-        f"(1-min load average {load_before:.1f} before and {load_after:.1f} after the timed "
-        "steps, on 2 cores), so the absolute numbers, the matmul peak and hence the MFU are "
-        "noisy; the best block is the least disturbed one.",
+        "interleaved so both see the same load. The 1-min load average was "
+        f"{load_before:.1f} before and {load_after:.1f} after the timed steps, on "
+        f"{os.cpu_count()} cores (above about 2, other jobs disturbed the run, and the "
+        "matmul peak and hence the MFU are noisy); the best block is the least disturbed one.",
         "",
         f"Analytic FLOPs per step: 3 × forward = {flops['step'] / 1e9:.1f} GFLOP (matrix "
         "products only, see the script's docstring); XLA `cost_analysis()` counts "
