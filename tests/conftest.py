@@ -27,3 +27,28 @@ def key():
 def rng():
     """A fixed NumPy generator for test data."""
     return np.random.default_rng(SEED)
+
+
+@pytest.fixture
+def x64():
+    """Enable float64 for one test and restore the previous setting afterwards."""
+    old = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", old)
+
+
+@pytest.fixture
+def no_jaxtyping():
+    """Test hepjax's own trace-time messages without the jaxtyping hook in front.
+
+    The test run decorates hepjax with jaxtyping+beartype, which rejects some
+    bad inputs (wrong types, inconsistent dims) before our checks run; users
+    without the hook get our messages, so those are what these tests pin down.
+    """
+    import jaxtyping
+
+    old = jaxtyping.config.jaxtyping_disable
+    jaxtyping.config.update("jaxtyping_disable", True)
+    yield
+    jaxtyping.config.update("jaxtyping_disable", old)
