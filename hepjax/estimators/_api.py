@@ -30,6 +30,7 @@ algorithm; arXiv:2210.08572 introduces the alternative-path weights):
 
 from __future__ import annotations
 
+import abc
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -57,9 +58,9 @@ class Samples(eqx.Module):
 class AbstractEstimator(eqx.Module):
     """Base of the gradient estimators; subclasses are strategy objects."""
 
+    @abc.abstractmethod
     def _estimate(self, program, keys, params):
         """Return per-sample ``(values (N,), grads with leading N)``."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
 def _trace(program, key, params):

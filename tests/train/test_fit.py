@@ -22,6 +22,11 @@ def mse(m, batch):
     return jnp.mean((jax.vmap(m)(batch["x"]) - batch["y"]) ** 2)
 
 
+def adam_fit(key, **kwargs):
+    """The toy regression with Adam; the checkpoint tests vary only the keywords."""
+    return ht.fit(toy.model(), mse, optax.adam(1e-2), toy.batches(), key=key, **kwargs)
+
+
 def test_fit_learns_linear_map(key):
     result = ht.fit(toy.model(), mse, optax.adam(1e-2), toy.batches(), steps=300, key=key)
     assert result.step == 300
@@ -345,43 +350,17 @@ def test_unwritable_checkpoint_dir_is_rejected(key):
 
 
 def test_corrupted_checkpoint_is_reported(key, tmp_path):
-    ht.fit(
-        toy.model(),
-        mse,
-        optax.adam(1e-2),
-        toy.batches(),
-        steps=2,
-        key=key,
-        checkpoint_dir=tmp_path,
-        checkpoint_every=2,
-    )
+    adam_fit(key, steps=2, checkpoint_dir=tmp_path, checkpoint_every=2)
     step_dir = tmp_path / "2"
     for path in step_dir.rglob("*"):
         if path.is_file() and path.suffix != ".json" and "record" not in str(path):
             path.write_bytes(b"garbage")
     with pytest.raises(ht.CheckpointError, match="corrupted or unreadable"):
-        ht.fit(
-            toy.model(),
-            mse,
-            optax.adam(1e-2),
-            toy.batches(),
-            steps=4,
-            key=key,
-            checkpoint_dir=tmp_path,
-        )
+        adam_fit(key, steps=4, checkpoint_dir=tmp_path)
 
 
 def test_crash_during_save_keeps_previous_checkpoint(key, tmp_path, monkeypatch):
-    ht.fit(
-        toy.model(),
-        mse,
-        optax.adam(1e-2),
-        toy.batches(),
-        steps=2,
-        key=key,
-        checkpoint_dir=tmp_path,
-        checkpoint_every=2,
-    )
+    adam_fit(key, steps=2, checkpoint_dir=tmp_path, checkpoint_every=2)
     import orbax.checkpoint as ocp
 
     def crash(self, *args, **kwargs):  # the arrays are written, the record is not
@@ -389,27 +368,9 @@ def test_crash_during_save_keeps_previous_checkpoint(key, tmp_path, monkeypatch)
 
     monkeypatch.setattr(ocp.JsonCheckpointHandler, "async_save", crash)
     with pytest.raises(ht.CheckpointError, match="could not write checkpoint 4"):
-        ht.fit(
-            toy.model(),
-            mse,
-            optax.adam(1e-2),
-            toy.batches(),
-            steps=4,
-            key=key,
-            checkpoint_dir=tmp_path,
-            checkpoint_every=2,
-        )
+        adam_fit(key, steps=4, checkpoint_dir=tmp_path, checkpoint_every=2)
     monkeypatch.undo()
-    resumed = ht.fit(
-        toy.model(),
-        mse,
-        optax.adam(1e-2),
-        toy.batches(),
-        steps=4,
-        key=key,
-        checkpoint_dir=tmp_path,
-        checkpoint_every=2,
-    )
+    resumed = adam_fit(key, steps=4, checkpoint_dir=tmp_path, checkpoint_every=2)
     assert resumed.resumed_from == 2
     fresh = ht.fit(toy.model(), mse, optax.adam(1e-2), toy.batches(), steps=4, key=key)
     for x, y in zip(toy.leaves(resumed.model), toy.leaves(fresh.model), strict=True):
