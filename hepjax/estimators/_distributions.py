@@ -229,7 +229,19 @@ class _Categorical(_Dist):
         return params[0].shape[-1]
 
 
-class _Binomial(_Dist):
+class _CountDist(_Dist):
+    """Counts on {0, 1, ...}: a straight-through relaxation of the CDF window, and a
+    support truncated at ``max_count`` for enumeration."""
+
+    def straight_through(self, ku, params, temperature):
+        x = self.sample(ku, *params)
+        return x, self.relaxed_cdf_window(ku, x, params, temperature)
+
+    def support(self, params, max_count):
+        return max_count + 1
+
+
+class _Binomial(_CountDist):
     name = "binomial"
 
     def sample(self, ku, n, p):
@@ -279,15 +291,8 @@ class _Binomial(_Dist):
         val = betainc(jnp.where(ok, n - kk, 1.0), kk + 1, 1 - p)
         return jnp.where(k < 0, 0.0, jnp.where(k >= n, 1.0, val))
 
-    def straight_through(self, ku, params, temperature):
-        x = self.sample(ku, *params)
-        return x, self.relaxed_cdf_window(ku, x, params, temperature)
 
-    def support(self, params, max_count):
-        return max_count + 1
-
-
-class _Poisson(_Dist):
+class _Poisson(_CountDist):
     name = "poisson"
 
     def sample(self, ku, rate):
@@ -316,15 +321,8 @@ class _Poisson(_Dist):
         (lam,) = params
         return jnp.where(k < 0, 0.0, gammaincc(jnp.maximum(k, 0) + 1, lam))
 
-    def straight_through(self, ku, params, temperature):
-        x = self.sample(ku, *params)
-        return x, self.relaxed_cdf_window(ku, x, params, temperature)
 
-    def support(self, params, max_count):
-        return max_count + 1
-
-
-class _Geometric(_Dist):
+class _Geometric(_CountDist):
     """Number of failures before the first success, $P(k)=p(1-p)^k$."""
 
     name = "geometric"
@@ -357,13 +355,6 @@ class _Geometric(_Dist):
     def cdf(self, k, params):
         (p,) = params
         return jnp.where(k < 0, 0.0, 1 - jnp.exp((jnp.maximum(k, 0) + 1) * jnp.log1p(-p)))
-
-    def straight_through(self, ku, params, temperature):
-        x = self.sample(ku, *params)
-        return x, self.relaxed_cdf_window(ku, x, params, temperature)
-
-    def support(self, params, max_count):
-        return max_count + 1
 
 
 DISTRIBUTIONS: dict[str, _Dist] = {
