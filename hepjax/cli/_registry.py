@@ -51,7 +51,8 @@ def register(name: str, *, summary: str, demo: bool = True) -> Callable[[Example
     """Register ``run(*, scale, out) -> metrics`` under ``name``.
 
     Args:
-        name: the CLI name, lowercase with dashes (``hepjax examples run NAME``).
+        name: the CLI name, lowercase (``hepjax examples run NAME``); dashes and
+            underscores are interchangeable when it is looked up.
         summary: one line shown by ``hepjax examples list``.
         demo: whether ``hepjax demo`` runs it (at ``--scale small``).
     """
@@ -109,11 +110,21 @@ def discover(directory: pathlib.Path | None = None) -> dict[str, Example]:
 
 
 def get_example(name: str) -> Example:
-    """Look an example up by name, with the known names in the error."""
+    """Look an example up by name, with the known names in the error.
+
+    Dashes and underscores are interchangeable: ``epic_fm`` and ``epic-fm``
+    name the same example.
+    """
     registry = discover()
-    if name not in registry:
+    canonical = {_canonical(known): example for known, example in registry.items()}
+    example = canonical.get(_canonical(name))
+    if example is None:
         raise KeyError(f"unknown example {name!r}; known examples: {', '.join(registry)}")
-    return registry[name]
+    return example
+
+
+def _canonical(name: str) -> str:
+    return name.replace("_", "-")
 
 
 def run_example(example: Example, *, scale: str, out: pathlib.Path) -> dict:

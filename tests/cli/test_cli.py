@@ -143,3 +143,10 @@ def test_repository_examples_register_themselves():
     for name, example in registry.items():
         assert example.summary, f"example {name} needs a one-line summary"
         assert example.source.endswith(".py")
+
+
+def test_example_names_accept_dashes_or_underscores():
+    assert _registry.get_example("train_classifier").name == "train-classifier"
+    assert _registry.get_example("train-classifier").name == "train-classifier"
+    with pytest.raises(KeyError, match="unknown example 'train_classifer'"):
+        _registry.get_example("train_classifer")
