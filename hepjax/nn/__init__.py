@@ -10,16 +10,28 @@ from ._classifiers import DeepSets as DeepSets
 from ._classifiers import ParticleTransformerClassifier as ParticleTransformerClassifier
 from ._embeddings import GaussianFourierFeatures as GaussianFourierFeatures
 from ._embeddings import SinusoidalEmbedding as SinusoidalEmbedding
+from ._epic import EPiCLayer as EPiCLayer
+from ._epic import EPiCNetwork as EPiCNetwork
+from ._particlenet import ParticleNet as ParticleNet
+from ._particlenet import knn as knn
 from ._transformer import TransformerEncoder as TransformerEncoder
 from ._transformer import TransformerEncoderLayer as TransformerEncoderLayer
+from ._vector_fields import EPiCVectorField as EPiCVectorField
+from ._vector_fields import TransformerVectorField as TransformerVectorField
 
 __all__ = [
     "AbstractSetClassifier",
     "DeepSets",
+    "EPiCLayer",
+    "EPiCNetwork",
+    "EPiCVectorField",
     "GaussianFourierFeatures",
     "MaskedMultiheadAttention",
+    "ParticleNet",
     "ParticleTransformerClassifier",
     "SinusoidalEmbedding",
     "TransformerEncoder",
     "TransformerEncoderLayer",
+    "TransformerVectorField",
+    "knn",
 ]
