@@ -7,6 +7,9 @@ from ._hdf5 import check_hdf5_schema as check_hdf5_schema
 from ._hdf5 import iter_hdf5 as iter_hdf5
 from ._hdf5 import read_hdf5 as read_hdf5
 from ._hdf5 import write_hdf5 as write_hdf5
+from ._preprocessing import SetStandardizer as SetStandardizer
+from ._preprocessing import resample_particles as resample_particles
+from ._preprocessing import split_jetnet as split_jetnet
 from ._toy_jets import toy_jet as toy_jet
 from ._toy_jets import toy_quark_gluon as toy_quark_gluon
 
@@ -14,9 +17,12 @@ __all__ = [
     "ArrayDataset",
     "Batches",
     "HDF5Writer",
+    "SetStandardizer",
     "check_hdf5_schema",
     "iter_hdf5",
     "read_hdf5",
+    "resample_particles",
+    "split_jetnet",
     "toy_jet",
     "toy_quark_gluon",
     "write_hdf5",

@@ -9,7 +9,8 @@ r"""Layer 3: probability paths, losses, samplers and likelihoods for generative 
   :func:`edm_loss`.
 - **Samplers** on one example (batch with ``jax.vmap``): :func:`sample_ode`
   (diffrax solvers), :func:`sample_ctmc`, :func:`sample_hybrid`,
-  :func:`sample_sde`, :func:`sdedit`.
+  :func:`sample_sde`, :func:`sdedit`; :func:`sample_ode_sets` and
+  :func:`sample_sde_sets` generate whole data sets of padded sets in chunks.
 - **Likelihood**: :func:`log_likelihood` with :class:`ExactDivergence` or
   :class:`Hutchinson`.
 
@@ -44,6 +45,8 @@ from ._paths import CondOT as CondOT
 from ._paths import Cosine as Cosine
 from ._paths import GeodesicPath as GeodesicPath
 from ._paths import make_path as make_path
+from ._sets import sample_ode_sets as sample_ode_sets
+from ._sets import sample_sde_sets as sample_sde_sets
 
 __all__ = [
     "SOLVERS",
@@ -70,6 +73,8 @@ __all__ = [
     "sample_ctmc",
     "sample_hybrid",
     "sample_ode",
+    "sample_ode_sets",
     "sample_sde",
+    "sample_sde_sets",
     "sdedit",
 ]
