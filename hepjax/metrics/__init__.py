@@ -5,6 +5,8 @@ from ._classification import background_rejection as background_rejection
 from ._classification import plot_roc as plot_roc
 from ._classification import roc_auc as roc_auc
 from ._classification import roc_curve as roc_curve
+from ._jet_plots import plot_jet_distributions as plot_jet_distributions
+from ._jet_plots import relative_jet_mass as relative_jet_mass
 from ._plotting import figure as figure
 from ._plotting import plot_losses as plot_losses
 
@@ -12,8 +14,10 @@ __all__ = [
     "accuracy",
     "background_rejection",
     "figure",
+    "plot_jet_distributions",
     "plot_losses",
     "plot_roc",
+    "relative_jet_mass",
     "roc_auc",
     "roc_curve",
 ]

@@ -6,8 +6,17 @@ import pathlib
 
 
 @contextlib.contextmanager
-def figure(path: str | os.PathLike, *, size: tuple[float, float] = (6.0, 4.5)):
-    """Yield ``(fig, ax)`` and save the figure to ``path`` (PNG) atomically on exit."""
+def figure(
+    path: str | os.PathLike,
+    *,
+    size: tuple[float, float] = (6.0, 4.5),
+    nrows: int = 1,
+    ncols: int = 1,
+):
+    """Yield ``(fig, ax)`` and save the figure to ``path`` (PNG) atomically on exit.
+
+    With ``nrows`` or ``ncols`` above 1, ``ax`` is the array of axes.
+    """
     try:
         import matplotlib
 
@@ -23,7 +32,7 @@ def figure(path: str | os.PathLike, *, size: tuple[float, float] = (6.0, 4.5)):
         style = "default"
     path = pathlib.Path(path)
     with plt.style.context(style):
-        fig, ax = plt.subplots(figsize=size, layout="constrained")
+        fig, ax = plt.subplots(nrows, ncols, figsize=size, layout="constrained")
         try:
             yield fig, ax
             tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
