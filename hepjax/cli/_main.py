@@ -1,4 +1,4 @@
-"""The ``hepjax`` command: ``info``, ``demo``, ``examples list|run`` and ``bench``."""
+"""The ``hepjax`` command: ``info``, ``demo``, ``examples list|run``, ``bench`` and ``data``."""
 
 import argparse
 import datetime
@@ -12,6 +12,7 @@ import time
 import traceback
 from importlib import metadata
 
+from ._data import add_data_parser
 from ._registry import SCALES, discover, get_example, run_example, write_json
 
 CORE_PACKAGES = (
@@ -171,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to the script")
     bench.set_defaults(fn=cmd_bench)
+
+    add_data_parser(sub)
     return parser
 
 
