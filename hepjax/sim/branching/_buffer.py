@@ -1,0 +1,97 @@
+r"""Fixed-capacity particle buffers: masks, spawning children into free slots, checks.
+
+A buffer of capacity $C$ holds per-particle arrays with a leading axis $C$ and
+a boolean ``alive`` mask. Dropping a particle clears its mask bit; creating one
+writes it into the lowest free slot. When more children are requested than
+there are free slots, the extra children are *not* written and the count of
+lost children is returned, so the caller can raise an ``overflow`` flag (never a
+silent drop). Every operation is fixed-shape, so it runs inside ``while_loop``
+and under the estimators' coupled primal/alternative interpretation.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Int
+
+from hepjax._core import check_positive
+
+
+def spawn(
+    alive: Bool[Array, " c"], parents: Bool[Array, " c"], children: dict
+) -> tuple[Bool[Array, " c"], dict[str, Array], Int[Array, ""]]:
+    """Write one child per ``parents`` slot into the free slots of the buffer.
+
+    Args:
+        alive: ``(C,)`` occupancy mask before the children are added.
+        parents: ``(C,)`` which slots produce one child each.
+        children: ``{name: (child_values, buffer)}``; both with leading axis
+            ``C``, row ``i`` of ``child_values`` is the child of slot ``i``.
+
+    Returns:
+        ``(alive, buffers, lost)``: the new mask, the updated buffers (same keys
+        as ``children``) and the number of children that found no free slot.
+    """
+    cap = alive.shape[0]
+    free = ~alive
+    # the k-th free slot, for k = 0..C-1 (C when there are fewer free slots)
+    free_idx = jnp.nonzero(free, size=cap, fill_value=cap)[0]
+    rank = jnp.cumsum(parents.astype(jnp.int32)) - 1
+    target = jnp.where(parents, free_idx[jnp.clip(rank, 0, cap - 1)], cap)
+    placed = parents & (target < cap)
+    lost = jnp.sum(parents & ~placed).astype(jnp.int32)
+    dest = jnp.where(placed, target, cap)
+    new_alive = alive.at[dest].set(True, mode="drop")
+    out = {}
+    for name, (child, buf) in children.items():
+        out[name] = buf.at[dest].set(child, mode="drop")
+    return new_alive, out, lost
+
+
+def append_rows(
+    store: Array, count: Int[Array, ""], rows: Array, mask: Bool[Array, " c"]
+) -> tuple[Array, Int[Array, ""]]:
+    """Append the masked ``rows`` to ``store`` after its first ``count`` rows.
+
+    Rows beyond the store's length are dropped; the returned count keeps
+    counting them, so ``count > len(store)`` reports the truncation.
+    """
+    cap = store.shape[0]
+    pos = count + jnp.cumsum(mask.astype(jnp.int32)) - 1
+    dest = jnp.where(mask & (pos < cap), pos, cap)
+    store = store.at[dest].set(rows, mode="drop")
+    return store, count + jnp.sum(mask).astype(jnp.int32)
+
+
+def check_capacity(name: str, value, *, minimum: int = 1) -> int:
+    """A static int buffer size ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_number(name: str, value, *, allow_zero: bool = False) -> None:
+    """A static positive number; traced values are checked by the caller at run time."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    v = np.asarray(value)
+    if v.shape != ():
+        raise ValueError(f"{name} must be a scalar, got shape {v.shape}")
+    check_positive(name, float(v), allow_zero=allow_zero)
+
+
+def concrete(x):
+    """``x`` as a NumPy value, or ``None`` when it is traced."""
+    try:
+        return np.asarray(x)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def float_dtype(*xs):
+    dt = jnp.result_type(*xs)
+    return dt if jnp.issubdtype(dt, jnp.floating) else jnp.result_type(float)
