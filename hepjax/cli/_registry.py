@@ -85,13 +85,20 @@ def examples_dir() -> pathlib.Path:
 
 
 def discover(directory: pathlib.Path | None = None) -> dict[str, Example]:
-    """Import every ``examples/*.py`` once so they register, and return the registry."""
+    """Import every ``examples/*.py`` once so they register, and return the registry.
+
+    Files starting with ``_`` are not examples but helpers shared by several of
+    them; the folder is put on ``sys.path`` so that examples can ``import`` them,
+    exactly as when a script is run directly.
+    """
     directory = examples_dir() if directory is None else pathlib.Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(
             f"examples folder {directory} not found: install hepjax from a checkout "
             "(pip install -e .) or set HEPJAX_EXAMPLES to the examples folder"
         )
+    if str(directory) not in sys.path:
+        sys.path.append(str(directory))
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_"):
             continue
