@@ -42,3 +42,8 @@ __all__ += [
     "toy_lhco_dijets",
     "toy_shower_jets",
 ]
+
+# Pythia 8 + FastJet generators (issue 7, parts 1-2); Pythia/FastJet load lazily.
+from . import collider as collider
+
+__all__ += ["collider"]

@@ -56,8 +56,8 @@ DEFAULT_CUTS: dict[str, dict[str, float]] = {
         "pt_min": 20.0,
         "eta_max": 2.5,
         "select_pt_min": 40.0,
-        "njets_min": 4,
-        "max_jets": 10,
+        "njets_min": 4.0,
+        "max_jets": 10.0,
         "b_pt_min": 5.0,
     },
 }
@@ -137,7 +137,7 @@ class _Batch:
         self.n_events = len(counts)
 
     def event(self, i):
-        return self.offsets[i], self.offsets[i + 1]
+        return int(self.offsets[i]), int(self.offsets[i + 1])
 
 
 def _daughters(b: _Batch, lo: int, i: int) -> list[int]:
@@ -344,7 +344,7 @@ class Generator:
                     cuts["pt_min"] <= pt[k] <= cuts["pt_max"] and abs(eta[k]) < cuts["eta_max"]
                 ):
                     continue
-                lo = b.offsets[ev]
+                lo = int(b.offsets[ev])
                 if products:
                     pi = lo + np.asarray(products)
                     dp = np.hypot(b.eta[pi] - eta[k], _wrap(b.phi[pi] - phi[k]))

@@ -129,8 +129,8 @@ class Process:
     label: int
 
 
-def _jetnet() -> dict[str, Process]:
-    hard = _pthat(950, 1250)
+def _jetnet() -> dict[str, tuple]:
+    hard = _pthat(950.0, 1250.0)
     nunu = "12 14 16"
     return {
         "g": ("parton", (21,), (*hard, *_z_plus_jet(nunu), "WeakBosonAndParton:qg2gmZq = off")),
@@ -149,8 +149,8 @@ def _jetnet() -> dict[str, Process]:
     }
 
 
-def _jetclass() -> dict[str, Process]:
-    hard = _pthat(450, 1100)
+def _jetclass() -> dict[str, tuple]:
+    hard = _pthat(450.0, 1100.0)
     return {
         "QCD": ("parton", _PARTONS, (*hard, *_z_plus_jet("12 14 16"))),
         "Hbb": ("resonance", (25,), (*hard, *_H_PLUS_JET, "25:onIfMatch = 5 -5")),
@@ -199,7 +199,7 @@ def _jetclass() -> dict[str, Process]:
 _X, _Y = 9000001, 9000002
 
 
-def _lhco() -> dict[str, Process]:
+def _lhco() -> dict[str, tuple]:
     signal = (
         "NewGaugeBoson:ffbar2Wprime = on",
         "34:m0 = 3500.",
@@ -225,7 +225,7 @@ def _lhco() -> dict[str, Process]:
     }
 
 
-def _hh4b() -> dict[str, Process]:
+def _hh4b() -> dict[str, tuple]:
     signal = (
         "Higgs:useBSM = on",
         "HiggsBSM:gg2H2 = on",

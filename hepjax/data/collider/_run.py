@@ -612,5 +612,6 @@ def cached_jetnet(
         seed=seed,
         particles=particles,
         workers=workers,
+        shard_size=shard,
         progress=progress,
     )[jet_type]
