@@ -28,7 +28,9 @@ __all__ = [
     "write_hdf5",
 ]
 
-# Published formats and the parton-splitting toy (issue 7, parts 3 and 4).
+# Published formats, the parton-splitting toy and the Pythia 8 + FastJet
+# generators (issue 7); Pythia/FastJet are imported only inside functions.
+from . import collider as collider
 from . import formats as formats
 from ._toy_shower import JET_TYPES as JET_TYPES
 from ._toy_shower import LHCO_TOY_FIELDS as LHCO_TOY_FIELDS
@@ -38,12 +40,8 @@ from ._toy_shower import toy_shower_jets as toy_shower_jets
 __all__ += [
     "JET_TYPES",
     "LHCO_TOY_FIELDS",
+    "collider",
     "formats",
     "toy_lhco_dijets",
     "toy_shower_jets",
 ]
-
-# Pythia 8 + FastJet generators (issue 7, parts 1-2); Pythia/FastJet load lazily.
-from . import collider as collider
-
-__all__ += ["collider"]
