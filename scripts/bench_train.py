@@ -33,12 +33,13 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _bench import cpu_model, timed_blocks, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Training step (bench_train.py)"
@@ -54,26 +55,6 @@ def analytic_flops(n, f, batch, d_model, heads, layers, mlp_ratio, classes) -> d
     head = 2 * (d * d + d * classes)
     fwd = batch * (embed + layers * layer + head)
     return {"forward": fwd, "step": 3 * fwd}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def timed_blocks(run_block, repeats: int) -> list[float]:
-    """Wall time of each of ``repeats`` calls of ``run_block`` (which must block)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run_block()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 # --------------------------------------------------------------------------- data
@@ -288,17 +269,6 @@ def bench_torch(tm, data, steps: int):
 # --------------------------------------------------------------------------- report
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace (or append) only this script's section of docs/benchmarks.md."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new.rstrip("\n") + "\n")
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short run (few steps)")
@@ -464,7 +434,7 @@ def main(argv=None) -> int:
         )
     else:
         lines.append(f"**MFU (JAX): {100 * js['mfu']:.1f}%.** (PyTorch not run.)")
-    write_section(args.out, "\n".join(lines) + "\n")
+    write_section(args.out, SECTION, "\n".join(lines) + "\n")
     print(f"wrote section {SECTION!r} in {args.out}")
     return 0
 
