@@ -1,0 +1,288 @@
+r"""Jet observables of JetNet-format jets: relative mass, EFPs, N-subjettiness ratios, D2.
+
+Particles are massless with relative coordinates $(\eta_i, \phi_i, p_{T,i})$
+(JetNet's ``etarel``, ``phirel``, ``ptrel``); padded particles (mask false)
+contribute nothing.
+"""
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ...physics import nsubjettiness
+from ._inputs import jets_and_mask
+
+_CHUNK = 4096
+
+
+def jet_mass(jets: Any, mask: Any = None) -> np.ndarray:
+    r"""Relative jet mass $m/p_T^{\rm jet}$ of each jet, shape ``(N,)``.
+
+    With $E_i = p_{T,i}\cosh\eta_i$, $\vec p_i = p_{T,i}(\cos\phi_i, \sin\phi_i,
+    \sinh\eta_i)$ (massless constituents, relative $p_T$),
+    $m = \sqrt{\max(0, (\sum_i E_i)^2 - |\sum_i \vec p_i|^2)}$ — the
+    ``mass`` of ``jetnet.utils.jet_features`` on ``(etarel, phirel, ptrel)``.
+
+    Args:
+        jets: ``(N, n, 4)`` JetNet-format jets.
+        mask: optional ``(N, n)`` mask (needed if ``jets`` has 3 features).
+    """
+    x, _ = jets_and_mask("jets", jets, mask)
+    return _mass(x)
+
+
+def _mass(x: np.ndarray) -> np.ndarray:
+    eta, phi, pt = x[..., 0], x[..., 1], x[..., 2]
+    e = np.sum(pt * np.cosh(eta), axis=1)
+    px = np.sum(pt * np.cos(phi), axis=1)
+    py = np.sum(pt * np.sin(phi), axis=1)
+    pz = np.sum(pt * np.sinh(eta), axis=1)
+    return np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
+
+
+# Energy flow polynomials (Komiske, Metodiev & Thaler, arXiv:1712.07124), as edge
+# lists in the order of energyflow.EFPSet. ``_EFP_D4`` is EFPSet(("d<=", 4)), the 36
+# features of jetnet.evaluation.get_fpd_kpd_jet_features; ``_EFP_N4D4P`` is
+# EFPSet(("n==", 4), ("d==", 4), ("p==", 1)), the default set of jetnet's w1efp.
+_EFP_D4 = (
+    (),
+    ((0, 1),),
+    ((0, 1), (0, 1)),
+    ((0, 1), (0, 1), (0, 1)),
+    ((0, 1), (0, 1), (0, 1), (0, 1)),
+    ((0, 1), (0, 2)),
+    ((0, 1), (0, 2), (0, 2)),
+    ((0, 1), (0, 2), (0, 2), (0, 2)),
+    ((0, 1), (0, 1), (0, 2), (0, 2)),
+    ((0, 1), (0, 2), (1, 2)),
+    ((0, 1), (0, 2), (0, 2), (1, 2)),
+    ((0, 1), (0, 2), (0, 3)),
+    ((0, 1), (0, 2), (0, 2), (0, 3)),
+    ((0, 1), (0, 2), (1, 3)),
+    ((0, 1), (0, 2), (0, 2), (1, 3)),
+    ((0, 1), (0, 1), (0, 2), (1, 3)),
+    ((0, 1), (0, 2), (1, 2), (0, 3)),
+    ((0, 1), (0, 2), (1, 3), (2, 3)),
+    ((0, 1), (0, 2), (0, 3), (0, 4)),
+    ((0, 1), (0, 2), (0, 3), (1, 4)),
+    ((0, 1), (0, 2), (1, 3), (2, 4)),
+    ((0, 1), (2, 3)),
+    ((0, 1), (2, 3), (2, 3)),
+    ((0, 1), (2, 3), (2, 3), (2, 3)),
+    ((0, 1), (0, 1), (2, 3), (2, 3)),
+    ((0, 1), (2, 3), (2, 4)),
+    ((0, 1), (0, 1), (2, 3), (2, 4)),
+    ((0, 1), (2, 3), (2, 4), (2, 4)),
+    ((0, 1), (2, 3), (2, 4), (3, 4)),
+    ((0, 1), (2, 3), (4, 5)),
+    ((0, 1), (2, 3), (2, 4), (2, 5)),
+    ((0, 1), (2, 3), (2, 4), (3, 5)),
+    ((0, 1), (0, 2), (3, 4), (3, 5)),
+    ((0, 1), (2, 3), (4, 5), (4, 5)),
+    ((0, 1), (2, 3), (4, 5), (4, 6)),
+    ((0, 1), (2, 3), (4, 5), (6, 7)),
+)
+_EFP_N4D4P = (
+    ((0, 1), (0, 2), (0, 2), (0, 3)),
+    ((0, 1), (0, 2), (0, 2), (1, 3)),
+    ((0, 1), (0, 1), (0, 2), (1, 3)),
+    ((0, 1), (0, 2), (1, 2), (0, 3)),
+    ((0, 1), (0, 2), (1, 3), (2, 3)),
+)
+EFP_SETS = {"fpd": _EFP_D4, "w1efp": _EFP_N4D4P}
+
+
+def _components(edges: tuple) -> list[tuple]:
+    """Connected components of a multigraph, each relabelled to vertices 0..k-1."""
+    if not edges:
+        return [()]
+    parent: dict[int, int] = {}
+
+    def find(a):
+        while parent.setdefault(a, a) != a:
+            a = parent[a]
+        return a
+
+    for a, b in edges:
+        parent[find(a)] = find(b)
+    groups: dict[int, list] = {}
+    for a, b in edges:
+        groups.setdefault(find(a), []).append((a, b))
+    out = []
+    for comp in groups.values():
+        verts = sorted({v for e in comp for v in e})
+        rel = {v: i for i, v in enumerate(verts)}
+        out.append(tuple(sorted((rel[a], rel[b]) for a, b in comp)))
+    return out
+
+
+def _efp_connected(edges: tuple, z, thetas) -> jax.Array:
+    """$\\sum_{i_1..i_V} \\prod_v z_{i_v} \\prod_{(k,l)} \\theta_{i_k i_l}$ for a batch."""
+    if not edges:
+        return jnp.sum(z, axis=-1)
+    letters = "abcdefgh"
+    verts = sorted({v for e in edges for v in e})
+    mult: dict[tuple, int] = {}
+    for e in edges:
+        mult[e] = mult.get(e, 0) + 1
+    specs, ops = [], []
+    for v in verts:
+        specs.append("Z" + letters[v])
+        ops.append(z)
+    for (a, b), m in mult.items():
+        specs.append("Z" + letters[a] + letters[b])
+        ops.append(thetas[m - 1])
+    return jnp.einsum(",".join(specs) + "->Z", *ops, optimize="optimal")
+
+
+@functools.partial(jax.jit, static_argnames="graphs")
+def _efps_chunk(x, graphs):
+    eta, phi, z = x[..., 0], x[..., 1], x[..., 2]
+    deta = eta[:, :, None] - eta[:, None, :]
+    dphi = jnp.pi - jnp.abs(jnp.abs(phi[:, :, None] - phi[:, None, :]) - jnp.pi)
+    theta = jnp.sqrt(deta * deta + dphi * dphi)
+    maxd = max((sum(1 for f in g if f == e) for g in graphs for e in g), default=1)
+    thetas = [theta]
+    for _ in range(maxd - 1):
+        thetas.append(thetas[-1] * theta)
+    cache: dict[tuple, jax.Array] = {}
+    cols = []
+    for g in graphs:
+        val = None
+        for comp in _components(g):
+            if comp not in cache:
+                cache[comp] = _efp_connected(comp, z, thetas)
+            val = cache[comp] if val is None else val * cache[comp]
+        cols.append(val)
+    return jnp.stack(cols, axis=-1)
+
+
+def _efps(x: np.ndarray, which: str) -> np.ndarray:
+    graphs = EFP_SETS[which]
+    n = x.shape[0]
+    out = np.empty((n, len(graphs)), np.float64)
+    with jax.enable_x64(True):
+        for start in range(0, n, _CHUNK):
+            chunk = x[start : start + _CHUNK]
+            pad = _CHUNK - chunk.shape[0] if n > _CHUNK else 0
+            if pad:
+                chunk = np.pad(chunk, ((0, pad), (0, 0), (0, 0)))
+            res = np.asarray(_efps_chunk(jnp.asarray(chunk, jnp.float64), graphs))
+            out[start : start + _CHUNK] = res[: res.shape[0] - pad]
+    return out
+
+
+def efps(jets: Any, mask: Any = None, *, which: str = "fpd") -> np.ndarray:
+    r"""Energy flow polynomials of each jet (hadronic measure, $\beta = 1$, $\kappa = 1$).
+
+    For a multigraph $G$ with vertices $V$ and edges $E$ (Komiske, Metodiev &
+    Thaler, arXiv:1712.07124),
+
+    $$
+    \mathrm{EFP}_G = \sum_{i_1, \dots, i_{|V|}} \prod_{v \in V} z_{i_v}
+        \prod_{(k, l) \in E} \theta_{i_k i_l},
+    \qquad z_i = p_{T,i},\quad
+    \theta_{ij} = \sqrt{\Delta\eta_{ij}^2 + \Delta\phi_{ij}^2},
+    $$
+
+    with unnormalised $z$ and $\Delta\phi$ wrapped into $[0, \pi]$, exactly as
+    ``energyflow.EFPSet(..., measure="hadr", beta=1, normed=None,
+    coords="ptyphim")`` that jetnet uses. Disconnected graphs are products of
+    their connected parts. Each contraction runs as one batched einsum with
+    an optimal contraction order ($O(n^3)$ or less per jet) in float64.
+
+    Args:
+        jets: ``(N, n, 4)`` JetNet-format jets.
+        mask: optional ``(N, n)`` mask (needed if ``jets`` has 3 features).
+        which: ``"fpd"``: the 36 EFPs of degree $d \le 4$ (jetnet's
+            ``get_fpd_kpd_jet_features``); ``"w1efp"``: the 5 prime EFPs with
+            $n = 4$ vertices and $d = 4$ edges (jetnet's ``w1efp`` default).
+
+    Returns:
+        ``(N, 36)`` or ``(N, 5)`` in energyflow's graph order.
+    """
+    if which not in EFP_SETS:
+        raise ValueError(f"which must be one of {sorted(EFP_SETS)}, got {which!r}")
+    x, _ = jets_and_mask("jets", jets, mask)
+    return _efps(x, which)
+
+
+@jax.jit
+def _d2_chunk(x):
+    eta, phi, pt = x[..., 0], x[..., 1], x[..., 2]
+    z = pt / jnp.maximum(jnp.sum(pt, axis=-1, keepdims=True), 1e-300)
+    deta = eta[:, :, None] - eta[:, None, :]
+    dphi = jnp.pi - jnp.abs(jnp.abs(phi[:, :, None] - phi[:, None, :]) - jnp.pi)
+    theta = jnp.sqrt(deta * deta + dphi * dphi)
+    zt = theta * z[:, None, :]  # theta_ij z_j
+    e2 = 0.5 * jnp.einsum("bi,bij->b", z, zt)
+    # sum_{ijk} z_i z_j z_k t_ij t_jk t_ki = tr((theta Z)^3); repeated indices vanish (t_ii = 0)
+    e3 = jnp.einsum("bij,bjk,bki->b", zt, zt, zt) / 6.0
+    return jnp.where(e2 > 0, e3 / jnp.where(e2 > 0, e2, 1.0) ** 3, 0.0)
+
+
+def d2(jets: Any, mask: Any = None) -> np.ndarray:
+    r"""Energy-correlation ratio $D_2^{(\beta=1)}$ of each jet, shape ``(N,)``.
+
+    Larkoski, Moult & Neill, arXiv:1409.6298:
+    $D_2 = e_3 / e_2^3$ with $z_i = p_{T,i} / \sum_j p_{T,j}$,
+    $e_2 = \sum_{i<j} z_i z_j \theta_{ij}$ and
+    $e_3 = \sum_{i<j<k} z_i z_j z_k \theta_{ij}\theta_{ik}\theta_{jk}$,
+    $\theta_{ij} = \Delta R_{ij}$ in $(\eta, \phi)$. A jet with one particle has
+    $e_2 = 0$ and gets $D_2 = 0$.
+    """
+    x, _ = jets_and_mask("jets", jets, mask)
+    with jax.enable_x64(True):
+        out = [
+            np.asarray(_d2_chunk(jnp.asarray(x[s : s + _CHUNK]))) for s in range(0, len(x), _CHUNK)
+        ]
+    return np.concatenate(out)
+
+
+@jax.jit
+def _taus_chunk(x, mask):
+    eta, phi, pt = x[..., 0], x[..., 1], x[..., 2]
+    p4 = jnp.stack(
+        [pt * jnp.cosh(eta), pt * jnp.cos(phi), pt * jnp.sin(phi), pt * jnp.sinh(eta)], axis=-1
+    )
+    return jax.vmap(lambda p, m: nsubjettiness(p, m, 3))(p4, mask)
+
+
+def substructure(jets: Any, mask: Any = None) -> dict[str, np.ndarray]:
+    r"""$\tau_{21}$, $\tau_{32}$ and $D_2$ of each jet: ``{"tau21", "tau32", "d2"}``, each ``(N,)``.
+
+    $\tau_{21} = \tau_2/\tau_1$ and $\tau_{32} = \tau_3/\tau_2$ with
+    [`hepjax.physics.nsubjettiness`][hepjax.physics.nsubjettiness]
+    ($\beta = 1$, $R_0 = 1$, exclusive-$k_T$ axes) on massless constituents
+    built from $(\eta, \phi, p_T)$; a ratio with a zero denominator is 0.
+    $D_2$ as in [`d2`][hepjax.metrics.jets.d2].
+    """
+    x, m = jets_and_mask("jets", jets, mask)
+    taus = []
+    for s in range(0, len(x), _CHUNK):
+        taus.append(
+            np.asarray(
+                _taus_chunk(
+                    jnp.asarray(x[s : s + _CHUNK], jnp.float32), jnp.asarray(m[s : s + _CHUNK])
+                )
+            )
+        )
+    t = np.concatenate(taus).astype(np.float64)
+
+    def ratio(a, b):
+        return np.where(b > 0, a / np.where(b > 0, b, 1.0), 0.0)
+
+    return {"tau21": ratio(t[:, 1], t[:, 0]), "tau32": ratio(t[:, 2], t[:, 1]), "d2": d2(x, m)}
+
+
+def tau21(jets: Any, mask: Any = None) -> np.ndarray:
+    r"""$\tau_2/\tau_1$ of each jet (see [`substructure`][hepjax.metrics.jets.substructure])."""
+    return substructure(jets, mask)["tau21"]
+
+
+def tau32(jets: Any, mask: Any = None) -> np.ndarray:
+    r"""$\tau_3/\tau_2$ of each jet (see [`substructure`][hepjax.metrics.jets.substructure])."""
+    return substructure(jets, mask)["tau32"]
