@@ -367,7 +367,9 @@ class Generator:
             pf[row, :k, 1] = _wrap(b.phi[order] - phi[0])
             pf[row, :k, 2] = b.pt[order] / pt[0]
             pf[row, :k, 3] = 1.0
-            jf[row] = (pt[0], eta[0], mass, k)
+            # As in the published files: the jet's whole constituent count; jetnet's
+            # loader caps it at the number of slots (np.minimum(n, num_particles)).
+            jf[row] = (pt[0], eta[0], mass, len(cons))
         return {"particle_features": pf, "jet_features": jf}
 
     def _rows_jetclass(self, b: _Batch, jets) -> dict[str, np.ndarray]:

@@ -67,7 +67,7 @@ def _jetnet(folder, names, particles):
         data[name] = {
             "mass": jf[:, 2],
             "pt": jf[:, 0],
-            "n": m.sum(1),
+            "n": jf[:, 3],
             "etarel": pf[..., 0][m],
             "phirel": pf[..., 1][m],
             "ptrel": np.log10(np.maximum(pf[..., 2][m], 1e-6)),
@@ -75,7 +75,7 @@ def _jetnet(folder, names, particles):
     panels = [
         ("jet mass [GeV]", "mass", np.linspace(0, 300, 61), False),
         ("jet $p_T$ [GeV]", "pt", np.linspace(600, 1600, 51), False),
-        ("constituents (stored)", "n", np.arange(0, particles + 2) - 0.5, False),
+        ("constituents", "n", np.linspace(0, 150, 51), False),
         (r"$\eta^{\rm rel}$", "etarel", np.linspace(-0.8, 0.8, 61), True),
         (r"$\phi^{\rm rel}$", "phirel", np.linspace(-0.8, 0.8, 61), True),
         (r"$\log_{10} p_T^{\rm rel}$", "ptrel", np.linspace(-4, 0, 61), False),
