@@ -102,10 +102,50 @@ class AlternativePath(AbstractEstimator):
     $$\hat g=\nabla_\theta f\big|_\text{pathwise}+W\,\frac{w_i(\dot\theta)}{m_i}
     \bigl(f(\text{alt})-f(\text{primal})\bigr),\qquad W=\sum_i m_i,$$
 
-    is unbiased for $\nabla_\theta E[f]$. Cost: about twice the forward program
-    plus forward-mode tangents. The alternative lives in fixed-shape state, so
-    the estimator works inside ``while_loop`` and ``scan``.
+    is unbiased for $\nabla_\theta E[f]$ for any positive magnitudes. Cost: about
+    twice the forward program plus forward-mode tangents. The alternative lives
+    in fixed-shape state, so the estimator works inside ``while_loop`` and
+    ``scan``.
+
+    Args:
+        pruning: how the magnitudes $m_i$ are chosen. ``"probability"``: the
+            probability that the draw comes out differently ($p(1-p)$ for a
+            Bernoulli, the rate for a Poisson), independent of $\theta$'s
+            direction. ``"derivative"``: $m_i=\sum_k|w_{ik}|$, the size of the
+            draw's derivative weight along each parameter $k$, as the pruned
+            stochastic triples of StochasticAD.jl; draws whose law does not move
+            with $\theta$ are then never kept, which lowers the variance when
+            most draws do not depend on the parameters (e.g. the detector-edge
+            sensitivity of the showers of arXiv:2308.16680). It evaluates the
+            parameter-dependent part of the program once more per parameter
+            (finite-difference *shadow* lanes with relative step
+            ``shadow_step``), so prefer it for a few parameters.
+        shadow_step: relative step of the shadow lanes (only steers the
+            pruning; the weights stay exact, so it cannot bias the estimate).
     """
+
+    pruning: str = "probability"
+    shadow_step: float = 1e-3
+
+    def __check_init__(self):
+        check_choice("pruning", self.pruning, _PRUNING)
+        check_positive("shadow_step", self.shadow_step)
+
+    def _shadow(self, leaves, dtype):
+        """Shadow lanes (P, *shape) per leaf and the (P,) steps, or ``(None, None)``."""
+        if self.pruning != "derivative":
+            return [None] * len(leaves), None
+        sizes = [int(np.size(x)) for x in leaves]
+        flat = jnp.concatenate([jnp.ravel(lax.stop_gradient(jnp.asarray(x))) for x in leaves])
+        steps = (self.shadow_step * jnp.maximum(jnp.abs(flat), 1)).astype(dtype)
+        eye = jnp.eye(flat.shape[0], dtype=dtype) * steps[:, None]
+        lanes, i = [], 0
+        for x, n in zip(leaves, sizes, strict=True):
+            x = lax.stop_gradient(jnp.asarray(x))
+            shift = eye[:, i : i + n].reshape((flat.shape[0], *jnp.shape(x))).astype(x.dtype)
+            lanes.append(x[None] + shift)
+            i += n
+        return lanes, steps
 
     def _estimate(self, program, keys, params):
         closed = _trace(program, keys[0], params)
@@ -113,9 +153,12 @@ class AlternativePath(AbstractEstimator):
         dtype = _state_dtype(params)
 
         def surrogate(leaves, key):
-            args = [V(key)] + [V(x, None, None, True) for x in leaves]
+            lanes, steps = self._shadow(leaves, dtype)
+            args = [V(key)] + [
+                V(x, None, None, True, h) for x, h in zip(leaves, lanes, strict=True)
+            ]
             outs, (fork, total, s) = interp_pair(
-                closed.jaxpr, closed.consts, args, PairState.init(dtype), Ctx()
+                closed.jaxpr, closed.consts, args, PairState.init(dtype), Ctx(shadow_step=steps)
             )
             out = outs[0]
             fp = out.p
@@ -133,6 +176,7 @@ class AlternativePath(AbstractEstimator):
 
 
 _BASELINES = ("none", "batch_mean", "leave_one_out")
+_PRUNING = ("probability", "derivative")
 
 
 class ScoreFunction(AbstractEstimator):

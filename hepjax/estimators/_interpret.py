@@ -29,6 +29,21 @@ whose expectation over the reservoir is $\sum_i w_i\,(f(\text{alt}_i)-f)$, the
 unbiased stochastic-derivative estimate. Inside a ``while_loop`` the two copies
 run in masked lockstep until both stop; primal draws on masked iterations
 propose nothing.
+
+Derivative-proportional pruning. The magnitudes $m_i$ may be any positive
+numbers wherever $w_i\ne0$ without biasing the estimate, but its variance is
+smallest when $m_i\propto|w_i|$: a draw whose probabilities do not move with
+$\theta$ should never be kept. Its weight $w_i(\dot\theta)$ is only known as a
+tangent, which cannot steer a primal decision inside forward mode. So, with
+``shadow`` enabled, every parameter-dependent value also carries a *shadow*
+``h`` with a leading axis of the $P$ parameter directions: the same computation
+at $\theta+\epsilon_k e_k$ along the primal's discrete path. At a draw the
+finite differences of the shadow give the parameter tangents, the exact
+weights $w_{ik}$ of the proposal are evaluated with them (``jax.jvp`` of the
+proposal rule), and $m_i=\sum_k|w_{ik}|+\eta\,m^\text{prob}_i$ (a small
+floor keeps $m_i>0$ where a finite difference underflows). The weight that
+enters the estimate remains the exact tangent, so the shadow only steers the
+pruning and cannot bias it.
 """
 
 from __future__ import annotations
@@ -133,10 +148,11 @@ class Ctx:
 
     loops: tuple[str, ...] = ()
     active: object = True  # True, or a traced bool: is the primal copy live here?
+    shadow_step: object = None  # (P,) finite-difference steps of the shadow lanes, or None
 
     def enter(self, loop: str, active=None) -> Ctx:
         act = self.active if active is None else _and(self.active, active)
-        return Ctx((*self.loops, loop), act)
+        return Ctx((*self.loops, loop), act, self.shadow_step)
 
 
 def _and(a, b):
@@ -313,12 +329,31 @@ def scan_deps(p, ins):
 
 
 class V:
-    """An interpreted value: primal, optional alternative, tag, and tangent flag."""
+    """An interpreted value: primal, optional alternative, tag, tangent flag, shadow."""
 
-    __slots__ = ("a", "dep", "p", "tag")
+    __slots__ = ("a", "dep", "h", "p", "tag")
 
-    def __init__(self, p, a=None, tag=None, dep=False):
-        self.p, self.a, self.tag, self.dep = p, a, tag, dep
+    def __init__(self, p, a=None, tag=None, dep=False, h=None):
+        self.p, self.a, self.tag, self.dep, self.h = p, a, tag, dep, h
+
+
+def shadow_of(v: V, n):
+    """The shadow lanes ``(P, ...)`` of ``v`` (the primal repeated if it has none)."""
+    if v.h is not None:
+        return v.h
+    p = _sg(v.p)
+    return jnp.broadcast_to(p, (n, *jnp.shape(p)))
+
+
+def _bind_shadow(eqn, invals, n):
+    """Evaluate ``eqn`` on the shadow lanes of its inputs (vmapped over P)."""
+    axes = [0 if v.h is not None else None for v in invals]
+    args = [v.h if v.h is not None else v.p for v in invals]
+    return jax.vmap(lambda *xs: bind(eqn, list(xs)), in_axes=axes)(*args)
+
+
+def _shadow_n(ctx):
+    return None if ctx.shadow_step is None else ctx.shadow_step.shape[0]
 
 
 class PairState:
@@ -355,7 +390,7 @@ def interp_pair(jaxpr: Jaxpr, consts, args, state, ctx: Ctx = Ctx()):
             out, state = _pair_draw(DISTRIBUTIONS[name], invals, eqn.outvars[0].aval, state, ctx)
             outs = [out]
         elif not eqn_contains_draw(eqn):
-            outs = _pair_generic(eqn, invals, state)
+            outs = _pair_generic(eqn, invals, state, ctx)
         elif prim == "while":
             outs, state = _pair_while(eqn, invals, state, ctx)
         elif prim == "scan":
@@ -370,14 +405,25 @@ def interp_pair(jaxpr: Jaxpr, consts, args, state, ctx: Ctx = Ctx()):
     return [rd(v) for v in jaxpr.outvars], state
 
 
-def _pair_generic(eqn, invals, state):
+def _pair_generic(eqn, invals, state, ctx):
     fork = state[0]
     outs_p = bind(eqn, [v.p for v in invals])
     dep = any(v.dep for v in invals)
+    n = _shadow_n(ctx)
+    if n is not None and dep and any(v.h is not None for v in invals):
+        shadows = _bind_shadow(eqn, invals, n)
+        outs_h = [h if _inexact(o) else None for o, h in zip(outs_p, shadows, strict=True)]
+    else:
+        outs_h = [None] * len(outs_p)
     if all(v.a is None for v in invals):
-        return [V(o, None, None, dep and _inexact(o)) for o in outs_p]
+        return [
+            V(o, None, None, dep and _inexact(o), h) for o, h in zip(outs_p, outs_h, strict=True)
+        ]
     outs_a = bind(eqn, [_sg(eff(v, fork)) for v in invals])
-    return [V(o, a, fork, dep and _inexact(o)) for o, a in zip(outs_p, outs_a, strict=True)]
+    return [
+        V(o, a, fork, dep and _inexact(o), h)
+        for o, a, h in zip(outs_p, outs_a, outs_h, strict=True)
+    ]
 
 
 def _pair_draw(dist, invals, aval, state, ctx):
@@ -405,6 +451,9 @@ def _pair_draw(dist, invals, aval, state, ctx):
             return V(x), state
         return V(x, xa, fork), state
     y, m, s = dist.propose(kc, x, pp)
+    n = _shadow_n(ctx)
+    if n is not None and any(v.h is not None for v in params):
+        m, s = _derivative_magnitude(dist, kc, x, pp, params, m, s, n, ctx.shadow_step)
     # uniforms for the element choice and the reservoir coin, in one call
     u_elem, coin = jax.random.uniform(kcoin, (2,), total.dtype)
     # One candidate element of a multi-element draw, chosen proportional to m.
@@ -429,6 +478,43 @@ def _pair_draw(dist, invals, aval, state, ctx):
     return V(x, out_a, new_fork), (new_fork, new_total, new_s)
 
 
+_FLOOR = 1e-3  # relative floor of the derivative magnitudes (keeps m > 0 where w != 0)
+
+
+def _derivative_magnitude(dist, kc, x, pp, params, m, s, n, steps):
+    """Pruning magnitudes ``m_i = sum_k |w_ik|`` from the shadow lanes' finite differences.
+
+    ``s`` keeps its exact tangent: ``s_new = s * m / m_new`` has value 0 and
+    tangent ``w / m_new``.
+    """
+    pps = [_sg(p) for p in pp]
+    tans = []
+    for p, v in zip(pps, params, strict=True):
+        if v.h is None or not _inexact(p):
+            tans.append(jnp.zeros((n, *jnp.shape(p)), jnp.result_type(p)) if _inexact(p) else None)
+        else:
+            step = steps.reshape((n,) + (1,) * jnp.ndim(p)).astype(jnp.result_type(p))
+            tans.append(_sg(v.h - p) / step)
+    idx = [i for i, t in enumerate(tans) if t is not None]
+
+    def weight(*ts):
+        def s_of(*ps):
+            full = list(pps)
+            for i, q in zip(idx, ps, strict=True):
+                full[i] = q
+            return dist.propose(kc, x, full)[2]
+
+        return jax.jvp(s_of, tuple(pps[i] for i in idx), ts)[1]
+
+    w_over_m = jax.vmap(weight)(*[tans[i] for i in idx])  # (P, ...) = w_k / m
+    ms = _sg(m)
+    mag = jnp.sum(jnp.abs(w_over_m), axis=0) * ms
+    m_new = mag + _FLOOR * ms
+    ok = m_new > 0
+    ratio = jnp.where(ok, ms / jnp.where(ok, m_new, 1), 0)
+    return m_new, s * ratio
+
+
 def _eval_cond(cj, consts, carry):
     if contains_draw(cj.jaxpr):
         raise TypeError("hepjax.estimators cannot transform draws in the condition of a while_loop")
@@ -442,21 +528,22 @@ def _pair_while(eqn, invals, state, ctx):
     cconsts, bconsts, init = invals[:nc], invals[nc : nc + nb], invals[nc + nb :]
     fork0 = state[0]
     carry_dep = while_deps(p, [v.dep for v in invals])
+    n = _shadow_n(ctx)
     # Both copies get their own carry: under masked lockstep they diverge even
     # where the values are unperturbed (e.g. the PRNG key once one copy stops).
     cp_consts = [v.p for v in cconsts]
 
     def cond_fun(c):
-        cp, ca, st = c
+        cp, ca, _, st = c
         ca_consts = [eff(v, st[0]) for v in cconsts]
         return _eval_cond(cj, cp_consts, cp) | _eval_cond(cj, ca_consts, ca)
 
     def body_fun(c):
-        cp, ca, st = c
+        cp, ca, ch, st = c
         fork = st[0]
         ok_p = _eval_cond(cj, cp_consts, cp)
         ok_a = _eval_cond(cj, [eff(v, fork) for v in cconsts], ca)
-        carry = [V(x, a, fork, d) for x, a, d in zip(cp, ca, carry_dep, strict=True)]
+        carry = [V(x, a, fork, d, h) for x, a, d, h in zip(cp, ca, carry_dep, ch, strict=True)]
         outs, st2 = interp_pair(
             bj.jaxpr, bj.consts, [*bconsts, *carry], st, ctx.enter("while_loop", ok_p)
         )
@@ -464,7 +551,11 @@ def _pair_while(eqn, invals, state, ctx):
         new_p = [jnp.where(ok_p, o.p, x) for o, x in zip(outs, cp, strict=True)]
         keep_a = ok_a | forked
         new_a = [jnp.where(keep_a, _sg(eff(o, st2[0])), a) for o, a in zip(outs, ca, strict=True)]
-        return new_p, new_a, st2
+        new_h = [
+            None if h is None else jnp.where(ok_p, shadow_of(o, n), h)
+            for o, h in zip(outs, ch, strict=True)
+        ]
+        return new_p, new_a, new_h, st2
 
     init_p = [v.p for v in init]
     init_a = [eff(v, fork0) for v in init]
@@ -472,8 +563,14 @@ def _pair_while(eqn, invals, state, ctx):
         init_a = list(init_p)
     # Keep the tangent only on the primal copy.
     init_a = [_sg(a) for a in init_a]
-    cp, ca, state = lax.while_loop(cond_fun, body_fun, (init_p, init_a, state))
-    return [V(x, a, state[0], d) for x, a, d in zip(cp, ca, carry_dep, strict=True)], state
+    init_h = [
+        shadow_of(v, n) if n is not None and d and _inexact(v.p) else None
+        for v, d in zip(init, carry_dep, strict=True)
+    ]
+    cp, ca, ch, state = lax.while_loop(cond_fun, body_fun, (init_p, init_a, init_h, state))
+    return [
+        V(x, a, state[0], d, h) for x, a, d, h in zip(cp, ca, carry_dep, ch, strict=True)
+    ], state
 
 
 def _pair_scan(eqn, invals, state, ctx):
@@ -487,38 +584,52 @@ def _pair_scan(eqn, invals, state, ctx):
     xs_p = [v.p for v in xs]
     xs_a = [_sg(eff(v, fork0)) if pert else None for v, pert in zip(xs, xs_pert, strict=True)]
     xs_tag = fork0
+    n = _shadow_n(ctx)
+    # shadow lanes of the scanned inputs, scan axis first: (L, P, ...)
+    xs_h = [None if v.h is None else jnp.moveaxis(v.h, 0, 1) for v in xs]
 
     def f(c, x):
-        cp, ca, st = c
+        cp, ca, ch, st = c
         fork = st[0]
-        xp, xa = x
-        carry = [V(a, b, fork, d) for a, b, d in zip(cp, ca, carry_dep, strict=True)]
+        xp, xa, xh = x
+        carry = [V(a, b, fork, d, h) for a, b, d, h in zip(cp, ca, carry_dep, ch, strict=True)]
         xv = [
-            V(a, b, xs_tag, v.dep) if b is not None else V(a, None, None, v.dep)
-            for a, b, v in zip(xp, xa, xs, strict=True)
+            V(a, b, xs_tag, v.dep, h) if b is not None else V(a, None, None, v.dep, h)
+            for a, b, v, h in zip(xp, xa, xs, xh, strict=True)
         ]
         outs, st2 = interp_pair(j.jaxpr, j.consts, [*consts, *carry, *xv], st, ctx.enter("scan"))
         f2 = st2[0]
         new_p = [o.p for o in outs[:ncar]]
         new_a = [_sg(eff(o, f2)) for o in outs[:ncar]]
-        ys = [(o.p, _sg(eff(o, f2)), f2) for o in outs[ncar:]]
-        return (new_p, new_a, st2), ys
+        new_h = [
+            None if h is None else shadow_of(o, n) for o, h in zip(outs[:ncar], ch, strict=True)
+        ]
+        ys = [
+            (o.p, _sg(eff(o, f2)), f2, shadow_of(o, n) if n is not None and d else None)
+            for o, d in zip(outs[ncar:], ys_dep, strict=True)
+        ]
+        return (new_p, new_a, new_h, st2), ys
 
     init_p = [v.p for v in init]
     init_a = [_sg(eff(v, fork0)) for v in init]
-    (cp, ca, state), ys = lax.scan(
+    init_h = [
+        shadow_of(v, n) if n is not None and d and _inexact(v.p) else None
+        for v, d in zip(init, carry_dep, strict=True)
+    ]
+    (cp, ca, ch, state), ys = lax.scan(
         f,
-        (init_p, init_a, state),
-        (xs_p, xs_a),
+        (init_p, init_a, init_h, state),
+        (xs_p, xs_a, xs_h),
         length=p["length"],
         reverse=p["reverse"],
         unroll=p["unroll"],
     )
     fork = state[0]
-    outs = [V(x, a, fork, d) for x, a, d in zip(cp, ca, carry_dep, strict=True)]
-    for (yp, ya, tags), d in zip(ys, ys_dep, strict=True):
+    outs = [V(x, a, fork, d, h) for x, a, d, h in zip(cp, ca, carry_dep, ch, strict=True)]
+    for (yp, ya, tags, yh), d in zip(ys, ys_dep, strict=True):
         t = tags.reshape(tags.shape + (1,) * (yp.ndim - 1))
-        outs.append(V(yp, jnp.where(t == fork, ya, yp), fork, d))
+        h = None if yh is None or not _inexact(yp) else jnp.moveaxis(yh, 1, 0)
+        outs.append(V(yp, jnp.where(t == fork, ya, yp), fork, d, h))
     return outs, state
 
 
@@ -534,9 +645,13 @@ def _pair_cond(eqn, invals, state, ctx):
     fork = state[0]
     idx_p = jnp.clip(index.p, 0, len(branches) - 1)
     idx_a = jnp.clip(eff(index, fork), 0, len(branches) - 1)
+    n = _shadow_n(ctx)
     outs = []
     for i, d in enumerate(out_dep):
         ps = [r[i].p for r in results]
         as_ = [_sg(eff(r[i], fork)) for r in results]
-        outs.append(V(lax.select_n(idx_p, *ps), lax.select_n(idx_a, *as_), fork, d))
+        h = None
+        if n is not None and d and _inexact(ps[0]) and any(r[i].h is not None for r in results):
+            h = lax.select_n(idx_p, *[shadow_of(r[i], n) for r in results])
+        outs.append(V(lax.select_n(idx_p, *ps), lax.select_n(idx_a, *as_), fork, d, h))
     return outs, state

@@ -120,7 +120,9 @@ def test_enumeration_matches_closed_form(name, key):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize(
-    "estimator", [hje.AlternativePath(), hje.ScoreFunction()], ids=["altpath", "score"]
+    "estimator",
+    [hje.AlternativePath(), hje.AlternativePath(pruning="derivative"), hje.ScoreFunction()],
+    ids=["altpath", "altpath-deriv", "score"],
 )
 def test_unbiased_against_exact(name, estimator, key):
     prog, exact, raw = CASES[name]
@@ -213,7 +215,9 @@ CONTROL = {
 
 @pytest.mark.parametrize("name", sorted(CONTROL))
 @pytest.mark.parametrize(
-    "estimator", [hje.AlternativePath(), hje.ScoreFunction()], ids=["altpath", "score"]
+    "estimator",
+    [hje.AlternativePath(), hje.AlternativePath(pruning="derivative"), hje.ScoreFunction()],
+    ids=["altpath", "altpath-deriv", "score"],
 )
 def test_unbiased_inside_control_flow(name, estimator, key):
     prog, exact, theta = CONTROL[name]
@@ -239,3 +243,30 @@ def test_altpath_beats_score_function_variance(key):
         check_unbiased(s.grads, 1.0, label=name)
         var[name] = float(jnp.var(s.grads))
     assert var["alt"] < 0.5 * var["score"], var
+
+
+def test_derivative_pruning_ignores_draws_that_do_not_move(key):
+    # Two draws depend on p, thirty do not: pruning by probability wastes most
+    # of its picks on the thirty (weight 0); pruning by derivative never does.
+    def prog(key, p):
+        probs = jnp.concatenate([jnp.full(2, p), jnp.full(30, 0.5, p.dtype)])
+        x = hje.bernoulli(key, probs)
+        return jnp.sum(x) ** 2 / 32.0
+
+    p = jnp.float32(0.3)
+    exact = jax.grad(lambda p: (2 * p * (1 - p) + 30 * 0.25 + (2 * p + 15.0) ** 2) / 32.0)(p)
+    var = {}
+    for pruning in ("probability", "derivative"):
+        est = hje.AlternativePath(pruning=pruning)
+        f = jax.jit(hje.value_and_grad(prog, estimator=est, num_samples=2000, return_samples=True))
+        _, _, s = f(key, p)
+        check_unbiased(s.grads, exact, label=pruning)
+        var[pruning] = float(jnp.var(s.grads))
+    assert var["derivative"] < 0.5 * var["probability"], var
+
+
+def test_pruning_option_is_checked():
+    with pytest.raises(ValueError, match="pruning must be one of"):
+        hje.AlternativePath(pruning="sometimes")
+    with pytest.raises(ValueError, match="shadow_step must be finite and > 0"):
+        hje.AlternativePath(pruning="derivative", shadow_step=0.0)
