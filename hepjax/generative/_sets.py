@@ -22,8 +22,24 @@ from ._diffusion import karras_sigmas, sample_sde
 from ._ode import sample_ode
 
 
+@eqx.filter_jit
+def _ode_chunk(vector_field, keys, x0, mask, cond, solver, num_steps):
+    def one(x, m, c):
+        return sample_ode(vector_field, x, solver=solver, num_steps=num_steps, mask=m, cond=c)
+
+    return jax.vmap(one)(x0, mask, cond)
+
+
+@eqx.filter_jit
+def _sde_chunk(denoiser, keys, x0, mask, cond, sigmas, method, s_churn):
+    def one(k, x, m, c):
+        return sample_sde(k, denoiser, x, sigmas, method=method, mask=m, cond=c, s_churn=s_churn)
+
+    return jax.vmap(one)(keys, x0, mask, cond)
+
+
 def _chunks(
-    one: Callable,
+    run: Callable,
     key: PRNGKeyArray,
     mask: Array,
     cond: Any,
@@ -34,30 +50,37 @@ def _chunks(
     progress: bool,
     desc: str,
 ) -> Float[Array, "N n d"]:
+    """Call the compiled ``run(keys, x0, mask, cond)`` on fixed-size chunks.
+
+    Every chunk has the same shape (the last one is filled up with copies of
+    the first sets and cut back), so the sampler compiles once per data set
+    shape, and repeated calls with the same shapes reuse the compilation.
+    """
     from tqdm.auto import tqdm
 
     check_ndim("mask", mask, 2)
     check_positive("features", features)
     check_positive("chunk_size", chunk_size)
     mask = jnp.asarray(mask, bool)
+    total = mask.shape[0]
     if not bool(jnp.all(jnp.any(mask, axis=1))):
         raise ValueError("mask has an all-padding set; every set needs at least one element")
-    cond = check_cond(cond, mask.shape[0])
-    run = eqx.filter_jit(jax.vmap(one))
+    cond = check_cond(cond, total)
+    size = min(chunk_size, total)
     outputs = []
     start = time.perf_counter()
-    bar = tqdm(total=mask.shape[0], desc=desc, unit="set", disable=not progress)
-    for lo in range(0, mask.shape[0], chunk_size):
-        hi = min(lo + chunk_size, mask.shape[0])
+    bar = tqdm(total=total, desc=desc, unit="set", disable=not progress)
+    for lo in range(0, total, size):
+        rows = (jnp.arange(lo, lo + size) % total) if lo + size > total else slice(lo, lo + size)
         k_noise, k_run = jax.random.split(jax.random.fold_in(key, lo))
-        m = mask[lo:hi]
-        c = None if cond is None else jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], cond)
+        m = mask[rows]
+        c = None if cond is None else jax.tree.map(lambda a, rows=rows: a[rows], cond)
         noise = scale * jax.random.normal(k_noise, (*m.shape, features))
-        keys = jax.random.split(k_run, hi - lo)
         x0 = jnp.where(m[..., None], noise, 0.0)
-        outputs.append(np.asarray(run(keys, x0, m, c)))
-        bar.update(hi - lo)
-        bar.set_postfix(sets_per_s=f"{hi / (time.perf_counter() - start):.0f}")
+        done = min(size, total - lo)
+        outputs.append(np.asarray(run(jax.random.split(k_run, size), x0, m, c))[:done])
+        bar.update(done)
+        bar.set_postfix(sets_per_s=f"{(lo + done) / (time.perf_counter() - start):.0f}")
     bar.close()
     return jnp.asarray(np.concatenate(outputs))
 
@@ -93,12 +116,11 @@ def sample_ode_sets(
         ``(N, n, d)`` samples, zero on padding.
     """
 
-    def one(k, x0, m, c):
-        del k
-        return sample_ode(vector_field, x0, solver=solver, num_steps=num_steps, mask=m, cond=c)
+    def run(keys, x0, m, c):
+        return _ode_chunk(vector_field, keys, x0, m, c, solver, num_steps)
 
     return _chunks(
-        one,
+        run,
         key,
         mask,
         cond,
@@ -142,11 +164,11 @@ def sample_sde_sets(
     """
     sigmas = karras_sigmas(40) if sigmas is None else jnp.asarray(sigmas)
 
-    def one(k, x0, m, c):
-        return sample_sde(k, denoiser, x0, sigmas, method=method, mask=m, cond=c, s_churn=s_churn)
+    def run(keys, x0, m, c):
+        return _sde_chunk(denoiser, keys, x0, m, c, sigmas, method, s_churn)
 
     return _chunks(
-        one,
+        run,
         key,
         mask,
         cond,
