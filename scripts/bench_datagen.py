@@ -15,8 +15,9 @@ Runs in one go (``python scripts/bench_datagen.py``; needs ``pip install 'hepjax
 3. Loading a JetNet-layout file of 170k jets (the generated jets, tiled):
    ``hepjax.data.formats.read_jetnet`` against ``jetnet``'s own
    ``JetNet.getData`` (jetnet 0.2.5, in the separate venv ``--jetnet-python``,
-   since jetnet pins numpy < 2 on PyPI; its Zenodo URL/md5 check is stubbed
-   out because there is no network) and a plain ``h5py`` read.
+   whose dependencies (torch, coffea, energyflow) stay out of hepjax's
+   environment; its Zenodo URL/md5 check is stubbed out because there is no
+   network) and a plain ``h5py`` read.
 
 Prints Markdown tables and writes ``bench_datagen.json`` (``--out``).
 ``--quick`` shrinks every count for a smoke test.
