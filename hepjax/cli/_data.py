@@ -86,7 +86,12 @@ def add_data_parser(sub) -> None:
         "--particles", type=_positive_int, default=30, help="JetNet slots (30 or 150)"
     )
     make.add_argument("--seed", type=int, default=0, help="base random seed")
-    make.add_argument("--shard-size", type=_positive_int, default=1000, help="rows per shard")
+    make.add_argument(
+        "--shard-size",
+        type=_positive_int,
+        default=None,
+        help="rows per shard (default: min(n, 1000))",
+    )
     make.add_argument(
         "--pythia",
         action="append",

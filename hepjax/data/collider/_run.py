@@ -296,7 +296,7 @@ def make_dataset(
     seed: int = 0,
     particles: int = 30,
     workers: int = 1,
-    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_size: int | None = None,
     cuts: Mapping[str, float] | None = None,
     extra_settings: Sequence[str] = (),
     batch_events: int = _BATCH_EVENTS,
@@ -336,7 +336,8 @@ def make_dataset(
         seed: base random seed.
         particles: JetNet particle slots (30 or 150).
         workers: worker processes (each shard has its own seed).
-        shard_size: rows per shard.
+        shard_size: rows per shard (default: ``min(n, 1000)``). Part of the
+            run's identity: resuming needs the same value.
         cuts: overrides of the data set's cuts (``DEFAULT_CUTS``).
         extra_settings: further Pythia lines, e.g. ``("PartonLevel:MPI = off",)``.
         batch_events: events per Pythia batch.
@@ -355,7 +356,7 @@ def make_dataset(
     n = _check_n(n)
     names = _types(dataset, types)
     particles = _check_particles(particles)
-    shard_size = _check_n(shard_size) if shard_size else DEFAULT_SHARD_SIZE
+    shard_size = min(n, DEFAULT_SHARD_SIZE) if shard_size is None else _check_n(shard_size)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     for dep in ("pythia8mc", "fastjet", "awkward"):
@@ -384,7 +385,8 @@ def make_dataset(
         if old.get("settings") != settings:
             raise ValueError(
                 f"out: {out} holds a run with other settings ({old.get('settings')}); "
-                "use another folder or the same settings to resume"
+                "use another folder, or the same settings (seed, shard size, cuts, Pythia "
+                "settings) to resume"
             )
         manifest = old
     manifest["versions"] = _versions()
