@@ -6,7 +6,6 @@ from ._classification import plot_roc as plot_roc
 from ._classification import roc_auc as roc_auc
 from ._classification import roc_curve as roc_curve
 from ._jet_plots import plot_jet_distributions as plot_jet_distributions
-from ._jet_plots import relative_jet_mass as relative_jet_mass
 from ._plotting import figure as figure
 from ._plotting import plot_losses as plot_losses
 
@@ -17,7 +16,6 @@ __all__ = [
     "plot_jet_distributions",
     "plot_losses",
     "plot_roc",
-    "relative_jet_mass",
     "roc_auc",
     "roc_curve",
 ]

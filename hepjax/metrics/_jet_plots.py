@@ -1,30 +1,13 @@
-r"""Histograms that compare generated jets with the truth, JetNet layout.
-
-The relative jet mass is computed from the constituents as massless
-four-vectors, $p_i = p_{T,i}^{rel}(\cosh\eta_i^{rel}, \cos\phi_i^{rel},
-\sin\phi_i^{rel}, \sinh\eta_i^{rel})$, $m^{rel} = \sqrt{(\sum_i p_i)^2}$, as in
-JetNet (Kansal et al., arXiv:2106.11535).
-"""
+"""Histograms that compare generated jets with the truth, JetNet layout (mplhep style)."""
 
 import os
 
-import jax.numpy as jnp
 import numpy as np
 from jaxtyping import ArrayLike, Float
 
 from .._core import check_shape
-from ..physics import invariant_mass, p4_from_ptetaphim
 from ._plotting import figure
-
-
-def relative_jet_mass(jets: Float[ArrayLike, "N n 4"]) -> np.ndarray:
-    """$m^{rel}$ of JetNet-layout jets ``(etarel, phirel, ptrel, mask)``; padding ignored."""
-    check_shape("jets", jets, (None, None, 4))
-    jets = jnp.asarray(jets)
-    pt = jnp.where(jets[..., 3] > 0.5, jets[..., 2], 0.0)
-    p4 = p4_from_ptetaphim(pt, jets[..., 0], jets[..., 1]).sum(axis=1)
-    return np.asarray(invariant_mass(p4))
-
+from .jets import jet_mass
 
 _PANELS = (
     ("jet", r"relative jet mass $m^{rel}$"),
@@ -58,7 +41,7 @@ def plot_jet_distributions(
     def values(x, what):
         mask = x[..., 3] > 0.5
         if what == "jet":
-            return relative_jet_mass(x)
+            return jet_mass(x)
         if what == "n":
             return mask.sum(1)
         return x[..., what][mask]

@@ -8,8 +8,8 @@ import scipy.stats
 
 import hepjax.data as hd
 import hepjax.generative as hg
-import hepjax.metrics as hm
 import hepjax.train as ht
+from hepjax.metrics import jets as jm
 from hepjax.nn import EPiCVectorField
 
 
@@ -30,7 +30,7 @@ def _w1(truth, jets, fn, splits=4):
 
 
 def _w1m(a, b):
-    return scipy.stats.wasserstein_distance(hm.relative_jet_mass(a), hm.relative_jet_mass(b))
+    return scipy.stats.wasserstein_distance(jm.jet_mass(a), jm.jet_mass(b))
 
 
 def _w1p(a, b):
