@@ -5,7 +5,8 @@ be matched to. All use 13 TeV pp collisions with Pythia's default tune
 (Monash), multiparton interactions and hadronisation on; no detector.
 
 **JetNet** (Kansal et al., arXiv:2106.11535; the jets of Pierini et al.'s
-hls4ml LHC jet set): jets at $p_T \approx 1$ TeV. Gluon and light-quark jets
+hls4ml LHC jet set): jets at $p_T \approx 1$ TeV. Gluon and light-quark
+($u, d, s$) jets
 recoil against $Z \to \nu\bar\nu$ ($q\bar q \to Z g$ and $qg \to Z q$), top
 jets come from $gg, q\bar q \to t\bar t$ with hadronic $W$ decays, and $W$
 and $Z$ jets from a 2 TeV $W' \to WZ$ whose other boson decays to neutrinos
@@ -136,7 +137,7 @@ def _jetnet() -> dict[str, tuple]:
         "g": ("parton", (21,), (*hard, *_z_plus_jet(nunu), "WeakBosonAndParton:qg2gmZq = off")),
         "q": (
             "parton",
-            (1, 2, 3, 4, 5),
+            (1, 2, 3),  # light quarks: u, d, s (and antiquarks)
             (*hard, *_z_plus_jet(nunu), "WeakBosonAndParton:qqbar2gmZg = off"),
         ),
         "t": ("resonance", (6,), (*hard, *_TTBAR, f"24:onIfAny = {_QUARKS}")),
