@@ -33,11 +33,13 @@ def _grid(plt, panels, data, path, title):
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), layout="constrained")
     axes = np.atleast_1d(axes).ravel()
     for ax, (label, key, bins, log) in zip(axes, panels, strict=False):
-        for name, d in data.items():
+        for i, (name, d) in enumerate(data.items()):
             v = np.asarray(d[key], float)
             v = v[np.isfinite(v)]
+            color = plt.cm.tab10(i % 10) if len(data) > 6 else f"C{i}"
+            style = {"histtype": "step", "density": True, "lw": 1.6, "color": color}
             if v.size:
-                ax.hist(v, bins=bins, histtype="step", density=True, lw=1.6, label=name)
+                ax.hist(v, bins=bins, label=name, **style)
         ax.set_xlabel(label, fontsize=13)
         ax.set_ylabel("density", fontsize=13)
         ax.tick_params(labelsize=11)
@@ -45,7 +47,7 @@ def _grid(plt, panels, data, path, title):
             ax.set_yscale("log")
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
-    axes[0].legend(fontsize=11)
+    axes[0].legend(fontsize=11, ncols=2 if len(data) > 5 else 1)
     fig.suptitle(title, fontsize=14)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     fig.savefig(tmp, dpi=72)
