@@ -68,7 +68,7 @@ def _train_and_predict(
     test_fraction: float,
     learning_rate: float,
     model_kwargs: dict | None,
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+) -> list[np.ndarray]:
     """Train on the first part of every sample; return held-out log-probs per sample."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")

@@ -160,18 +160,24 @@ def _efps_chunk(x, graphs):
     return jnp.stack(cols, axis=-1)
 
 
+def _padded_size(n: int) -> int:
+    """Jets per compiled batch: a power of two (>= 256) up to ``_CHUNK``."""
+    return min(_CHUNK, max(256, 1 << (n - 1).bit_length()))
+
+
 def _efps(x: np.ndarray, which: str) -> np.ndarray:
     graphs = EFP_SETS[which]
     n = x.shape[0]
+    size = _padded_size(n)
     out = np.empty((n, len(graphs)), np.float64)
     with jax.enable_x64(True):
-        for start in range(0, n, _CHUNK):
-            chunk = x[start : start + _CHUNK]
-            pad = _CHUNK - chunk.shape[0] if n > _CHUNK else 0
+        for start in range(0, n, size):
+            chunk = x[start : start + size]
+            pad = size - chunk.shape[0]
             if pad:
                 chunk = np.pad(chunk, ((0, pad), (0, 0), (0, 0)))
             res = np.asarray(_efps_chunk(jnp.asarray(chunk, jnp.float64), graphs))
-            out[start : start + _CHUNK] = res[: res.shape[0] - pad]
+            out[start : start + size] = res[: size - pad]
     return out
 
 
