@@ -180,8 +180,11 @@ def worker_main() -> None:
     output (e.g. FastJet's banner) is ignored by the parent.
     """
     tasks = json.loads(sys.stdin.read())
+    parent = os.getppid()
 
     def say(obj):
+        if os.getppid() != parent:  # the run was killed: stop after the last full shard
+            os._exit(3)
         sys.stdout.write(_MARK + json.dumps(obj) + "\n")
         sys.stdout.flush()
 
