@@ -537,7 +537,13 @@ def generate(
     seed ``seed``). Fields: ``jetnet``: ``particle_features``, ``jet_features``;
     ``jetclass``: the JetClass ``part_*``, ``part_mask``, ``jet_*`` and
     ``label``; ``lhco``: ``features`` $(n, 15)$ in ``LHCO_FEATURE_COLUMNS``
-    order; ``hh4b``: ``jet_features``, ``jet_mask``, ``label``.
+    order; ``hh4b``: ``jet_features``, ``jet_mask``, ``label``; and ``events``,
+    the number of events generated.
+
+    Raises:
+        ValueError: an unknown process, ``n <= 0``, an unknown cut, or a Pythia
+            setting that Pythia rejects.
+        ImportError: pythia8mc or fastjet missing (names the ``hep`` extra).
     """
     proc = get_process(dataset, process)
     n = _check_n(n)

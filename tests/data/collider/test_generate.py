@@ -197,6 +197,11 @@ def test_bad_input_messages():
         collider.pythia_settings("lhco", "sig")
 
 
+def test_rejected_pythia_setting(hep):
+    with pytest.raises(ValueError, match="Pythia rejected the setting 'Foo:bar = 1'"):
+        collider.generate("jetnet", "g", 2, extra_settings=("Foo:bar = 1",))
+
+
 @pytest.mark.parametrize("module", ["pythia8mc", "fastjet"])
 def test_missing_hep_extra_names_it(monkeypatch, module):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
