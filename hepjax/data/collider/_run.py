@@ -392,7 +392,15 @@ def make_dataset(
                 "settings) to resume"
             )
         manifest = old
-    manifest["versions"] = _versions()
+    versions = _versions()
+    for name in ("pythia8mc", "fastjet"):
+        before = manifest.get("versions", {}).get(name, versions[name])
+        if manifest["processes"] and before != versions[name]:
+            raise ValueError(
+                f"out: {out} was started with {name} {before}, this is {versions[name]}; "
+                "shards of different generator versions would mix: use another folder"
+            )
+    manifest["versions"] = versions
     fields = fields_for(dataset, particles, all_cuts)
     shard_root = out / ".shards"
 

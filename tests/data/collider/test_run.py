@@ -79,6 +79,11 @@ def test_damaged_shard_and_other_settings(two_workers, tmp_path):
         collider.make_dataset("jetnet", copy, n=40, types="w", seed=5, **KW)
     with pytest.raises(ValueError, match="holds a run with other settings"):
         collider.make_dataset("jetnet", out, n=40, types="w", seed=6, **KW)
+    m = json.loads((copy / "manifest.json").read_text())
+    m["versions"]["pythia8mc"] = "8.310"
+    (copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="started with pythia8mc 8.310, this is 8.317.2"):
+        collider.make_dataset("jetnet", copy, n=40, types="w", seed=5, **KW)
 
 
 def test_bad_arguments(tmp_path):
