@@ -2,6 +2,15 @@
 
 Every model acts on one set and is invariant to the padding; batch with
 ``jax.vmap``. Attention never attends to padded elements.
+
+- Classifiers: :class:`ParticleTransformerClassifier`, :class:`DeepSets`,
+  :class:`ParticleNet` (EdgeConv on kNN graphs).
+- Set-to-set networks: :class:`TransformerEncoder`, :class:`EPiCNetwork`
+  (EPiC layers with a global latent).
+- Vector fields ``f(t, x, args)`` for ``hepjax.generative``:
+  :class:`EPiCVectorField` (EPiC-FM) and :class:`TransformerVectorField`
+  (PC-JeDi style).
+- Embeddings: :class:`SinusoidalEmbedding`, :class:`GaussianFourierFeatures`.
 """
 
 from ._attention import MaskedMultiheadAttention as MaskedMultiheadAttention
