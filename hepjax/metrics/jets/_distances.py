@@ -40,30 +40,25 @@ def _inputs(real: Any, gen: Any, normalise: bool) -> tuple[np.ndarray, np.ndarra
     return x, y
 
 
-def _sym_products(x: np.ndarray) -> np.ndarray:
-    """``(N, d(d+1)/2)`` products $x_a x_b$, $a \\le b$."""
-    iu = np.triu_indices(x.shape[1])
-    return x[:, iu[0]] * x[:, iu[1]]
+def _moments(x, counts):
+    r"""Means ``(B, d)`` and unbiased covariances ``(B, d, d)`` of count-weighted resamples.
 
-
-def _batch_moments(x: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Means ``(B, d)`` and unbiased covariances ``(B, d, d)`` of count-weighted resamples."""
+    Two float64 GEMMs: the counts with the rows and with the per-row products
+    $x_a x_b$ ($a \le b$).
+    """
     d = x.shape[1]
-    sizes = counts.sum(axis=1)
-    s = counts @ x
-    q = counts @ _sym_products(x)
-    mu = s / sizes[:, None]
     iu = np.triu_indices(d)
-    second = np.zeros((len(counts), d, d))
-    second[:, iu[0], iu[1]] = q
-    second = second + np.swapaxes(second, 1, 2) * (1 - np.eye(d))
-    cov = (second - sizes[:, None, None] * mu[:, :, None] * mu[:, None, :]) / (
-        sizes[:, None, None] - 1
-    )
+    sizes = jnp.sum(counts, axis=1)
+    mu = (counts @ x) / sizes[:, None]
+    q = counts @ (x[:, iu[0]] * x[:, iu[1]])
+    upper = jnp.zeros((counts.shape[0], d, d), x.dtype).at[:, iu[0], iu[1]].set(q)
+    second = upper + jnp.swapaxes(upper, 1, 2) * (1 - jnp.eye(d, dtype=x.dtype))
+    outer = mu[:, :, None] * mu[:, None, :]
+    cov = (second - sizes[:, None, None] * outer) / (sizes[:, None, None] - 1)
     return mu, cov
 
 
-def _frechet(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> np.ndarray:
+def _frechet(mu1, cov1, mu2, cov2):
     r"""Fréchet distance of Gaussians $(\mu_1, \Sigma_1)$ and $(\mu_2, \Sigma_2)$.
 
     Batched over leading axes. The trace of the matrix square root is
@@ -71,17 +66,22 @@ def _frechet(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarra
     $\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2}$, which has the same spectrum as
     $\Sigma_1\Sigma_2$ (no non-symmetric ``sqrtm`` needed).
     """
-    lam1, v1 = np.linalg.eigh(cov1)
-    root1 = (v1 * np.sqrt(np.clip(lam1, 0, None))[..., None, :]) @ np.swapaxes(v1, -1, -2)
-    lam = np.linalg.eigvalsh(root1 @ cov2 @ root1)
-    tr_covmean = np.sum(np.sqrt(np.clip(lam, 0, None)), axis=-1)
+    lam1, v1 = jnp.linalg.eigh(cov1)
+    root1 = (v1 * jnp.sqrt(jnp.clip(lam1, 0, None))[..., None, :]) @ jnp.swapaxes(v1, -1, -2)
+    lam = jnp.linalg.eigvalsh(root1 @ cov2 @ root1)
+    tr_covmean = jnp.sum(jnp.sqrt(jnp.clip(lam, 0, None)), axis=-1)
     diff = mu1 - mu2
     return (
-        np.sum(diff * diff, axis=-1)
-        + np.trace(cov1, axis1=-2, axis2=-1)
-        + np.trace(cov2, axis1=-2, axis2=-1)
+        jnp.sum(diff * diff, axis=-1)
+        + jnp.trace(cov1, axis1=-2, axis2=-1)
+        + jnp.trace(cov2, axis1=-2, axis2=-1)
         - 2 * tr_covmean
     )
+
+
+@jax.jit
+def _frechet_batches(x, c1, y, c2):
+    return _frechet(*_moments(x, c1), *_moments(y, c2))
 
 
 def fpd(
@@ -113,7 +113,8 @@ def fpd(
     batch ``choice(len(real), N_k)`` then ``choice(len(gen), N_k)``; so with the
     same inputs and ``seed`` the result equals jetnet's up to rounding. The
     200 resampled covariances come from two float64 GEMMs of the bootstrap
-    counts with the per-row products $x_a x_b$.
+    counts with the per-row products $x_a x_b$ (in JAX, as the batched
+    eigen-decompositions).
 
     Args:
         real: reference jets ``(N1, n, 4)`` (EFPs of degree $\le 4$ are computed)
@@ -152,33 +153,54 @@ def fpd(
             c1[row] = np.bincount(rng.choice(len(x), size=size), minlength=len(x))
             c2[row] = np.bincount(rng.choice(len(y), size=size), minlength=len(y))
             row += 1
-    mu1, cov1 = _batch_moments(x, c1)
-    mu2, cov2 = _batch_moments(y, c2)
-    vals = _frechet(mu1, cov1, mu2, cov2).reshape(num_points, num_batches).mean(axis=1)
+    with jax.enable_x64(True):
+        fd = _frechet_batches(*(jnp.asarray(a, jnp.float64) for a in (x, c1, y, c2)))
+    vals = np.asarray(fd).reshape(num_points, num_batches).mean(axis=1)
     params, covs = curve_fit(
         lambda t, a, b: a + b * t, 1 / sizes, vals, bounds=([0, 0], [np.inf, np.inf])
     )
     return float(params[0]), float(np.sqrt(np.diag(covs)[0]))
 
 
+_ROWS = 256
+
+
+def _kernel_sum(a, b):
+    r"""$\sum_{i,j} (a_i \cdot b_j / d + 1)^4$, in row blocks that stay in cache.
+
+    Gram entries and powers in float32 (relative error $\sim 10^{-7}$ per entry,
+    unbiased), block sums accumulated in float64.
+    """
+    d = a.shape[-1]
+    pad = (-a.shape[0]) % _ROWS
+    a32 = jnp.pad(a.astype(jnp.float32), ((0, pad), (0, 0)))
+    valid = jnp.pad(jnp.ones(a.shape[0], bool), (0, pad))
+    b32 = b.astype(jnp.float32).T
+
+    def block(args):
+        rows, ok = args
+        t = (rows @ b32) / d + 1.0
+        t = t * t
+        return jnp.sum(jnp.where(ok[:, None], t * t, 0.0), dtype=jnp.float64)
+
+    blocks = jax.lax.map(block, (a32.reshape(-1, _ROWS, d), valid.reshape(-1, _ROWS)))
+    return jnp.sum(blocks)
+
+
 @jax.jit
 def _mmd_batch(x, y):
-    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^4; Gram in float32, sums in float64."""
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^4."""
     d = x.shape[-1]
     m, n = x.shape[0], y.shape[0]
 
-    def ksum(a, b, exclude_diag):
-        g = jnp.dot(a.astype(jnp.float32), b.astype(jnp.float32).T)
-        k = (g.astype(jnp.float64) / d + 1.0) ** 4
-        total = jnp.sum(k)
-        if exclude_diag:
-            total = total - jnp.trace(k)
-        return total
+    def diag(a):
+        t = jnp.sum(a * a, axis=-1) / d + 1.0
+        return jnp.sum((t * t) ** 2)
 
     return (
-        ksum(x, x, True) / (m * (m - 1))
-        + ksum(y, y, True) / (n * (n - 1))
-        - 2 * ksum(x, y, False) / (m * n)
+        (_kernel_sum(x, x) - diag(x)) / (m * (m - 1))
+        + (_kernel_sum(y, y) - diag(y)) / (n * (n - 1))
+        - 2 * _kernel_sum(x, y) / (m * n)
     )
 
 
@@ -209,7 +231,8 @@ def kpd(
     as ``jetnet.evaluation.kpd`` (Kansal et al., arXiv:2211.10295). Note the
     kernel degree: jetnet's code uses degree 4 ($\gamma = 1/d$, $c = 1$), not the
     cubic kernel of KID; we follow the code so the numbers agree. The Gram
-    matrices are float32 GEMMs; the kernel values are summed in float64.
+    matrices are float32 GEMMs in cache-sized row blocks; the kernel values are
+    summed in float64.
 
     Args:
         real: reference jets ``(N1, n, 4)`` or features ``(N1, d)``.

@@ -23,7 +23,6 @@ def jets_and_mask(
         raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{name} must contain at least one jet and one slot, got {x.shape}")
-    x = x.astype(np.float64, copy=False)
     if x.shape[-1] == 4:
         m = x[..., 3] > 0.5
     elif mask is None:
@@ -43,7 +42,8 @@ def jets_and_mask(
                 f"got {mk.shape}"
             )
         m = m & mk.astype(bool)
-    feats = np.where(m[..., None], x[..., :3], 0.0)
+    feats = x[..., :3].astype(np.float64)
+    feats[~m] = 0.0
     if not np.isfinite(feats).all():
         raise ValueError(f"{name} has non-finite features on real particles")
     if not allow_empty:

@@ -56,24 +56,24 @@ def _weighted_w1_batches(
 
     ``counts1``/``counts2`` are ``(B, N1)``/``(B, N2)`` multiplicities of the jets
     in each batch. Returns ``(B,)``; ``inf`` where a batch has no weight on one side.
+    Ties need no care: between equal values $t_{k+1} - t_k = 0$.
     """
+    n1 = counts1.shape[1]
     allv = np.concatenate([u, v])
-    order = np.argsort(allv, kind="stable")
-    t = allv[order]
-    dt = np.diff(t)
-    is_u = order < u.size
-    jet = np.where(is_u, np.concatenate([ju, jv])[order], 0)
-    jet_v = np.where(is_u, 0, np.concatenate([ju, jv])[order])
+    order = np.argsort(allv)
+    dt = np.diff(allv[order])
+    jet = np.concatenate([ju, jv + n1])[order]  # jets of both samples in one index space
+    per_jet1 = np.bincount(ju, minlength=n1)
+    per_jet2 = np.bincount(jv, minlength=counts2.shape[1])
     out = np.empty(counts1.shape[0])
     for b in range(counts1.shape[0]):
-        w1 = np.where(is_u, counts1[b][jet], 0.0)
-        w2 = np.where(is_u, 0.0, counts2[b][jet_v])
-        s1, s2 = w1.sum(), w2.sum()
+        s1, s2 = counts1[b] @ per_jet1, counts2[b] @ per_jet2
         if s1 == 0 or s2 == 0:
             out[b] = np.inf
             continue
-        c = np.cumsum(w1 / s1 - w2 / s2)
-        out[b] = np.sum(np.abs(c[:-1]) * dt)
+        w = np.concatenate([counts1[b] / s1, counts2[b] / -s2])[jet]
+        c = np.cumsum(w[:-1])
+        out[b] = np.abs(c) @ dt
     return out
 
 
