@@ -46,7 +46,7 @@ def test_classifier_auc_separates_distorted_jets(samples):
         truth, distorted, key=jax.random.key(1), steps=150, batch_size=64, model_kwargs=TINY
     )
     assert 0 < err < 0.05
-    assert auc > 0.9
+    assert auc - 0.5 > 4 * err  # separable beyond the Hanley-McNeil error
 
 
 def test_classifier_errors(samples):
