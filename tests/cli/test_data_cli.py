@@ -42,8 +42,9 @@ def test_jetnet_contract(jetnet_dir):
 def test_150_particles(hep, tmp_path):
     args = ["data", "make", "jetnet", "--n", "6", "--out", str(tmp_path), "--types", "z"]
     assert main([*args, "--particles", "150", *FAST]) == 0
-    with h5py.File(tmp_path / "z150.hdf5") as f:
-        assert f["particle_features"].shape == (6, 150, 4)
+    for name in ("z150.hdf5", "z.hdf5"):  # jetnet's name, and one name per type
+        with h5py.File(tmp_path / name) as f:
+            assert f["particle_features"].shape == (6, 150, 4)
 
 
 def test_plot(jetnet_dir, capsys):

@@ -465,10 +465,29 @@ def make_dataset(
         ev = sum(int(s["events"]) for s in shards)
         entry["events"] = ev
         entry["pass_fraction"] = sum(int(s["passed"]) for s in shards) / max(ev, 1)
+        if dest.name != f"{name}.hdf5" and dataset == "jetnet":
+            _alias(dest, out / f"{name}.hdf5")
         results[name] = dest
     manifest["finished"] = datetime.datetime.now(datetime.UTC).isoformat()
     _write_json(manifest_path, manifest)
     return results
+
+
+def _alias(target: pathlib.Path, alias: pathlib.Path) -> None:
+    """Make ``alias`` name the same file as ``target`` (a hard link, else a copy), atomically.
+
+    The 150-particle JetNet files are published as ``t150.hdf5``; the
+    ``{type}.hdf5`` alias keeps one name per jet type in every output folder.
+    """
+    import shutil
+
+    tmp = alias.with_name(f".{alias.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(target, tmp)
+    except OSError:
+        shutil.copyfile(target, tmp)
+    os.replace(tmp, alias)
 
 
 def _run_parallel(tasks, workers, bar, done) -> None:
