@@ -47,13 +47,18 @@ def jets_and_mask(
     if not np.isfinite(feats).all():
         raise ValueError(f"{name} has non-finite features on real particles")
     if not allow_empty:
-        empty = ~m.any(axis=1)
-        if empty.any():
-            raise ValueError(
-                f"{name} has {int(empty.sum())} jet(s) with no real particle (all padding), "
-                f"e.g. jet {int(np.argmax(empty))}; remove them or fix the mask"
-            )
+        check_not_empty(name, m)
     return feats, m
+
+
+def check_not_empty(name: str, m: np.ndarray) -> None:
+    """Every jet of the ``(N, n)`` mask has a real particle."""
+    empty = ~m.any(axis=1)
+    if empty.any():
+        raise ValueError(
+            f"{name} has {int(empty.sum())} jet(s) with no real particle (all padding), "
+            f"e.g. jet {int(np.argmax(empty))}; remove them or fix the mask"
+        )
 
 
 def features_2d(name: str, x: Any) -> np.ndarray:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...physics import nsubjettiness
-from ._inputs import jets_and_mask
+from ._inputs import check_not_empty, jets_and_mask
 
 _CHUNK = 4096
 
@@ -30,19 +30,44 @@ def jet_mass(jets: Any, mask: Any = None) -> np.ndarray:
         jets: ``(N, n, 4)`` JetNet-format jets.
         mask: optional ``(N, n)`` mask (needed if ``jets`` has 3 features).
     """
-    x, _ = jets_and_mask("jets", jets, mask)
-    return _mass(x)
+    return masses("jets", jets, mask)
 
 
-def _mass(x: np.ndarray) -> np.ndarray:
-    eta, phi, pt = x[..., 0], x[..., 1], x[..., 2]
+def _mass(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Masses from features ``(N, n, >=3)`` (float64 arithmetic); ``mask`` zeroes padding."""
+    if mask is None:
+        eta, phi, pt = (x[..., i].astype(np.float64) for i in range(3))
+    else:
+        eta, phi, pt = (np.where(mask, x[..., i], 0).astype(np.float64) for i in range(3))
     ex = np.exp(eta)
+    inv = 1 / ex
     half = 0.5 * pt
-    e = np.sum(half * (ex + 1 / ex), axis=1)  # pt cosh(eta)
-    pz = np.sum(half * (ex - 1 / ex), axis=1)  # pt sinh(eta)
-    px = np.sum(pt * np.cos(phi), axis=1)
-    py = np.sum(pt * np.sin(phi), axis=1)
+    e = np.einsum("ij,ij->i", half, ex + inv)  # sum of pt cosh(eta)
+    pz = np.einsum("ij,ij->i", half, ex - inv)  # sum of pt sinh(eta)
+    px = np.einsum("ij,ij->i", pt, np.cos(phi))
+    py = np.einsum("ij,ij->i", pt, np.sin(phi))
     return np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
+
+
+def masses(name: str, jets: Any, mask: Any = None) -> np.ndarray:
+    """Jet masses with the checks of ``jets_and_mask``; JetNet arrays skip its float64 copy."""
+    x = np.asarray(jets)
+    fast = (
+        mask is None
+        and x.ndim == 3
+        and x.shape[-1] == 4
+        and min(x.shape) > 0
+        and x.dtype in (np.float32, np.float64)
+    )
+    if not fast:
+        feats, _ = jets_and_mask(name, jets, mask)
+        return _mass(feats)
+    m = x[..., 3] > 0.5
+    check_not_empty(name, m)
+    mass = _mass(x, m)
+    if not np.isfinite(mass).all():
+        raise ValueError(f"{name} has non-finite features on real particles")
+    return mass
 
 
 # Energy flow polynomials (Komiske, Metodiev & Thaler, arXiv:1712.07124), as edge
