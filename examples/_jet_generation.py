@@ -139,14 +139,6 @@ def train(model, loss_fn: Callable, data: Prepared, cfg: Config, key) -> ht.FitR
     )
 
 
-def to_jetnet(x, mask) -> np.ndarray:
-    """Model coordinates back to JetNet layout, with ptrel clipped at zero."""
-    x = np.array(x, np.float32)
-    mask = np.asarray(mask)
-    x[..., 2] = np.maximum(x[..., 2], 0.0)
-    return np.concatenate([x * mask[..., None], mask[..., None].astype(np.float32)], -1)
-
-
 def score(truth: np.ndarray, jets: np.ndarray, seed: int) -> dict[str, list[float]]:
     """The JetNet metrics of ``jets`` against ``truth``, each as ``[value, error]``.
 
@@ -208,7 +200,7 @@ def report(
     _, mask = hd.split_jetnet(data.test_jets)
     train_x = data.particles.inverse(data.train.arrays["x"], data.train.arrays["mask"])
     baseline = hd.resample_particles(key, train_x, data.train.arrays["mask"], mask)
-    baseline = to_jetnet(baseline, np.asarray(mask))
+    baseline = hd.join_jetnet(baseline, mask)
     table = evaluate({name: generated, "independent_baseline": baseline}, data.test_jets)
     hm.plot_jet_distributions(
         {"truth": data.test_jets, name: generated, "independent particles": baseline},

@@ -16,6 +16,7 @@ import pathlib
 import _jet_generation as jg  # the workflow shared with epic_jedi, next to this file
 import jax
 
+import hepjax.data as hd
 import hepjax.generative as hg
 from hepjax.cli import example_main, register
 from hepjax.nn import EPiCVectorField
@@ -51,7 +52,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
         solver="midpoint",
         num_steps=cfg.sample_steps,
     )
-    generated = jg.to_jetnet(data.particles.inverse(x, mask), mask)
+    generated = hd.join_jetnet(data.particles.inverse(x, mask), mask)
     return jg.report(
         "EPiC-FM",
         result,

@@ -16,6 +16,7 @@ import pathlib
 import _jet_generation as jg  # the workflow shared with epic_fm, next to this file
 import jax
 
+import hepjax.data as hd
 import hepjax.generative as hg
 from hepjax.cli import example_main, register
 from hepjax.nn import EPiCVectorField
@@ -57,7 +58,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
         sigmas=hg.karras_sigmas(cfg.sample_steps // 2),
         method="karras",
     )
-    generated = jg.to_jetnet(data.particles.inverse(x, mask), mask)
+    generated = hd.join_jetnet(data.particles.inverse(x, mask), mask)
     return jg.report(
         "EPiC-JeDi",
         result,

@@ -4,7 +4,8 @@ r"""Preprocessing of padded particle sets for generative models, and a marginal 
   $\mu, s$ the mean and standard deviation over the *real* elements only, as
   EPiC-FM does before training (arXiv:2310.00049); padded rows stay zero.
 - :func:`split_jetnet`: JetNet-layout ``(N, n, 4)`` particle features into
-  ``(N, n, 3)`` features and an ``(N, n)`` boolean mask.
+  ``(N, n, 3)`` features and an ``(N, n)`` boolean mask; :func:`join_jetnet`
+  puts generated features back into that layout.
 - :func:`resample_particles`: the trivial generative baseline, every particle
   drawn independently from the pool of training particles.
 """
@@ -99,6 +100,20 @@ def split_jetnet(
     check_shape("particle_features", particle_features, (None, None, 4))
     pf = jnp.asarray(particle_features)
     return pf[..., :3], pf[..., 3] > 0.5
+
+
+def join_jetnet(features: Float[ArrayLike, "N n 3"], mask: Bool[ArrayLike, "N n"]) -> np.ndarray:
+    """JetNet-layout ``(N, n, 4)`` float32 jets from generated ``(etarel, phirel, ptrel)``.
+
+    Padded slots are zeroed and a generated $p_T^{rel} < 0$ (outside the
+    physical range) is clipped to 0, as JetNet's generators do.
+    """
+    check_shape("features", features, (None, None, 3))
+    check_shape("mask", mask, np.shape(features)[:2])
+    x = np.array(features, np.float32)
+    mask = np.asarray(mask, bool)
+    x[..., 2] = np.maximum(x[..., 2], 0.0)
+    return np.concatenate([x * mask[..., None], mask[..., None].astype(np.float32)], -1)
 
 
 def resample_particles(

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hepjax.data import SetStandardizer, resample_particles, split_jetnet
+from hepjax.data import SetStandardizer, join_jetnet, resample_particles, split_jetnet
 
 
 def test_standardizer_uses_real_elements_only(rng):
@@ -47,3 +47,15 @@ def test_resampled_particles_keep_the_pooled_marginal(rng):
     # pooled means agree within 4 standard errors
     a, b = x[mask][:, 0], np.asarray(out[mask][:, 0])
     assert abs(a.mean() - b.mean()) < 4 * np.sqrt(a.var() / len(a) + b.var() / len(b))
+
+
+def test_join_jetnet_inverts_split_and_clips_ptrel():
+    pf = np.zeros((1, 3, 4), np.float32)
+    pf[0, :2] = [[0.1, 0.2, 0.7, 1.0], [0.0, -0.1, 0.3, 1.0]]
+    x, mask = split_jetnet(pf)
+    np.testing.assert_array_equal(join_jetnet(x, mask), pf)
+    negative = np.asarray(x).copy()
+    negative[0, 1, 2] = -0.2
+    negative[0, 2] = 9.0  # padding content is dropped
+    out = join_jetnet(negative, mask)
+    assert out[0, 1, 2] == 0.0 and np.all(out[0, 2] == 0)

@@ -13,13 +13,6 @@ from hepjax.metrics import jets as jm
 from hepjax.nn import EPiCVectorField
 
 
-def _jetnet(x, mask):
-    x = np.array(x, np.float32)
-    x[..., 2] = np.maximum(x[..., 2], 0.0)
-    mask = np.asarray(mask)
-    return np.concatenate([x * mask[..., None], mask[..., None].astype(np.float32)], -1)
-
-
 def _w1(truth, jets, fn, splits=4):
     """W1 between truth and jets on `splits` disjoint parts: mean and standard error."""
     values = [
@@ -70,9 +63,10 @@ def test_small_epic_fm_beats_the_independent_particle_baseline():
     z = hg.sample_ode_sets(
         fit.ema_model, jax.random.key(4), test_mask, features=3, num_steps=20, progress=False
     )
-    generated = _jetnet(scaler.inverse(z, test_mask), test_mask)
-    baseline = _jetnet(hd.resample_particles(jax.random.key(5), x, mask, test_mask), test_mask)
-    untrained = _jetnet(
+    generated = hd.join_jetnet(scaler.inverse(z, test_mask), test_mask)
+    resampled = hd.resample_particles(jax.random.key(5), x, mask, test_mask)
+    baseline = hd.join_jetnet(resampled, test_mask)
+    untrained = hd.join_jetnet(
         scaler.inverse(
             hg.sample_ode_sets(
                 field, jax.random.key(4), test_mask, features=3, num_steps=20, progress=False
