@@ -184,22 +184,46 @@ def write_text(path: pathlib.Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def report(
+def timed(fn: Callable, *args, **kwargs):
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    jax.block_until_ready(value)
+    return value, time.perf_counter() - start
+
+
+def run(
     name: str,
-    result: ht.FitResult,
-    generated: np.ndarray,
-    data: Prepared,
     *,
-    source: str,
-    sample_seconds: float,
-    train_seconds: float,
+    scale: str,
     out: pathlib.Path,
-    key,
+    make_model: Callable,
+    loss_fn: Callable,
+    sample: Callable,
 ) -> dict:
-    """Evaluate, plot and summarise one trained model; returns the example's metrics."""
+    """The whole workflow for one model.
+
+    Args:
+        name: the model's name in tables and plots.
+        scale: ``"small"`` or ``"paper"``.
+        out: the output folder.
+        make_model: ``make_model(cfg, key)``, the untrained model.
+        loss_fn: ``loss_fn(model, batch, *, key)`` on standardised batches
+            ``{"x", "mask", "cond"}``.
+        sample: ``sample(model, key, mask, cond, cfg)``, standardised sets for
+            the test jets' masks and conditioning.
+    """
+    cfg = SCALES[scale]
+    k_data, k_split, k_model, k_fit, k_sample, k_base = jax.random.split(jax.random.key(0), 6)
+    jets, source = load_jets(cfg, k_data)
+    data = prepare(jets, cfg, k_split)
+    result, train_seconds = timed(train, make_model(cfg, k_model), loss_fn, data, cfg, k_fit)
     _, mask = hd.split_jetnet(data.test_jets)
+    cond = jnp.asarray(data.cond(data.test_cond))
+    x, sample_seconds = timed(sample, result.ema_model, k_sample, mask, cond, cfg)
+    generated = hd.join_jetnet(data.particles.inverse(x, mask), mask)
+
     train_x = data.particles.inverse(data.train.arrays["x"], data.train.arrays["mask"])
-    baseline = hd.resample_particles(key, train_x, data.train.arrays["mask"], mask)
+    baseline = hd.resample_particles(k_base, train_x, data.train.arrays["mask"], mask)
     baseline = hd.join_jetnet(baseline, mask)
     table = evaluate({name: generated, "independent_baseline": baseline}, data.test_jets)
     hm.plot_jet_distributions(
@@ -220,16 +244,3 @@ def report(
         "sampling_jets_per_second": len(generated) / sample_seconds,
         "final_loss": float(np.mean(result.losses[-100:])),
     }
-
-
-def timed(fn: Callable, *args, **kwargs):
-    start = time.perf_counter()
-    value = fn(*args, **kwargs)
-    jax.block_until_ready(value)
-    return value, time.perf_counter() - start
-
-
-def test_masks_and_cond(data: Prepared) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Generate with the test jets' multiplicities and standardised conditioning."""
-    _, mask = hd.split_jetnet(data.test_jets)
-    return mask, jnp.asarray(data.cond(data.test_cond))

@@ -14,9 +14,7 @@ independent-particle baseline.
 import pathlib
 
 import _jet_generation as jg  # the workflow shared with epic_jedi, next to this file
-import jax
 
-import hepjax.data as hd
 import hepjax.generative as hg
 from hepjax.cli import example_main, register
 from hepjax.nn import EPiCVectorField
@@ -24,45 +22,29 @@ from hepjax.nn import EPiCVectorField
 PATH = hg.CondOT(sigma_min=1e-4)
 
 
+def make_model(cfg: jg.Config, key) -> EPiCVectorField:
+    return EPiCVectorField(
+        3, cond_dim=2, hidden=cfg.hidden, latent=cfg.latent, num_layers=cfg.layers, key=key
+    )
+
+
+def loss_fn(model, batch, *, key):
+    return hg.flow_matching_loss(
+        model, batch["x"], key=key, path=PATH, mask=batch["mask"], cond=batch["cond"]
+    )
+
+
+def sample(model, key, mask, cond, cfg: jg.Config):
+    return hg.sample_ode_sets(
+        model, key, mask, features=3, cond=cond, solver="midpoint", num_steps=cfg.sample_steps
+    )
+
+
 @register("epic_fm", summary="EPiC-FM: flow-matching jet generation scored with JetNet metrics")
 def run(*, scale: str, out: pathlib.Path) -> dict:
     """Train EPiC-FM, sample jets, and score them against the truth."""
-    cfg = jg.SCALES[scale]
-    k_data, k_split, k_model, k_fit, k_sample, k_eval = jax.random.split(jax.random.key(0), 6)
-    jets, source = jg.load_jets(cfg, k_data)
-    data = jg.prepare(jets, cfg, k_split)
-    field = EPiCVectorField(
-        3, cond_dim=2, hidden=cfg.hidden, latent=cfg.latent, num_layers=cfg.layers, key=k_model
-    )
-
-    def loss_fn(model, batch, *, key):
-        return hg.flow_matching_loss(
-            model, batch["x"], key=key, path=PATH, mask=batch["mask"], cond=batch["cond"]
-        )
-
-    result, train_seconds = jg.timed(jg.train, field, loss_fn, data, cfg, k_fit)
-    mask, cond = jg.test_masks_and_cond(data)
-    x, sample_seconds = jg.timed(
-        hg.sample_ode_sets,
-        result.ema_model,
-        k_sample,
-        mask,
-        features=3,
-        cond=cond,
-        solver="midpoint",
-        num_steps=cfg.sample_steps,
-    )
-    generated = hd.join_jetnet(data.particles.inverse(x, mask), mask)
-    return jg.report(
-        "EPiC-FM",
-        result,
-        generated,
-        data,
-        source=source,
-        sample_seconds=sample_seconds,
-        train_seconds=train_seconds,
-        out=out,
-        key=k_eval,
+    return jg.run(
+        "EPiC-FM", scale=scale, out=out, make_model=make_model, loss_fn=loss_fn, sample=sample
     )
 
 

@@ -14,9 +14,7 @@ sampler over 50 noise levels. Same data, conditioning, metrics and plots as
 import pathlib
 
 import _jet_generation as jg  # the workflow shared with epic_fm, next to this file
-import jax
 
-import hepjax.data as hd
 import hepjax.generative as hg
 from hepjax.cli import example_main, register
 from hepjax.nn import EPiCVectorField
@@ -24,51 +22,29 @@ from hepjax.nn import EPiCVectorField
 SIGMA_DATA = 1.0  # the features are standardised
 
 
+def make_model(cfg: jg.Config, key) -> hg.EDMDenoiser:
+    net = EPiCVectorField(
+        3, cond_dim=2, hidden=cfg.hidden, latent=cfg.latent, num_layers=cfg.layers, key=key
+    )
+    return hg.EDMDenoiser(net, sigma_data=SIGMA_DATA)
+
+
+def loss_fn(model, batch, *, key):
+    return hg.edm_loss(
+        model, batch["x"], key=key, sigma_data=SIGMA_DATA, mask=batch["mask"], cond=batch["cond"]
+    )
+
+
+def sample(model, key, mask, cond, cfg: jg.Config):
+    sigmas = hg.karras_sigmas(cfg.sample_steps // 2)
+    return hg.sample_sde_sets(model, key, mask, features=3, cond=cond, sigmas=sigmas)
+
+
 @register("epic_jedi", summary="EPiC-JeDi: EDM-diffusion jet generation scored with JetNet metrics")
 def run(*, scale: str, out: pathlib.Path) -> dict:
     """Train EPiC-JeDi, sample jets, and score them against the truth."""
-    cfg = jg.SCALES[scale]
-    k_data, k_split, k_model, k_fit, k_sample, k_eval = jax.random.split(jax.random.key(0), 6)
-    jets, source = jg.load_jets(cfg, k_data)
-    data = jg.prepare(jets, cfg, k_split)
-    net = EPiCVectorField(
-        3, cond_dim=2, hidden=cfg.hidden, latent=cfg.latent, num_layers=cfg.layers, key=k_model
-    )
-    denoiser = hg.EDMDenoiser(net, sigma_data=SIGMA_DATA)
-
-    def loss_fn(model, batch, *, key):
-        return hg.edm_loss(
-            model,
-            batch["x"],
-            key=key,
-            sigma_data=SIGMA_DATA,
-            mask=batch["mask"],
-            cond=batch["cond"],
-        )
-
-    result, train_seconds = jg.timed(jg.train, denoiser, loss_fn, data, cfg, k_fit)
-    mask, cond = jg.test_masks_and_cond(data)
-    x, sample_seconds = jg.timed(
-        hg.sample_sde_sets,
-        result.ema_model,
-        k_sample,
-        mask,
-        features=3,
-        cond=cond,
-        sigmas=hg.karras_sigmas(cfg.sample_steps // 2),
-        method="karras",
-    )
-    generated = hd.join_jetnet(data.particles.inverse(x, mask), mask)
-    return jg.report(
-        "EPiC-JeDi",
-        result,
-        generated,
-        data,
-        source=source,
-        sample_seconds=sample_seconds,
-        train_seconds=train_seconds,
-        out=out,
-        key=k_eval,
+    return jg.run(
+        "EPiC-JeDi", scale=scale, out=out, make_model=make_model, loss_fn=loss_fn, sample=sample
     )
 
 

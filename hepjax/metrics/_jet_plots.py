@@ -54,7 +54,8 @@ def plot_jet_distributions(
             edges = np.linspace(lo, hi, bins + 1) if what != "n" else np.arange(lo, hi + 1) - 0.5
             for i, (name, x) in enumerate(samples.items()):
                 kwargs = dict(alpha=0.35) if i == 0 else dict(histtype="step", lw=1.6)
-                ax.hist(values(x, what), edges, density=True, label=name, **kwargs)
+                with np.errstate(invalid="ignore", divide="ignore"):  # all outside the range
+                    ax.hist(values(x, what), edges, density=True, label=name, **kwargs)
             ax.set_xlabel(label, fontsize=11)
             ax.tick_params(labelsize=9)
             if what == 2:
