@@ -34,20 +34,22 @@ def spawn(
         ``(alive, buffers, lost)``: the new mask, the updated buffers (same keys
         as ``children``) and the number of children that found no free slot.
     """
+    # Gathers only (scatters are slow on CPU, and more so under vmap): free slot
+    # j, the r-th free slot, receives the child of the r-th parent, found by a
+    # binary search in the running count of parents.
     cap = alive.shape[0]
     free = ~alive
-    # the k-th free slot, for k = 0..C-1 (C when there are fewer free slots)
-    free_idx = jnp.nonzero(free, size=cap, fill_value=cap)[0]
-    rank = jnp.cumsum(parents.astype(jnp.int32)) - 1
-    target = jnp.where(parents, free_idx[jnp.clip(rank, 0, cap - 1)], cap)
-    placed = parents & (target < cap)
-    lost = jnp.sum(parents & ~placed).astype(jnp.int32)
-    dest = jnp.where(placed, target, cap)
-    new_alive = alive.at[dest].set(True, mode="drop")
+    n_par = jnp.cumsum(parents.astype(jnp.int32))
+    total = n_par[-1]
+    rank = jnp.cumsum(free.astype(jnp.int32)) - 1
+    gets = free & (rank < total)
+    src = jnp.clip(jnp.searchsorted(n_par, rank + 1, side="left"), 0, cap - 1)
+    lost = jnp.maximum(total - jnp.sum(free).astype(jnp.int32), 0)
     out = {}
     for name, (child, buf) in children.items():
-        out[name] = buf.at[dest].set(child, mode="drop")
-    return new_alive, out, lost
+        g = gets.reshape((cap,) + (1,) * (buf.ndim - 1))
+        out[name] = jnp.where(g, child[src], buf)
+    return alive | gets, out, lost
 
 
 def append_rows(
@@ -59,10 +61,13 @@ def append_rows(
     counting them, so ``count > len(store)`` reports the truncation.
     """
     cap = store.shape[0]
-    pos = count + jnp.cumsum(mask.astype(jnp.int32)) - 1
-    dest = jnp.where(mask & (pos < cap), pos, cap)
-    store = store.at[dest].set(rows, mode="drop")
-    return store, count + jnp.sum(mask).astype(jnp.int32)
+    n_mask = jnp.cumsum(mask.astype(jnp.int32))
+    k = n_mask[-1]
+    pos = jnp.arange(cap) - count  # rank of the new row that lands in each store row
+    new = (pos >= 0) & (pos < k)
+    src = jnp.clip(jnp.searchsorted(n_mask, pos + 1, side="left"), 0, rows.shape[0] - 1)
+    g = new.reshape((cap,) + (1,) * (store.ndim - 1))
+    return jnp.where(g, rows[src], store), count + k
 
 
 def check_capacity(name: str, value, *, minimum: int = 1) -> int:

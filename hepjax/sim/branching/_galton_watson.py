@@ -15,6 +15,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float
 
@@ -86,7 +87,7 @@ def galton_watson(
             f"m must be in [0, max_offspring={max_offspring}] so that the binomial "
             f"probability m/N is in [0, 1], got {float(mv)}"
         )
-    if mv is not None and not (float(mv) >= 0 and jnp.isfinite(mv)):
+    if mv is not None and not (float(mv) >= 0 and np.isfinite(mv)):
         raise ValueError(f"m must be a finite offspring mean >= 0, got {float(mv)}")
     dtype = m.dtype
     slots = jnp.arange(capacity)

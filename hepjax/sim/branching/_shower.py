@@ -38,6 +38,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
@@ -127,7 +128,7 @@ def _check(mode, theta, energy, step_size, energy_cut, r_max, thickness, energy_
     if not jnp.issubdtype(th.dtype, jnp.floating) and not jnp.issubdtype(th.dtype, jnp.integer):
         raise TypeError(f"theta must be a real number, got dtype {th.dtype}")
     t = concrete(th)
-    if t is not None and not jnp.isfinite(t):
+    if t is not None and not np.isfinite(t):
         raise ValueError(f"theta must be finite, got {t}")
     check_number("energy", energy)
     check_number("step_size", step_size)
@@ -161,8 +162,8 @@ def shower(
     energy_loss: float = 2.0,
     kick: float = 0.05,
     amplitude: float = 0.5,
-    capacity: int = 64,
-    max_hits: int = 128,
+    capacity: int | None = None,
+    max_hits: int | None = None,
     max_steps: int = 5000,
 ) -> Shower:
     r"""Simulate one toy shower of arXiv:2308.16680 at detector inner radius ``theta``.
@@ -180,16 +181,27 @@ def shower(
         energy_loss: energy lost per interaction in ``"eloss"`` mode.
         kick: size of the direction kick per interaction.
         amplitude: the largest interaction probability $A\in[0,1]$.
-        capacity: particle buffer size $C$ (static). The default suffices for
-            the paper's settings: $E_0/2^6<0.5$, so at most 64 particles live.
+        capacity: particle buffer size $C$ (static). Default: 64 in
+            ``"split"`` mode, enough for the paper's settings ($E_0/2^6<0.5$,
+            so at most 64 particles live), and 1 in ``"eloss"`` mode.
         max_hits: number of hit positions stored (static); the sums in the
-            result count all hits regardless.
+            result count all hits regardless. Default: $2C$ in ``"split"``
+            mode, $\lceil E_0/\text{energy\_loss}\rceil+2$ in ``"eloss"`` mode.
         max_steps: bound on the loop iterations (static).
 
     Returns:
         A :class:`Shower`. Its ``overflow`` flag reports a too small ``capacity``
         or ``max_steps``.
     """
+    check_choice("mode", mode, MODES)
+    check_number("energy", energy)
+    check_number("energy_loss", energy_loss)
+    if capacity is None:
+        capacity = 64 if mode == "split" else 1
+    if max_hits is None:
+        e, de = concrete(energy), concrete(energy_loss)
+        eloss_hits = 16 if e is None or de is None else int(np.ceil(float(e) / float(de))) + 2
+        max_hits = 2 * capacity if mode == "split" else max(eloss_hits, 2 * capacity)
     _check(mode, theta, energy, step_size, energy_cut, r_max, thickness, energy_loss, kick,
            amplitude, capacity, max_hits, max_steps)  # fmt: skip
     dtype = float_dtype(jnp.asarray(theta))
