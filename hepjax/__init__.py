@@ -19,6 +19,7 @@ _SUBPACKAGES = (
     "metrics",
     "nn",
     "physics",
+    "sbi",
     "sim",
     "train",
 )

@@ -1,0 +1,128 @@
+"""NPE and FMPE on gaussian_linear against the analytic posterior; bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hepjax import sbi
+
+NUM_SIMS = 2000
+
+
+@pytest.fixture(scope="module")
+def gaussian_data():
+    task = sbi.tasks.get("gaussian_linear")
+    theta, x = task.simulate(jax.random.key(0), NUM_SIMS)
+    return task, np.asarray(theta), np.asarray(x)
+
+
+@pytest.fixture(scope="module")
+def npe(gaussian_data):
+    _, theta, x = gaussian_data
+    theta = theta.copy()
+    theta[[3, 50, 700], [0, 4, 9]] = np.nan  # three broken simulations are dropped
+    with pytest.warns(UserWarning, match=f"3 of {NUM_SIMS} training rows have NaN"):
+        return sbi.NPE().fit(jax.random.key(1), theta, x)
+
+
+def _check_gaussian_posterior(task, est, key):
+    k_obs, k_s = jax.random.split(key)
+    _, x_obs = task.observation(k_obs)
+    samples = np.asarray(est.sample(k_s, x_obs, 4000))
+    assert samples.shape == (4000, 10)
+    mean, cov = (np.asarray(a) for a in task.posterior_mean_cov(x_obs))
+    sd = np.sqrt(np.diag(cov))
+    # estimator error at 2000 simulations dominates the sampling error (0.016 sd)
+    assert np.max(np.abs(samples.mean(0) - mean) / sd) < 0.5
+    est_cov = np.cov(samples.T)
+    ratio = np.diag(est_cov) / np.diag(cov)
+    assert np.all((ratio > 0.7) & (ratio < 1.5)), ratio
+    corr = est_cov / np.sqrt(np.outer(np.diag(est_cov), np.diag(est_cov)))
+    assert np.max(np.abs(corr - np.eye(10))) < 0.2
+
+
+def test_npe_gaussian_linear_matches_analytic(gaussian_data, npe, key):
+    task, _, _ = gaussian_data
+    assert npe.history["num_train"] + npe.history["num_val"] == NUM_SIMS - 3
+    _check_gaussian_posterior(task, npe, key)
+
+
+def test_npe_log_prob_matches_analytic_up_to_error(gaussian_data, npe, key):
+    task, _, _ = gaussian_data
+    _, x_obs = task.observation(key)
+    mean, cov = task.posterior_mean_cov(x_obs)
+    theta = task.reference_posterior(key, x_obs, 2000)
+    lq = np.asarray(npe.log_prob(theta, x_obs))
+    lp = np.asarray(jax.scipy.stats.multivariate_normal.logpdf(theta, mean, cov))
+    assert lq.shape == (2000,)
+    # KL(p || q) = E_p[log p - log q] >= 0 and small for a good fit
+    kl = np.mean(lp - lq)
+    assert -4 * np.std(lp - lq) / np.sqrt(2000) < kl < 0.5
+    assert np.asarray(npe.log_prob(theta[0], x_obs)).shape == ()
+
+
+def test_npe_sbc_ranks_are_uniform(gaussian_data, npe, key):
+    task, _, _ = gaussian_data
+    theta, x = task.simulate(key, 200)
+    ranks = sbi.diagnostics.sbc_ranks(key, npe, theta, x, num_posterior_samples=50)
+    assert ranks.shape == (200, 10) and ranks.min() >= 0 and ranks.max() <= 50
+    pvalues = sbi.diagnostics.sbc_uniformity(ranks, 50, num_bins=10)
+    assert np.all(pvalues > 1e-3), pvalues
+
+
+@pytest.mark.slow
+def test_fmpe_gaussian_linear_matches_analytic(gaussian_data, key):
+    task, theta, x = gaussian_data
+    est = sbi.FMPE().fit(jax.random.key(2), theta, x)
+    _check_gaussian_posterior(task, est, key)
+
+
+def test_sampling_before_fit_fails(key):
+    for est in (sbi.NPE(), sbi.FMPE()):
+        with pytest.raises(sbi.NotFittedError, match="is not fitted: call est = est.fit"):
+            est.sample(key, jnp.zeros(2), 10)
+    with pytest.raises(sbi.NotFittedError, match="before log_prob"):
+        sbi.NPE().log_prob(jnp.zeros(2), jnp.zeros(2))
+
+
+def test_observation_checks(npe, key):
+    with pytest.raises(ValueError, match=r"x_obs must be one observation of shape \(10,\)"):
+        npe.sample(key, jnp.zeros(3), 10)
+    with pytest.raises(ValueError, match=r"x_obs must be one observation of shape \(10,\)"):
+        npe.sample(key, jnp.zeros((2, 10)), 10)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        npe.sample(key, jnp.full(10, jnp.nan), 10)
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        npe.sample(key, jnp.zeros(10), 0)
+    with pytest.raises(ValueError, match=r"xs must have shape \(m, 10\)"):
+        npe.sample_batch(key, jnp.zeros((4, 3)), 10)
+
+
+@pytest.mark.parametrize("Est", [sbi.NPE, sbi.FMPE])
+def test_training_data_checks(Est, key):
+    est = Est()
+    theta, x = np.zeros((50, 2)), np.zeros((50, 3))
+    with pytest.raises(ValueError, match="one row per simulation, got 50 rows of theta and 49"):
+        est.fit(key, theta, x[:49])
+    with pytest.raises(ValueError, match=r"theta must have shape \(n, d\)"):
+        est.fit(key, np.zeros((50, 2, 2)), x)
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        est.fit(key, theta, x.astype(bool))
+    with pytest.raises(TypeError, match="theta must hold real numbers"):
+        est.fit(key, theta.astype(complex), x)
+    bad = x.copy()
+    bad[[1, 2]] = np.inf
+    with pytest.raises(ValueError, match="2 of 50 training rows have NaN or infinite"):
+        Est(nan_policy="raise").fit(key, theta, bad)
+    with pytest.raises(ValueError, match="need at least"):
+        est.fit(key, theta[:2], x[:2])
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="nan_policy must be"):
+        sbi.NPE(nan_policy="ignore")
+    with pytest.raises(ValueError, match="num_bins must be a positive int"):
+        sbi.NPE(num_bins=0)
+    with pytest.raises(ValueError, match="validation_fraction must be in"):
+        sbi.FMPE(validation_fraction=1.0)
