@@ -222,15 +222,20 @@ def _efps_chunk(x, graphs):
     return jnp.stack(cols, axis=-1)
 
 
-def _padded_size(n: int) -> int:
-    """Jets per compiled batch: a power of two (>= 256) up to ``_CHUNK``."""
-    return min(_CHUNK, max(256, 1 << (n - 1).bit_length()))
+def _chunk(slots: int) -> int:
+    """Jets per batch so that one ``(jets, slots, slots)`` float64 matrix stays <= 32 MB."""
+    return max(8, min(_CHUNK, 1 << ((_CHUNK * 1024) // (slots * slots)).bit_length() - 1))
+
+
+def _padded_size(n: int, slots: int) -> int:
+    """Jets per compiled batch: a power of two (>= 256 if it fits) up to ``_chunk(slots)``."""
+    return min(_chunk(slots), max(256, 1 << (n - 1).bit_length()))
 
 
 def _efps(x: np.ndarray, which: str) -> np.ndarray:
     graphs = EFP_SETS[which]
     n = x.shape[0]
-    size = _padded_size(n)
+    size = _padded_size(n, x.shape[1])
     out = np.empty((n, len(graphs)), np.float64)
     with jax.enable_x64(True):
         for start in range(0, n, size):
@@ -304,10 +309,9 @@ def d2(jets: Any, mask: Any = None) -> np.ndarray:
     $e_2 = 0$ and gets $D_2 = 0$.
     """
     x, _ = jets_and_mask("jets", jets, mask)
+    step = _chunk(x.shape[1])
     with jax.enable_x64(True):
-        out = [
-            np.asarray(_d2_chunk(jnp.asarray(x[s : s + _CHUNK]))) for s in range(0, len(x), _CHUNK)
-        ]
+        out = [np.asarray(_d2_chunk(jnp.asarray(x[s : s + step]))) for s in range(0, len(x), step)]
     return np.concatenate(out)
 
 
@@ -331,12 +335,11 @@ def substructure(jets: Any, mask: Any = None) -> dict[str, np.ndarray]:
     """
     x, m = jets_and_mask("jets", jets, mask)
     taus = []
-    for s in range(0, len(x), _CHUNK):
+    step = _chunk(x.shape[1])
+    for s in range(0, len(x), step):
         taus.append(
             np.asarray(
-                _taus_chunk(
-                    jnp.asarray(x[s : s + _CHUNK], jnp.float32), jnp.asarray(m[s : s + _CHUNK])
-                )
+                _taus_chunk(jnp.asarray(x[s : s + step], jnp.float32), jnp.asarray(m[s : s + step]))
             )
         )
     t = np.concatenate(taus).astype(np.float64)
