@@ -112,9 +112,9 @@ def fpd(
     Same draws as jetnet: ``np.random.default_rng(seed)``, per batch size and
     batch ``choice(len(real), N_k)`` then ``choice(len(gen), N_k)``; so with the
     same inputs and ``seed`` the result equals jetnet's up to rounding. The
-    200 resampled covariances come from two float64 GEMMs of the bootstrap
-    counts with the per-row products $x_a x_b$ (in JAX, as the batched
-    eigen-decompositions).
+    resampled covariances (200 by default) come from two float64 GEMMs of the
+    bootstrap counts with the per-row products $x_a x_b$, and the matrix square
+    roots from batched symmetric eigendecompositions, all in one JAX call.
 
     Args:
         real: reference jets ``(N1, n, 4)`` (EFPs of degree $\le 4$ are computed)
