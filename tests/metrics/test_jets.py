@@ -82,6 +82,28 @@ def test_efps_and_mass_match_energyflow(jets):
     np.testing.assert_allclose(jm.jet_mass(jets[0][:10]), REF["masses_first_jets"], rtol=1e-12)
 
 
+def test_all_metrics_equals_the_single_calls(jets):
+    a, b = jets[0][:400], jets[1][:300]
+    small = dict(min_samples=100, max_samples=300, num_batches=4, num_points=3)
+    out = jm.all_metrics(
+        a,
+        b,
+        num_eval_samples=300,
+        num_batches=3,
+        fpd_kwargs=small,
+        kpd_kwargs=dict(batch_size=100, num_batches=3),
+        seed=5,
+    )
+    kw = dict(num_eval_samples=300, num_batches=3, seed=5)
+    assert out["w1m"] == jm.w1m(a, b, **kw)
+    assert out["w1p"] == jm.w1p(a, b, **kw)
+    assert out["w1efp"] == jm.w1efp(a, b, **kw)
+    assert out["fpd"] == jm.fpd(a, b, seed=5, **small)
+    assert out["kpd"] == jm.kpd(a, b, batch_size=100, num_batches=3, seed=5)
+    ma, mb = jm.jet_mass(a), jm.jet_mass(b)
+    assert out["kl"] == jm.quantiled_kl(ma, mb, num_eval_samples=300, num_batches=3, seed=5)
+
+
 # --- exact references: scipy, brute force, closed forms
 
 

@@ -19,6 +19,7 @@ from ._observables import jet_mass as jet_mass
 from ._observables import substructure as substructure
 from ._observables import tau21 as tau21
 from ._observables import tau32 as tau32
+from ._summary import all_metrics as all_metrics
 from ._w1 import bootstrap_indices as bootstrap_indices
 from ._w1 import quantiled_kl as quantiled_kl
 from ._w1 import w1efp as w1efp
@@ -26,6 +27,7 @@ from ._w1 import w1m as w1m
 from ._w1 import w1p as w1p
 
 __all__ = [
+    "all_metrics",
     "bootstrap_indices",
     "classifier_auc",
     "d2",
