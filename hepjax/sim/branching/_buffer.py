@@ -70,6 +70,24 @@ def append_rows(
     return jnp.where(g, rows[src], store), count + k
 
 
+def growth_schedule(capacity: int) -> list[int]:
+    """Buffer sizes 2, 4, 8, ... below ``capacity``, then ``capacity`` itself."""
+    sizes, c = [], 2
+    while c < capacity:
+        sizes.append(c)
+        c *= 2
+    return [*sizes, capacity]
+
+
+def grow(arrays, capacity: int):
+    """Pad per-slot arrays (leading axis) with empty slots up to ``capacity``."""
+    out = []
+    for a in arrays:
+        pad = [(0, capacity - a.shape[0])] + [(0, 0)] * (a.ndim - 1)
+        out.append(jnp.pad(a, pad))
+    return tuple(out)
+
+
 def check_capacity(name: str, value, *, minimum: int = 1) -> int:
     """A static int buffer size ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):

@@ -25,9 +25,11 @@ distance of the mean hit radius from 2, minimised over $\theta$
 interaction draws, so the derivative of its expectation is entirely carried by
 the discrete randomness, which is what the paper's stochastic AD differentiates.
 
-All particles live in a fixed-capacity buffer with a mask; the whole shower is
-one ``lax.while_loop`` over steps that advances every live particle at once, so
-it composes with ``jit``, ``vmap`` and :func:`hepjax.estimators.value_and_grad`
+All particles live in a fixed-capacity buffer with a mask, advanced together by
+``lax.while_loop`` steps. The buffer grows by doubling (2, 4, ..., capacity:
+one loop per size, each left when the population could outgrow it), so the long
+single-particle flight to the detector costs two slots, not ``capacity``. It
+composes with ``jit``, ``vmap`` and :func:`hepjax.estimators.value_and_grad`
 (the alternative path of a flipped interaction creates or removes particles in
 its own copy of the buffer). The model follows the public code of the paper
 (``shower_sim_redone.py`` of lukasheinrich/branches_of_a_tree).
@@ -45,7 +47,16 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int
 import hepjax.estimators as hje
 from hepjax._core import check_choice
 
-from ._buffer import append_rows, check_capacity, check_number, concrete, float_dtype, spawn
+from ._buffer import (
+    append_rows,
+    check_capacity,
+    check_number,
+    concrete,
+    float_dtype,
+    grow,
+    growth_schedule,
+    spawn,
+)
 
 MODES = ("split", "eloss")
 INTERACTION, END = 1, 2
@@ -206,7 +217,8 @@ def shower(
            amplitude, capacity, max_hits, max_steps)  # fmt: skip
     dtype = float_dtype(jnp.asarray(theta))
     theta = jnp.asarray(theta, dtype)
-    cap = capacity
+    schedule = growth_schedule(capacity) if mode == "split" else [capacity]
+    cap = schedule[0]
 
     phi = jax.random.uniform(jax.random.fold_in(key, 0x5EED), (), dtype, -jnp.pi, jnp.pi)
     alive = jnp.zeros(cap, bool).at[0].set(True)
@@ -218,12 +230,16 @@ def shower(
     zero_f = jnp.zeros((), dtype)
     prob = lambda x: interaction_probability(x, theta, thickness=thickness, amplitude=amplitude)
 
-    def cond(c):
+    def cond(c, last):
         n, alive = c[0], c[1]
-        return jnp.any(alive) & (n < max_steps)
+        go = jnp.any(alive) & (n < max_steps)
+        if not last:  # a step at most doubles the population: stay while it fits
+            go = go & (2 * jnp.sum(alive) <= alive.shape[0])
+        return go
 
     def body(c):
         n, alive, pos, direction, en, hits, n_hits, r_sum, cnt, n_int, n_part, lost = c
+        cap = alive.shape[0]
         k = jax.random.fold_in(key, n)
         new_pos = pos + step_size * direction
         r_old = jnp.sqrt(jnp.sum(pos * pos, axis=-1))
@@ -257,9 +273,13 @@ def shower(
 
     init = (zero_i, alive, pos, direction, en, hits, zero_i, zero_f, zero_f, zero_i,
             jnp.ones((), jnp.int32), zero_i)  # fmt: skip
-    n, alive, _, _, _, hits, n_hits, r_sum, cnt, n_int, n_part, lost = lax.while_loop(
-        cond, body, init
-    )
+    carry = init
+    for i, c in enumerate(schedule):
+        if i > 0:
+            carry = (carry[0], *grow(carry[1:5], c), *carry[5:])
+        last = i == len(schedule) - 1
+        carry = lax.while_loop(lambda x, last=last: cond(x, last), body, carry)
+    n, alive, _, _, _, hits, n_hits, r_sum, cnt, n_int, n_part, lost = carry
     return Shower(
         hits=hits[:, :2],
         hit_kind=hits[:, 2].astype(jnp.int32),
