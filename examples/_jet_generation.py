@@ -41,6 +41,7 @@ class Config:
     lr: float = 1e-3
     ema: float = 0.999
     sample_steps: int = 100
+    log_pt: bool = True  # model log(ptrel): see hepjax.data.split_jetnet
     jet_type: str = "t"
 
 
@@ -112,7 +113,7 @@ def prepare(jets: dict[str, np.ndarray], cfg: Config, key) -> Prepared:
     order = np.asarray(jax.random.permutation(key, len(pf)))
     n_test = min(cfg.eval_jets, len(pf) // 3)
     test, train = order[:n_test], order[n_test:]
-    x, mask = hd.split_jetnet(pf[train])
+    x, mask = hd.split_jetnet(pf[train], log_pt=cfg.log_pt)
     particles = hd.SetStandardizer.fit(x, mask)
     cond = hd.SetStandardizer.fit(conditioning(jf[train]))
     data = hd.ArrayDataset(
@@ -220,11 +221,11 @@ def run(
     _, mask = hd.split_jetnet(data.test_jets)
     cond = jnp.asarray(data.cond(data.test_cond))
     x, sample_seconds = timed(sample, result.ema_model, k_sample, mask, cond, cfg)
-    generated = hd.join_jetnet(data.particles.inverse(x, mask), mask)
+    generated = hd.join_jetnet(data.particles.inverse(x, mask), mask, log_pt=cfg.log_pt)
 
     train_x = data.particles.inverse(data.train.arrays["x"], data.train.arrays["mask"])
     baseline = hd.resample_particles(k_base, train_x, data.train.arrays["mask"], mask)
-    baseline = hd.join_jetnet(baseline, mask)
+    baseline = hd.join_jetnet(baseline, mask, log_pt=cfg.log_pt)
     table = evaluate({name: generated, "independent_baseline": baseline}, data.test_jets)
     hm.plot_jet_distributions(
         {"truth": data.test_jets, name: generated, "independent particles": baseline},

@@ -94,25 +94,40 @@ class SetStandardizer(eqx.Module):
 
 
 def split_jetnet(
-    particle_features: Float[ArrayLike, "N n 4"],
+    particle_features: Float[ArrayLike, "N n 4"], *, log_pt: bool = False
 ) -> tuple[Float[Array, "N n 3"], Bool[Array, "N n"]]:
-    """``(etarel, phirel, ptrel)`` features and the boolean mask of JetNet-layout jets."""
+    r"""``(etarel, phirel, ptrel)`` features and the boolean mask of JetNet-layout jets.
+
+    With ``log_pt=True`` the third feature is $\log p_T^{rel}$ (0 on padding):
+    a near-Gaussian coordinate for the steeply falling $p_T^{rel}$ spectrum,
+    which :func:`join_jetnet` maps back with $\exp$, so generated
+    $p_T^{rel}$ are positive by construction.
+    """
     check_shape("particle_features", particle_features, (None, None, 4))
     pf = jnp.asarray(particle_features)
-    return pf[..., :3], pf[..., 3] > 0.5
+    x, mask = pf[..., :3], pf[..., 3] > 0.5
+    if log_pt:
+        pt = jnp.where(mask, x[..., 2], 1.0)
+        if bool(jnp.any(pt <= 0)):
+            raise ValueError("log_pt=True needs ptrel > 0 for every real particle")
+        x = x.at[..., 2].set(jnp.where(mask, jnp.log(pt), 0.0))
+    return x, mask
 
 
-def join_jetnet(features: Float[ArrayLike, "N n 3"], mask: Bool[ArrayLike, "N n"]) -> np.ndarray:
-    """JetNet-layout ``(N, n, 4)`` float32 jets from generated ``(etarel, phirel, ptrel)``.
+def join_jetnet(
+    features: Float[ArrayLike, "N n 3"], mask: Bool[ArrayLike, "N n"], *, log_pt: bool = False
+) -> np.ndarray:
+    r"""JetNet-layout ``(N, n, 4)`` float32 jets from generated ``(etarel, phirel, ptrel)``.
 
-    Padded slots are zeroed and a generated $p_T^{rel} < 0$ (outside the
-    physical range) is clipped to 0, as JetNet's generators do.
+    Padded slots are zeroed. With ``log_pt=True`` the third feature is
+    $\log p_T^{rel}$ and is exponentiated; otherwise a generated
+    $p_T^{rel} < 0$ (outside the physical range) is clipped to 0.
     """
     check_shape("features", features, (None, None, 3))
     check_shape("mask", mask, np.shape(features)[:2])
     x = np.array(features, np.float32)
     mask = np.asarray(mask, bool)
-    x[..., 2] = np.maximum(x[..., 2], 0.0)
+    x[..., 2] = np.exp(np.minimum(x[..., 2], 0.0)) if log_pt else np.maximum(x[..., 2], 0.0)
     return np.concatenate([x * mask[..., None], mask[..., None].astype(np.float32)], -1)
 
 

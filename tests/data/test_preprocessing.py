@@ -59,3 +59,15 @@ def test_join_jetnet_inverts_split_and_clips_ptrel():
     negative[0, 2] = 9.0  # padding content is dropped
     out = join_jetnet(negative, mask)
     assert out[0, 1, 2] == 0.0 and np.all(out[0, 2] == 0)
+
+
+def test_log_pt_round_trip():
+    pf = np.zeros((1, 3, 4), np.float32)
+    pf[0, :2] = [[0.1, 0.2, 0.7, 1.0], [0.0, -0.1, 0.3, 1.0]]
+    x, mask = split_jetnet(pf, log_pt=True)
+    np.testing.assert_allclose(x[0, :2, 2], np.log([0.7, 0.3]), rtol=1e-6)
+    assert x[0, 2, 2] == 0  # padding stays zero
+    np.testing.assert_allclose(join_jetnet(x, mask, log_pt=True), pf, rtol=1e-6)
+    pf[0, 0, 2] = 0.0
+    with pytest.raises(ValueError, match="ptrel > 0"):
+        split_jetnet(pf, log_pt=True)
