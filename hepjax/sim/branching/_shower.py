@@ -26,10 +26,9 @@ interaction draws, so the derivative of its expectation is entirely carried by
 the discrete randomness, which is what the paper's stochastic AD differentiates.
 
 All particles live in a fixed-capacity buffer with a mask, advanced together by
-``lax.while_loop`` steps. The buffer grows by doubling (2, 4, ..., capacity:
-one loop per size, each left when the population could outgrow it), so the long
-single-particle flight to the detector costs two slots, not ``capacity``. It
-composes with ``jit``, ``vmap`` and :func:`hepjax.estimators.value_and_grad`
+``lax.while_loop`` steps (optionally a buffer that grows by doubling, see
+``grow_buffer``). It composes with ``jit``, ``vmap`` and
+:func:`hepjax.estimators.value_and_grad`
 (the alternative path of a flipped interaction creates or removes particles in
 its own copy of the buffer). The model follows the public code of the paper
 (``shower_sim_redone.py`` of lukasheinrich/branches_of_a_tree).
@@ -176,6 +175,7 @@ def shower(
     capacity: int | None = None,
     max_hits: int | None = None,
     max_steps: int = 5000,
+    grow_buffer: bool = False,
 ) -> Shower:
     r"""Simulate one toy shower of arXiv:2308.16680 at detector inner radius ``theta``.
 
@@ -199,6 +199,12 @@ def shower(
             result count all hits regardless. Default: $2C$ in ``"split"``
             mode, $\lceil E_0/\text{energy\_loss}\rceil+2$ in ``"eloss"`` mode.
         max_steps: bound on the loop iterations (static).
+        grow_buffer: start with a buffer of 2 slots and double it (one loop per
+            size, left when the population could outgrow it) up to
+            ``capacity``, so the single-particle flight to the detector costs
+            two slots instead of ``capacity``. Same results, about 1.3x faster
+            for large batches in ``"split"`` mode, but several times slower to
+            compile (mostly under the estimators), so off by default.
 
     Returns:
         A :class:`Shower`. Its ``overflow`` flag reports a too small ``capacity``
@@ -217,7 +223,7 @@ def shower(
            amplitude, capacity, max_hits, max_steps)  # fmt: skip
     dtype = float_dtype(jnp.asarray(theta))
     theta = jnp.asarray(theta, dtype)
-    schedule = growth_schedule(capacity) if mode == "split" else [capacity]
+    schedule = growth_schedule(capacity) if grow_buffer and mode == "split" else [capacity]
     cap = schedule[0]
 
     phi = jax.random.uniform(jax.random.fold_in(key, 0x5EED), (), dtype, -jnp.pi, jnp.pi)
