@@ -52,9 +52,10 @@ SCALES = {
         hidden=64,
         latent=10,
         layers=3,
-        steps=2_000,
+        steps=4_000,
         batch=256,
         eval_jets=4_000,
+        ema=0.995,  # a short run: average over its last ~200 steps only
     ),
     "paper": Config(
         num_jets=170_000,
