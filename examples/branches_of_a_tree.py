@@ -192,7 +192,7 @@ def plot(grads, land, opt, out: pathlib.Path, key):
                 ax.hist(np.clip(r["grads"], lo, hi), bins, histtype="step", density=True,
                         label=f"{name} (var {r['variance']:.3g})")  # fmt: skip
             ax.set_yscale("log")
-            ax.set_xlabel(f"d loss / d theta at theta = {THETA_GRAD} ({mode})")
+            ax.set_xlabel(f"dL/dtheta at theta = {THETA_GRAD} ({mode})")
             ax.legend(fontsize=8)
     with figure(out / "loss_landscape.png", size=(6.5, 4.5)) as (_, ax):
         for mode in MODES:
@@ -212,10 +212,10 @@ def plot(grads, land, opt, out: pathlib.Path, key):
             axes[1].plot(r["theta"].mean(0), label=name, color=line.get_color())
         axes[0].set_ylim(0, 5)
         axes[0].set_xlabel("Adam step")
-        axes[0].set_ylabel("minibatch loss (moving average of 10)")
+        axes[0].set_ylabel("loss (10-step average)")
         axes[0].legend(fontsize=8)
         axes[1].set_xlabel("Adam step")
-        axes[1].set_ylabel("theta (mean over repeats)")
+        axes[1].set_ylabel("theta (mean of repeats)")
     with figure(out / "showers.png", size=(10, 5), ncols=2) as (_, axes):
         for ax, mode in zip(axes, MODES, strict=True):
             sh = branching.shower(key, THETA_GRAD, mode=mode)
