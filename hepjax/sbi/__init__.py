@@ -15,7 +15,9 @@ sbi.diagnostics.c2st(samples, task.reference_posterior(key, x_obs, 10_000))
 ```
 
 - Estimators: :class:`NPE` (conditional neural spline flow), :class:`FMPE`
-  (flow-matching posterior estimation).
+  (flow-matching posterior estimation), :class:`NRE` (binary, balanced or
+  contrastive ratio estimation, sampled by SIR), :class:`NLE` (likelihood flow,
+  sampled by NUTS).
 - :mod:`hepjax.sbi.tasks`: sbibm's ``gaussian_linear``, ``two_moons``, ``slcp``.
 - :mod:`hepjax.sbi.diagnostics`: C2ST, simulation-based calibration.
 """
@@ -24,7 +26,9 @@ from . import diagnostics as diagnostics
 from . import tasks as tasks
 from ._data import NotFittedError as NotFittedError
 from ._fmpe import FMPE as FMPE
+from ._nle import NLE as NLE
 from ._npe import NPE as NPE
 from ._npe import AbstractPosteriorEstimator as AbstractPosteriorEstimator
+from ._nre import NRE as NRE
 
 __all__ = ["FMPE", "NPE", "AbstractPosteriorEstimator", "NotFittedError", "diagnostics", "tasks"]

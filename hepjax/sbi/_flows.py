@@ -11,6 +11,10 @@ standard-normal base,
     \log q(\theta \mid x) = \log \mathcal N(f(\theta); 0, I)
     + \sum_k \log\left|\det \frac{\partial f_k}{\partial z_{k-1}}\right|.
 
+A conditional elementwise affine map $\theta \mapsto (\theta - \mu(c)) / \sigma(c)$
+comes first, so that a posterior whose location and width move with $x$ (the
+common case) does not have to be carried by the splines alone.
+
 The last layer of every conditioner starts at zero, so the flow starts as the
 identity (a standard normal on z-scored parameters).
 """
@@ -54,6 +58,7 @@ class ConditionalSplineFlow(eqx.Module):
 
     conditioners: eqx.nn.MLP
     masks: Array
+    affine: eqx.nn.MLP
     embedding: eqx.Module
     dim: int = eqx.field(static=True)
     num_bins: int = eqx.field(static=True)
@@ -86,6 +91,9 @@ class ConditionalSplineFlow(eqx.Module):
             )
             return zero_last_layer(mlp)
 
+        self.affine = zero_last_layer(
+            eqx.nn.MLP(context_dim, 2 * dim, hidden_features, 1, activation=jax.nn.silu, key=key)
+        )
         self.conditioners = eqx.filter_vmap(make)(jax.random.split(key, num_transforms))
         self.masks = jnp.array(
             [[dim > 1 and j % 2 == i % 2 for j in range(dim)] for i in range(num_transforms)]
@@ -124,8 +132,10 @@ class ConditionalSplineFlow(eqx.Module):
     def log_prob_given_context(
         self, theta: Float[Array, " d"], context: Float[Array, " c"]
     ) -> Float[Array, ""]:
-        z, total = self._scan(theta, context, inverse=False)
-        return jax.scipy.stats.norm.logpdf(z).sum() + total
+        loc, log_scale = jnp.split(self.affine(context), 2)
+        z = (theta - loc) * jnp.exp(-log_scale)
+        z, total = self._scan(z, context, inverse=False)
+        return jax.scipy.stats.norm.logpdf(z).sum() + total - jnp.sum(log_scale)
 
     def log_prob(self, theta: Float[Array, " d"], x: Float[Array, " dx"]) -> Float[Array, ""]:
         """``log q(theta | x)`` for one pair."""
@@ -135,4 +145,6 @@ class ConditionalSplineFlow(eqx.Module):
         self, key: PRNGKeyArray, context: Float[Array, " c"]
     ) -> Float[Array, " d"]:
         z = jax.random.normal(key, (self.dim,))
-        return self._scan(z, context, inverse=True)[0]
+        z = self._scan(z, context, inverse=True)[0]
+        loc, log_scale = jnp.split(self.affine(context), 2)
+        return z * jnp.exp(log_scale) + loc
