@@ -217,16 +217,18 @@ def plot(grads, land, opt, out: pathlib.Path, key):
         axes[1].set_xlabel("Adam step")
         axes[1].set_ylabel("theta (mean of repeats)")
     with figure(out / "showers.png", size=(10, 5), ncols=2) as (_, axes):
+        keys = jax.random.split(key, 30)
         for ax, mode in zip(axes, MODES, strict=True):
-            sh = branching.shower(key, THETA_GRAD, mode=mode)
-            hits, kind = np.asarray(sh.hits), np.asarray(sh.hit_kind)
+            sh = jax.vmap(lambda k, mode=mode: branching.shower(k, THETA_GRAD, mode=mode))(keys)
+            hits, kind = np.asarray(sh.hits).reshape(-1, 2), np.asarray(sh.hit_kind).ravel()
             for k, lab in ((1, "interaction"), (2, "end")):
-                ax.scatter(*hits[kind == k].T, s=6, label=lab)
+                ax.scatter(*hits[kind == k].T, s=3, label=lab)
             t = np.linspace(0, 2 * np.pi, 200)
-            for r in (THETA_GRAD, THETA_GRAD + 10):
-                ax.plot(r * np.cos(t), r * np.sin(t), "k", lw=0.6)
+            ax.plot(THETA_GRAD * np.cos(t), THETA_GRAD * np.sin(t), "k", lw=0.6)
+            ax.set_xlim(-6, 6)
+            ax.set_ylim(-6, 6)
             ax.set_aspect("equal")
-            ax.set_title(f"{mode}, theta = {THETA_GRAD}")
+            ax.set_title(f"{mode}: 30 showers, theta = {THETA_GRAD}", fontsize=12)
             ax.legend(fontsize=8)
 
 
