@@ -304,10 +304,18 @@ class SLCP(AbstractTask):
         x_obs,
         n,
         *,
-        num_chains: int = 8,
-        num_warmup: int = 1000,
+        num_chains: int = 64,
+        num_warmup: int = 500,
+        num_proposals: int = 200_000,
     ):
-        """NUTS on the exact likelihood, symmetrised over the signs of ``theta[2:4]``."""
+        """NUTS on the exact likelihood, started from SIR draws, sign-symmetrised.
+
+        ``num_proposals`` prior draws are weighted by the likelihood and
+        ``num_chains`` of them resampled as the chains' starting points, so the
+        chains are spread over the modes in proportion to their mass; each
+        chain then runs NUTS. The result is symmetrised over the signs of
+        ``theta[2]`` and ``theta[3]``.
+        """
         import numpyro
         import numpyro.distributions as dist
         from numpyro.infer import MCMC, NUTS
@@ -320,7 +328,12 @@ class SLCP(AbstractTask):
             numpyro.factor("loglik", self.log_likelihood(theta, x_obs))
 
         per_chain = -(-n // num_chains)
-        k_mcmc, k_flip, k_perm = jax.random.split(key, 3)
+        k_prop, k_pick, k_mcmc, k_flip, k_perm = jax.random.split(key, 5)
+        proposals = self.sample_prior(k_prop, num_proposals)
+        logw = jax.jit(jax.vmap(self.log_likelihood, in_axes=(0, None)))(proposals, x_obs)
+        starts = proposals[jax.random.categorical(k_pick, logw, shape=(num_chains,))]
+        # numpyro's Uniform(-3, 3) is sampled in unconstrained (logit) coordinates
+        starts = jnp.clip(starts, -3.0 + 1e-4, 3.0 - 1e-4)
         mcmc = MCMC(
             NUTS(model),
             num_warmup=num_warmup,
@@ -329,7 +342,7 @@ class SLCP(AbstractTask):
             chain_method="vectorized",
             progress_bar=False,
         )
-        mcmc.run(k_mcmc)
+        mcmc.run(k_mcmc, init_params={"theta": jnp.arctanh(starts / 3.0) * 2.0})
         theta = mcmc.get_samples()["theta"]
         signs = jnp.where(jax.random.bernoulli(k_flip, 0.5, (theta.shape[0], 2)), 1.0, -1.0)
         theta = theta.at[:, 2:4].multiply(signs)
