@@ -132,6 +132,9 @@ class NPE(AbstractPosteriorEstimator):
         nan_policy: ``"drop"`` rows of ``theta``/``x`` with NaN or inf (with a
             warning saying how many) or ``"raise"`` a ValueError.
         progress: show a progress bar (default: when stderr is a terminal).
+        prior: optional prior (a task, or an object with ``log_prior(theta)``):
+            samples outside its support are rejected and redrawn (the flow's
+            leakage out of a bounded prior).
 
     Example:
         ```python notest
@@ -154,12 +157,18 @@ class NPE(AbstractPosteriorEstimator):
     clip_norm: float | None = 5.0
     nan_policy: str = "drop"
     progress: bool | None = eqx.field(default=None, static=True)
+    prior: Any = None
     net: Any = None
     theta_std: Any = None
     x_std: Any = None
     history: Any = None
 
     def __check_init__(self):
+        if self.prior is not None and not hasattr(self.prior, "log_prior"):
+            raise TypeError(
+                f"prior must be a task or an object with log_prior(theta), got "
+                f"{type(self.prior).__name__}"
+            )
         for name in ("num_transforms", "hidden_features", "depth", "num_bins"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -228,7 +237,24 @@ class NPE(AbstractPosteriorEstimator):
         self._require_fitted("sample")
         x_obs = check_observation(x_obs, self.x_std.shift.shape[0], "NPE")
         n = check_num_samples(n)
-        return _sample_one(NPE._sample_z, self.net, self.theta_std, self.x_std, key, x_obs, n, ())
+        draw = lambda k: _sample_one(
+            NPE._sample_z, self.net, self.theta_std, self.x_std, k, x_obs, n, ()
+        )
+        if self.prior is None:
+            return draw(key)
+        kept, have = [], 0
+        for _ in range(100):
+            key, sub = jax.random.split(key)
+            s = draw(sub)
+            inside = np.asarray(jnp.isfinite(_log_prior(self.prior, s)))
+            kept.append(np.asarray(s)[inside])
+            have += int(inside.sum())
+            if have >= n:
+                return jnp.asarray(np.concatenate(kept)[:n])
+        raise ValueError(
+            f"fewer than {n} of {100 * n} NPE samples fell inside the prior's support: "
+            "the estimator puts (almost) no mass there for this x_obs"
+        )
 
     def log_prob(self, theta: ArrayLike, x_obs: ArrayLike) -> Float[Array, "*n"]:
         """$\\log q(\\theta \\mid x_{obs})$ for parameters ``theta (n, d)`` (or one ``(d,)``)."""
@@ -242,6 +268,11 @@ class NPE(AbstractPosteriorEstimator):
             raise ValueError(f"theta must have shape (n, {d}) or ({d},), got {theta.shape}")
         out = _npe_log_prob(self.net, self.theta_std, self.x_std, theta, x_obs)
         return out[0] if single else out
+
+
+@eqx.filter_jit
+def _log_prior(prior, theta):
+    return jax.vmap(prior.log_prior)(theta)
 
 
 @eqx.filter_jit

@@ -1,5 +1,6 @@
 """NPE and FMPE on gaussian_linear against the analytic posterior; bad input."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -180,3 +181,17 @@ def test_nle_options_and_errors(key):
         sbi.NLE(num_chains=0)
     with pytest.raises(sbi.NotFittedError, match="NLE is not fitted"):
         sbi.NLE().sample(key, jnp.zeros(2), 10)
+
+
+def test_npe_prior_rejects_leakage(npe, key):
+    class Box(eqx.Module):
+        def log_prior(self, theta):
+            return jnp.where(jnp.all(theta > 0), 0.0, -jnp.inf)
+
+    import dataclasses
+
+    x_obs = jnp.full(10, 0.3)
+    samples = np.asarray(dataclasses.replace(npe, prior=Box()).sample(key, x_obs, 50))
+    assert samples.shape == (50, 10) and np.all(samples > 0)
+    with pytest.raises(TypeError, match="prior must be a task or an object with log_prior"):
+        sbi.NPE(prior=1.0)
