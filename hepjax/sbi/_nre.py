@@ -259,5 +259,6 @@ def _sir(net, theta_std, x_std, prior, key, x_obs, n, num_proposals):
     if hasattr(prior, "log_prior"):  # proposals outside the support get no weight
         inside = jnp.isfinite(jax.vmap(prior.log_prior)(proposals))
         logw = jnp.where(inside, logw, -jnp.inf)
-    idx = jax.random.categorical(k_pick, logw, shape=(n,))
+    # inverse-CDF resampling: O(M + n log M) memory, unlike categorical's (n, M) noise
+    idx = jax.random.choice(k_pick, logw.shape[0], (n,), p=jax.nn.softmax(logw))
     return proposals[idx]

@@ -47,3 +47,25 @@ def test_sbc_uniformity_detects_miscalibration(rng):
     assert sbi.diagnostics.sbc_uniformity(tails, length)[0] < 1e-6
     with pytest.raises(ValueError, match=r"ranks must lie in \[0, 99\]"):
         sbi.diagnostics.sbc_uniformity(uniform + 5, length)
+
+
+def test_tarp_is_diagonal_for_exact_posteriors_and_not_for_overconfident(key, no_jaxtyping):
+    task = sbi.tasks.get("gaussian_linear", dim=2)
+    k_sim, k_post = jax.random.split(key)
+    theta, x = task.simulate(k_sim, 500)
+    keys = jax.random.split(k_post, 500)
+    exact = np.stack(
+        [np.asarray(task.reference_posterior(k, xi, 200)) for k, xi in zip(keys, x, strict=True)]
+    )
+    levels, ecp = sbi.diagnostics.tarp(exact, theta)
+    # f_i is uniform on {0, 1/L, ..., 1} (L = 200), so ECP(a) is a mean of 500
+    # Bernoulli(p(a)) indicators with p(a) = #{k : k / L < a} / (L + 1)
+    p = np.array([np.sum(np.arange(201) / 200 < a) / 201 for a in levels])
+    stderr = np.sqrt(p * (1 - p) / 500) + 1e-3
+    assert np.all(np.abs(ecp - p) < 4 * stderr)
+    means = np.asarray(x) / 2
+    narrow = means[:, None, :] + 0.3 * (exact - means[:, None, :])  # too confident
+    _, ecp_narrow = sbi.diagnostics.tarp(narrow, theta)
+    assert np.max(np.abs(ecp_narrow - levels)) > 0.2
+    with pytest.raises(ValueError, match="samples must be"):
+        sbi.diagnostics.tarp(exact[:, :, :1], theta)

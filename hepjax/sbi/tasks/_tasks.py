@@ -331,7 +331,8 @@ class SLCP(AbstractTask):
         k_prop, k_pick, k_mcmc, k_flip, k_perm = jax.random.split(key, 5)
         proposals = self.sample_prior(k_prop, num_proposals)
         logw = jax.jit(jax.vmap(self.log_likelihood, in_axes=(0, None)))(proposals, x_obs)
-        starts = proposals[jax.random.categorical(k_pick, logw, shape=(num_chains,))]
+        pick = jax.random.choice(k_pick, num_proposals, (num_chains,), p=jax.nn.softmax(logw))
+        starts = proposals[pick]
         # numpyro's Uniform(-3, 3) is sampled in unconstrained (logit) coordinates
         starts = jnp.clip(starts, -3.0 + 1e-4, 3.0 - 1e-4)
         mcmc = MCMC(
