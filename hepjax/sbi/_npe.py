@@ -105,7 +105,7 @@ def _prepare(key, theta, x, nan_policy, embedding):
     data = {"theta": np.asarray(theta_std.forward(theta)), "x": np.asarray(x_std.forward(x))}
     context_dim = x.shape[1]
     if embedding is not None:
-        out = jax.eval_shape(lambda e, v: embed(e, v), embedding, jnp.zeros(x.shape[1]))
+        out = eqx.filter_eval_shape(embed, embedding, jnp.zeros(x.shape[1], jnp.float32))
         context_dim = out.shape[0]
     return theta, x, theta_std, x_std, data, context_dim
 

@@ -195,3 +195,21 @@ def test_npe_prior_rejects_leakage(npe, key):
     assert samples.shape == (50, 10) and np.all(samples > 0)
     with pytest.raises(TypeError, match="prior must be a task or an object with log_prior"):
         sbi.NPE(prior=1.0)
+
+
+@pytest.mark.slow
+def test_embedding_network_is_trained_jointly(key):
+    task = sbi.tasks.get("two_moons")
+    theta, x = task.simulate(key, 300)
+    embedding = eqx.nn.MLP(2, 8, 16, 1, key=jax.random.key(5))
+    est = sbi.NPE(embedding=embedding, max_steps=30, num_transforms=2).fit(key, theta, x)
+    assert est.net.embedding is not embedding
+    moved = jax.tree.map(
+        lambda a, b: float(jnp.max(jnp.abs(a - b))),
+        eqx.filter(est.net.embedding, eqx.is_array),
+        eqx.filter(embedding, eqx.is_array),
+    )
+    assert max(jax.tree.leaves(moved)) > 0
+    assert est.sample(key, x[0], 5).shape == (5, 2)
+    with pytest.raises(ValueError, match="embedding must map one observation to a 1-d"):
+        sbi.NPE(embedding=lambda v: jnp.outer(v, v)).fit(key, theta, x)
