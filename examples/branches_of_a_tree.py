@@ -17,9 +17,9 @@ compiled, batched toy shower (:func:`hepjax.sim.branching.shower`):
    mean of the last 50 steps, reported as mean and spread over the repeats,
    next to the paper's numbers.
 
-``--scale paper`` is that protocol (a few minutes on a CPU); ``--scale small``
+``--scale paper`` is that protocol (under an hour on a 2-core CPU); ``--scale small``
 shortens it (fewer repeats, 250 steps at twice the learning rate, fewer
-gradient samples) to run in about three minutes.
+gradient samples) to run in under three minutes.
 """
 
 from __future__ import annotations
