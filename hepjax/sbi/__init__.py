@@ -19,7 +19,8 @@ sbi.diagnostics.c2st(samples, task.reference_posterior(key, x_obs, 10_000))
   contrastive ratio estimation, sampled by SIR), :class:`NLE` (likelihood flow,
   sampled by NUTS).
 - :mod:`hepjax.sbi.tasks`: sbibm's ``gaussian_linear``, ``two_moons``, ``slcp``.
-- :mod:`hepjax.sbi.diagnostics`: C2ST, simulation-based calibration.
+- :mod:`hepjax.sbi.diagnostics`: C2ST, simulation-based calibration (ranks and
+  a uniformity test), TARP expected coverage.
 """
 
 from . import diagnostics as diagnostics
