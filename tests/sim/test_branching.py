@@ -75,6 +75,7 @@ def test_shower_laws(key):
     assert bool(short.overflow)
 
 
+@pytest.mark.slow
 def test_jit_vmap_eager_agree(key):
     keys = jax.random.split(key, 2)
     eager = branching.shower(keys[0], 2.5, mode="split", max_steps=400)
