@@ -32,7 +32,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._core import check_positive, check_shape
 from ._attention import check_set_inputs
-from ._layers import check_size, linear
+from ._layers import check_size
 
 
 def leaky_relu(x: Array) -> Array:
@@ -48,12 +48,21 @@ def _pool(x: Float[Array, "n h"], mask: Bool[Array, " n"], sum_scale: float) -> 
 
 
 def _with_context(x: Array, context: Array) -> Array:
-    """Append the context vector to one vector or to every row of a set."""
-    if context.shape[-1] == 0:
-        return x
-    if x.ndim == 1:
-        return jnp.concatenate([x, context])
-    return jnp.concatenate([x, jnp.broadcast_to(context, (x.shape[0], context.shape[-1]))], -1)
+    """Append the context vector to one vector (the global branch)."""
+    return x if context.shape[-1] == 0 else jnp.concatenate([x, context])
+
+
+def _rows_with(layer: eqx.nn.Linear, x: Float[Array, "n i"], *shared: Array) -> Array:
+    r"""``layer`` on every row of ``[x_i, s]`` with ``s`` the same vector for all rows.
+
+    $W [x_i, s] + b = W_x x_i + (W_s s + b)$: the shared part is one
+    matrix-vector product per set, so the concatenated ``(n, i + |s|)`` array
+    is never built. The parameters are those of the plain concatenation.
+    """
+    s = jnp.concatenate(shared) if shared else jnp.zeros((0,), x.dtype)
+    i = x.shape[-1]
+    y = x @ layer.weight[:, :i].T + layer.weight[:, i:] @ s
+    return y if layer.bias is None else y + layer.bias
 
 
 def _check_context(context: Array | None, context_dim: int, dtype) -> Array:
@@ -133,9 +142,8 @@ class EPiCLayer(eqx.Module):
         p = jnp.concatenate([_pool(x, mask, self.sum_scale), g])
         h = act(self.global_in(_with_context(p, context)))
         g = act(self.global_out(_with_context(h, context)) + g)
-        local = jnp.concatenate([x, jnp.broadcast_to(g, (x.shape[0], self.latent))], -1)
-        h = act(linear(self.local_in, _with_context(local, context)))
-        x = act(linear(self.local_out, _with_context(h, context)) + x)
+        h = act(_rows_with(self.local_in, x, g, context))
+        x = act(_rows_with(self.local_out, h, context) + x)
         return x, g
 
 
@@ -230,11 +238,11 @@ class EPiCNetwork(eqx.Module):
         check_set_inputs(x, mask, self.in_features)
         context = _check_context(context, self.context_dim, x.dtype)
         act = self.activation
-        h = act(linear(self.embed_in, _with_context(x, context)))
-        h = act(linear(self.embed_out, _with_context(h, context)) + h)
+        h = act(_rows_with(self.embed_in, x, context))
+        h = act(_rows_with(self.embed_out, h, context) + h)
         g = act(self.global_in(_with_context(_pool(h, mask, self.sum_scale), context)))
         g = act(self.global_out(_with_context(g, context)))
         for layer in self.layers:
             h, g = layer(h, g, mask, context)
-        out = linear(self.readout, _with_context(h, context))
+        out = _rows_with(self.readout, h, context)
         return jnp.where(mask[:, None], out, 0.0)
