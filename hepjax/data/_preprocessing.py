@@ -120,7 +120,7 @@ def join_jetnet(
     r"""JetNet-layout ``(N, n, 4)`` float32 jets from generated ``(etarel, phirel, ptrel)``.
 
     Padded slots are zeroed. With ``log_pt=True`` the third feature is
-    $\log p_T^{rel}$ and is exponentiated; otherwise a generated
+    $\log p_T^{rel}$ and is exponentiated (capped at $p_T^{rel} = 1$); otherwise a generated
     $p_T^{rel} < 0$ (outside the physical range) is clipped to 0.
     """
     check_shape("features", features, (None, None, 3))
