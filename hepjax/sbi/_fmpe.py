@@ -28,7 +28,7 @@ from ..generative import CondOT, flow_matching_loss, sample_ode
 from ._data import check_num_samples, check_observation
 from ._flows import Identity, embed
 from ._npe import AbstractPosteriorEstimator, _prepare, _sample_one
-from ._training import check_training_options, train
+from ._training import check_training_options
 
 
 class ConditionalVectorField(eqx.Module):
@@ -140,20 +140,7 @@ class FMPE(AbstractPosteriorEstimator):
             depth=self.depth,
             key=k_init,
         )
-        field, history = train(
-            k_train,
-            field,
-            _fmpe_loss,
-            data,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_steps=self.max_steps,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-            clip_norm=self.clip_norm,
-            progress=self.progress,
-        )
-        history["seconds"] = time.perf_counter() - started
+        field, history = self._train(k_train, field, _fmpe_loss, data, started)
         return dataclasses.replace(
             self, net=field, theta_std=theta_std, x_std=x_std, history=history
         )

@@ -23,7 +23,7 @@ from ._data import check_num_samples, check_observation
 from ._flows import ConditionalSplineFlow
 from ._npe import AbstractPosteriorEstimator, _prepare
 from ._nre import KDEPrior
-from ._training import check_training_options, train
+from ._training import check_training_options
 
 
 def _nle_loss(net, batch, *, key=None):
@@ -106,20 +106,7 @@ class NLE(AbstractPosteriorEstimator):
             num_bins=self.num_bins,
             key=k_init,
         )
-        net, history = train(
-            k_train,
-            net,
-            _nle_loss,
-            data,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_steps=self.max_steps,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-            clip_norm=self.clip_norm,
-            progress=self.progress,
-        )
-        history["seconds"] = time.perf_counter() - started
+        net, history = self._train(k_train, net, _nle_loss, data, started)
         prior = self.prior if self.prior is not None else KDEPrior.fit(theta)
         return dataclasses.replace(
             self, net=net, theta_std=theta_std, x_std=x_std, history=history, prior=prior

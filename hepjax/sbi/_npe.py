@@ -65,6 +65,28 @@ class AbstractPosteriorEstimator(eqx.Module):
                 f"{name} is not fitted: call est = est.fit(key, theta, x) before {what}"
             )
 
+    def _train(self, key: PRNGKeyArray, net, loss_fn, data, started: float) -> tuple[Any, dict]:
+        """Train ``net`` with this estimator's shared training options.
+
+        Returns the trained network and its history, whose ``"seconds"`` is the
+        wall time since ``started`` (the start of ``fit``).
+        """
+        net, history = train(
+            key,
+            net,
+            loss_fn,
+            data,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            max_steps=self.max_steps,
+            validation_fraction=self.validation_fraction,
+            patience=self.patience,
+            clip_norm=self.clip_norm,
+            progress=self.progress,
+        )
+        history["seconds"] = time.perf_counter() - started
+        return net, history
+
     def sample_batch(self, key: PRNGKeyArray, xs: ArrayLike, n: int) -> Float[Array, "m n d"]:
         """``n`` posterior samples for each of the ``m`` observations ``xs (m, dx)``."""
         self._require_fitted("sample_batch")
@@ -209,20 +231,7 @@ class NPE(AbstractPosteriorEstimator):
             tail_bound=self.tail_bound,
             key=k_init,
         )
-        net, history = train(
-            k_train,
-            net,
-            _npe_loss,
-            data,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_steps=self.max_steps,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-            clip_norm=self.clip_norm,
-            progress=self.progress,
-        )
-        history["seconds"] = time.perf_counter() - started
+        net, history = self._train(k_train, net, _npe_loss, data, started)
         return dataclasses.replace(self, net=net, theta_std=theta_std, x_std=x_std, history=history)
 
     @staticmethod

@@ -34,7 +34,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from ._data import Standardizer, check_num_samples, check_observation
 from ._flows import Identity, embed
 from ._npe import AbstractPosteriorEstimator, _prepare
-from ._training import check_training_options, train
+from ._training import check_training_options
 
 LOSSES = ("binary", "balanced", "contrastive")
 
@@ -192,20 +192,7 @@ class NRE(AbstractPosteriorEstimator):
             key=k_init,
         )
         loss_fn = _nre_loss(self.loss, self.num_classes, self.balance_weight)
-        net, history = train(
-            k_train,
-            net,
-            loss_fn,
-            data,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_steps=self.max_steps,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-            clip_norm=self.clip_norm,
-            progress=self.progress,
-        )
-        history["seconds"] = time.perf_counter() - started
+        net, history = self._train(k_train, net, loss_fn, data, started)
         prior = self.prior if self.prior is not None else KDEPrior.fit(theta)
         return dataclasses.replace(
             self, net=net, theta_std=theta_std, x_std=x_std, history=history, prior=prior
