@@ -173,7 +173,7 @@ def _efp_connected(edges: tuple, z, thetas, pmat) -> jax.Array:
                 if a != b:
                     break
         else:
-            raise NotImplementedError(f"EFP graph {edges} has a cycle hepjax cannot reduce")
+            raise ValueError(f"EFP graph {edges} has a cycle that series reduction cannot remove")
         for e in inc:
             del weights[e]
         verts.discard(c)
