@@ -18,6 +18,10 @@ sbi.diagnostics.c2st(samples, task.reference_posterior(key, x_obs, 10_000))
   (flow-matching posterior estimation), :class:`NRE` (binary, balanced or
   contrastive ratio estimation, sampled by SIR), :class:`NLE` (likelihood flow,
   sampled by NUTS).
+- Embeddings for ``embedding=``: :class:`MLPEmbedding` (vectors),
+  :class:`DeepSetEmbedding` and :class:`SetTransformerEmbedding` (ensembles of
+  events: ``x`` of shape ``(N, m, *event_shape)`` with padding events all NaN,
+  see :func:`pad_ensembles`).
 - :mod:`hepjax.sbi.tasks`: sbibm's ``gaussian_linear``, ``two_moons``, ``slcp``.
 - :mod:`hepjax.sbi.diagnostics`: C2ST, simulation-based calibration (ranks and
   a uniformity test), TARP expected coverage.
@@ -26,10 +30,29 @@ sbi.diagnostics.c2st(samples, task.reference_posterior(key, x_obs, 10_000))
 from . import diagnostics as diagnostics
 from . import tasks as tasks
 from ._data import NotFittedError as NotFittedError
+from ._embeddings import DeepSetEmbedding as DeepSetEmbedding
+from ._embeddings import MLPEmbedding as MLPEmbedding
+from ._embeddings import SetTransformerEmbedding as SetTransformerEmbedding
+from ._embeddings import ensemble_mask as ensemble_mask
+from ._embeddings import pad_ensembles as pad_ensembles
 from ._fmpe import FMPE as FMPE
 from ._nle import NLE as NLE
 from ._npe import NPE as NPE
 from ._npe import AbstractPosteriorEstimator as AbstractPosteriorEstimator
 from ._nre import NRE as NRE
 
-__all__ = ["FMPE", "NPE", "AbstractPosteriorEstimator", "NotFittedError", "diagnostics", "tasks"]
+__all__ = [
+    "FMPE",
+    "NLE",
+    "NPE",
+    "NRE",
+    "AbstractPosteriorEstimator",
+    "DeepSetEmbedding",
+    "MLPEmbedding",
+    "NotFittedError",
+    "SetTransformerEmbedding",
+    "diagnostics",
+    "ensemble_mask",
+    "pad_ensembles",
+    "tasks",
+]

@@ -163,7 +163,7 @@ class FMPE(AbstractPosteriorEstimator):
     def sample(self, key: PRNGKeyArray, x_obs: ArrayLike, n: int) -> Float[Array, "n d"]:
         """``n`` posterior samples for ``x_obs``, by integrating the learned flow."""
         self._require_fitted("sample")
-        x_obs = check_observation(x_obs, self.x_std.shift.shape[0], "FMPE")
+        x_obs = check_observation(x_obs, self.x_std, "FMPE")
         n = check_num_samples(n)
         return _sample_one(
             FMPE._sample_z, self.net, self.theta_std, self.x_std, key, x_obs, n, (self.num_steps,)

@@ -115,7 +115,7 @@ class NLE(AbstractPosteriorEstimator):
     def log_likelihood(self, theta: ArrayLike, x_obs: ArrayLike) -> Float[Array, "*n"]:
         """$\\log q(x_{obs} \\mid \\theta)$ for ``theta (n, d)`` (or one ``(d,)``)."""
         self._require_fitted("log_likelihood")
-        x_obs = check_observation(x_obs, self.x_std.shift.shape[0], "NLE")
+        x_obs = check_observation(x_obs, self.x_std, "NLE")
         theta = jnp.asarray(theta, jnp.float32)
         single = theta.ndim == 1
         out = jax.vmap(lambda t: _log_lik(self.net, self.theta_std, self.x_std, t, x_obs))(
@@ -128,7 +128,7 @@ class NLE(AbstractPosteriorEstimator):
         from numpyro.infer import MCMC, NUTS
 
         self._require_fitted("sample")
-        x_obs = check_observation(x_obs, self.x_std.shift.shape[0], "NLE")
+        x_obs = check_observation(x_obs, self.x_std, "NLE")
         n = check_num_samples(n)
         net, theta_std, x_std, prior = self.net, self.theta_std, self.x_std, self.prior
 
@@ -160,7 +160,7 @@ class NLE(AbstractPosteriorEstimator):
         from ._data import check_observations
 
         self._require_fitted("sample_batch")
-        xs = check_observations(xs, self.x_std.shift.shape[0], "NLE")
+        xs = check_observations(xs, self.x_std, "NLE")
         keys = jax.random.split(key, xs.shape[0])
         return jnp.stack([self.sample(k, x, n) for k, x in zip(keys, xs, strict=True)])
 

@@ -90,7 +90,7 @@ class AbstractPosteriorEstimator(eqx.Module):
     def sample_batch(self, key: PRNGKeyArray, xs: ArrayLike, n: int) -> Float[Array, "m n d"]:
         """``n`` posterior samples for each of the ``m`` observations ``xs (m, dx)``."""
         self._require_fitted("sample_batch")
-        xs = check_observations(xs, self.x_std.shift.shape[0], type(self).__name__)
+        xs = check_observations(xs, self.x_std, type(self).__name__)
         n = check_num_samples(n)
         keys = jax.random.split(key, xs.shape[0])
         return _sample_batch(
@@ -126,8 +126,14 @@ def _prepare(key, theta, x, nan_policy, embedding):
     theta_std, x_std = Standardizer.fit(theta), Standardizer.fit(x)
     data = {"theta": np.asarray(theta_std.forward(theta)), "x": np.asarray(x_std.forward(x))}
     context_dim = x.shape[1]
+    if x.ndim >= 3 and embedding is None:
+        raise ValueError(
+            f"x holds ensembles of shape {x.shape} (simulations, events, *event_shape): it "
+            "needs a set embedding, e.g. embedding=sbi.DeepSetEmbedding(num_features, 16, "
+            "key=key) (NLE models vector x only)"
+        )
     if embedding is not None:
-        out = eqx.filter_eval_shape(embed, embedding, jnp.zeros(x.shape[1], jnp.float32))
+        out = eqx.filter_eval_shape(embed, embedding, jnp.zeros(x.shape[1:], jnp.float32))
         context_dim = out.shape[0]
     return theta, x, theta_std, x_std, data, context_dim
 
@@ -244,7 +250,7 @@ class NPE(AbstractPosteriorEstimator):
     def sample(self, key: PRNGKeyArray, x_obs: ArrayLike, n: int) -> Float[Array, "n d"]:
         """``n`` samples of $q(\\theta \\mid x_{obs})$."""
         self._require_fitted("sample")
-        x_obs = check_observation(x_obs, self.x_std.shift.shape[0], "NPE")
+        x_obs = check_observation(x_obs, self.x_std, "NPE")
         n = check_num_samples(n)
         draw = lambda k: _sample_one(
             NPE._sample_z, self.net, self.theta_std, self.x_std, k, x_obs, n, ()
@@ -268,7 +274,7 @@ class NPE(AbstractPosteriorEstimator):
     def log_prob(self, theta: ArrayLike, x_obs: ArrayLike) -> Float[Array, "*n"]:
         """$\\log q(\\theta \\mid x_{obs})$ for parameters ``theta (n, d)`` (or one ``(d,)``)."""
         self._require_fitted("log_prob")
-        x_obs = check_observation(x_obs, self.x_std.shift.shape[0], "NPE")
+        x_obs = check_observation(x_obs, self.x_std, "NPE")
         theta = jnp.asarray(theta, jnp.float32)
         single = theta.ndim == 1
         theta = theta[None] if single else theta

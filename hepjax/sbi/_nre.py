@@ -201,7 +201,7 @@ class NRE(AbstractPosteriorEstimator):
     def log_ratio(self, theta: ArrayLike, x_obs: ArrayLike) -> Float[Array, "*n"]:
         """The classifier output $d(\\theta, x_{obs}) \\approx \\log r$ for ``theta (n, d)``."""
         self._require_fitted("log_ratio")
-        x_obs = check_observation(x_obs, self.x_std.shift.shape[0], "NRE")
+        x_obs = check_observation(x_obs, self.x_std, "NRE")
         theta = jnp.asarray(theta, jnp.float32)
         single = theta.ndim == 1
         out = _log_ratio(self.net, self.theta_std, self.x_std, jnp.atleast_2d(theta), x_obs)
@@ -210,7 +210,7 @@ class NRE(AbstractPosteriorEstimator):
     def sample(self, key: PRNGKeyArray, x_obs: ArrayLike, n: int) -> Float[Array, "n d"]:
         """``n`` posterior samples by SIR with ``num_proposals * n`` prior proposals."""
         self._require_fitted("sample")
-        x_obs = check_observation(x_obs, self.x_std.shift.shape[0], "NRE")
+        x_obs = check_observation(x_obs, self.x_std, "NRE")
         n = check_num_samples(n)
         return _sir(
             self.net, self.theta_std, self.x_std, self.prior, key, x_obs, n, self.num_proposals
@@ -221,7 +221,7 @@ class NRE(AbstractPosteriorEstimator):
         self._require_fitted("sample_batch")
         from ._data import check_observations
 
-        xs = check_observations(xs, self.x_std.shift.shape[0], "NRE")
+        xs = check_observations(xs, self.x_std, "NRE")
         n = check_num_samples(n)
         keys = jax.random.split(key, xs.shape[0])
         return jnp.stack(
