@@ -21,6 +21,7 @@ _SUBPACKAGES = (
     "physics",
     "sbi",
     "sim",
+    "tracking",
     "train",
 )
 
