@@ -12,3 +12,14 @@ TrackML-format events):
 * GNN track candidates on the pixel space points.
 * Metrics: TrackML score, efficiency, fake and duplicate rates, pulls.
 """
+
+from ._kalman import KalmanResult as KalmanResult
+from ._kalman import add_material as add_material
+from ._kalman import fit_tracks as fit_tracks
+from ._kalman import initial_covariance as initial_covariance
+from ._kalman import kalman_fit as kalman_fit
+from ._kalman import measurement_chi2 as measurement_chi2
+from ._kalman import parameter_pulls as parameter_pulls
+from ._kalman import predict as predict
+from ._kalman import update as update
+from ._kalman import with_geometry_resolution as with_geometry_resolution
