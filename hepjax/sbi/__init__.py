@@ -22,6 +22,9 @@ sbi.diagnostics.c2st(samples, task.reference_posterior(key, x_obs, 10_000))
   :class:`DeepSetEmbedding` and :class:`SetTransformerEmbedding` (ensembles of
   events: ``x`` of shape ``(N, m, *event_shape)`` with padding events all NaN,
   see :func:`pad_ensembles`).
+- :class:`HierarchicalNPE`: global posterior $q(\theta \mid X)$ over a
+  variable-size ensemble $X$ and local posteriors $q(z_i \mid x_i, \theta,
+  s(X))$ (Heinrich et al. 2023, arXiv:2306.12584).
 - :mod:`hepjax.sbi.tasks`: sbibm's ``gaussian_linear``, ``two_moons``, ``slcp``.
 - :mod:`hepjax.sbi.diagnostics`: C2ST, simulation-based calibration (ranks and
   a uniformity test), TARP expected coverage.
@@ -36,6 +39,7 @@ from ._embeddings import SetTransformerEmbedding as SetTransformerEmbedding
 from ._embeddings import ensemble_mask as ensemble_mask
 from ._embeddings import pad_ensembles as pad_ensembles
 from ._fmpe import FMPE as FMPE
+from ._hierarchical import HierarchicalNPE as HierarchicalNPE
 from ._nle import NLE as NLE
 from ._npe import NPE as NPE
 from ._npe import AbstractPosteriorEstimator as AbstractPosteriorEstimator
@@ -48,6 +52,7 @@ __all__ = [
     "NRE",
     "AbstractPosteriorEstimator",
     "DeepSetEmbedding",
+    "HierarchicalNPE",
     "MLPEmbedding",
     "NotFittedError",
     "SetTransformerEmbedding",

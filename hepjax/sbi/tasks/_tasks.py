@@ -352,11 +352,20 @@ class SLCP(AbstractTask):
 
 _TASKS = {"gaussian_linear": GaussianLinear, "two_moons": TwoMoons, "slcp": SLCP}
 
+
+def _hierarchical_tasks() -> dict:
+    from ._hierarchical import HierarchicalGaussian, ResonanceMixture
+
+    return {"hierarchical_gaussian": HierarchicalGaussian, "resonance_mixture": ResonanceMixture}
+
+
 NAMES = tuple(_TASKS)
+HIERARCHICAL_NAMES = ("hierarchical_gaussian", "resonance_mixture")
 
 
 def get(name: str, **kwargs) -> AbstractTask:
-    """The task called ``name`` (one of :data:`NAMES`), built with ``kwargs``."""
-    if name not in _TASKS:
-        raise ValueError(f"unknown task {name!r}; available: {sorted(_TASKS)}")
-    return _TASKS[name](**kwargs)
+    """The task called ``name`` (one of :data:`NAMES` or :data:`HIERARCHICAL_NAMES`)."""
+    tasks = {**_TASKS, **_hierarchical_tasks()}
+    if name not in tasks:
+        raise ValueError(f"unknown task {name!r}; available: {sorted(tasks)}")
+    return tasks[name](**kwargs)

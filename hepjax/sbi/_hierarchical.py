@@ -1,0 +1,441 @@
+r"""Hierarchical posterior estimation over event ensembles.
+
+A hierarchical simulator draws global parameters $\theta \sim p(\theta)$
+shared by an ensemble, local parameters $z_i \sim p(z \mid \theta)$ per event
+and events $x_i \sim p(x \mid z_i, \theta)$, $i = 1, \dots, n$, with $n$
+varying between ensembles (Heinrich, Mishra-Sharma, Pollard & Windischhofer
+2023, "Hierarchical neural simulation-based inference over event ensembles",
+arXiv:2306.12584). :class:`HierarchicalNPE` learns, amortised over ensembles
+of any size,
+
+- the **global posterior** $q(\theta \mid X)$, $X = \{x_i\}$, with any
+  estimator of :mod:`hepjax.sbi` (NPE by default; NRE gives a ratio
+  $\log r(\theta, X)$, a test statistic) on a permutation-invariant set
+  embedding of the ensemble;
+- the **local posterior** $q(z_i \mid x_i, \theta, s(X))$, a conditional
+  spline flow whose context is the event, the global parameters and
+  (``ensemble_context=True``) a set summary $s(X)$ of the whole ensemble,
+  trained by maximum likelihood over all real events,
+
+  .. math::
+      \mathcal L = -\frac{\sum_b \sum_{i: m_{bi}} \log q(z_{bi} \mid x_{bi},
+      \theta_b, s(X_b))}{\sum_b |m_b|}.
+
+The local posterior given the ensemble alone marginalises the global
+parameters, $q(z_i \mid X) = \int q(z_i \mid x_i, \theta, s(X))\,
+q(\theta \mid X)\,d\theta$ (:meth:`HierarchicalNPE.sample_local` without
+``theta``): the ensemble pins $\theta$ down, which sharpens every event's
+local posterior compared with $p(z_i \mid x_i)$ from the event alone.
+
+Ensembles are padded arrays ``x: (N, m, *event_shape)`` whose padding events
+are all NaN (:func:`hepjax.sbi.pad_ensembles`); local parameters
+``z: (N, m, d_z)`` are NaN on the same events.
+"""
+
+import dataclasses
+import time
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from ._data import (
+    NAN_POLICIES,
+    NotFittedError,
+    Standardizer,
+    as_2d_float,
+    as_x_float,
+    check_ensembles_not_empty,
+    check_num_samples,
+    check_observation,
+)
+from ._embeddings import DeepSetEmbedding
+from ._flows import ConditionalSplineFlow
+from ._npe import NPE, AbstractPosteriorEstimator
+from ._training import check_training_options, train
+
+
+class LocalPosteriorNet(eqx.Module):
+    """``q(z_i | x_i, theta, s(X))``: a spline flow with a per-event context.
+
+    The context of event ``i`` is ``[encoder(x_i), theta, s(X)]`` (``s`` absent
+    without ensemble context; ``encoder`` flattens the event by default).
+    All inputs are z-scored.
+    """
+
+    flow: ConditionalSplineFlow
+    summary: eqx.Module | None
+    encoder: eqx.Module | None
+    event_ndim: int = eqx.field(static=True)
+
+    def contexts(self, theta, x) -> tuple[Array, Array]:
+        """Per-event contexts ``(m, c)`` and the mask ``(m,)`` of one ensemble."""
+        mask = ~jnp.all(jnp.isnan(x.reshape(x.shape[0], -1)), axis=1)
+        keep = mask.reshape(mask.shape + (1,) * self.event_ndim)
+        x0 = jnp.where(keep, x, 0.0)
+        if self.encoder is None:
+            h = x0.reshape(x0.shape[0], -1)
+        else:
+            h = jax.vmap(self.encoder)(x0)
+        parts = [h, jnp.broadcast_to(theta, (x.shape[0], theta.shape[0]))]
+        if self.summary is not None:
+            s = self.summary(x, mask)
+            parts.append(jnp.broadcast_to(s, (x.shape[0], s.shape[0])))
+        return jnp.concatenate(parts, axis=1), mask
+
+    def log_prob(self, theta, z, x) -> Array:
+        """Per-event ``log q(z_i | ...)`` ``(m,)`` of one ensemble (0 on padding) and the mask."""
+        context, mask = self.contexts(theta, x)
+        z0 = jnp.where(mask[:, None], z, 0.0)
+        lp = jax.vmap(self.flow.log_prob_given_context)(z0, context)
+        return jnp.where(mask, lp, 0.0), mask
+
+
+def _local_loss(net, batch, *, key=None):
+    del key
+    lp, mask = jax.vmap(net.log_prob)(batch["theta"], batch["z"], batch["x"])
+    return -jnp.sum(lp) / jnp.maximum(jnp.sum(mask), 1)
+
+
+def _check_z(z, x) -> np.ndarray:
+    z = np.asarray(z)
+    if z.dtype == np.bool_ or z.dtype.kind not in "fiu":
+        raise TypeError(f"z must hold real numbers (float or int), got dtype {z.dtype}")
+    z = np.asarray(z, np.float32)
+    if z.ndim == 2:
+        z = z[..., None]
+    if z.ndim != 3 or z.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"z must have shape (N, m, d_z) (or (N, m) for one local parameter) matching x's "
+            f"(N, m) = {x.shape[:2]}, got {z.shape}"
+        )
+    return z
+
+
+def _default_set_embedding(event_shape, out_features, key):
+    if len(event_shape) != 1:
+        raise ValueError(
+            f"events of shape {event_shape} need an explicit set embedding with a per-event "
+            "encoder, e.g. DeepSetEmbedding(k, 16, encoder=cnn, event_ndim=2, key=key)"
+        )
+    return DeepSetEmbedding(event_shape[0], out_features, key=key)
+
+
+class HierarchicalNPE(eqx.Module):
+    """Global and local posteriors for hierarchical simulators over event ensembles.
+
+    Sizes are inferred at :meth:`fit`; ``HierarchicalNPE()`` works with its
+    defaults (a deep-set NPE for the global posterior, a deep-set summary in the
+    local context).
+
+    Args:
+        global_estimator: the estimator of $q(\\theta \\mid X)$: an unfitted
+            :class:`~hepjax.sbi.NPE`, :class:`~hepjax.sbi.FMPE` or
+            :class:`~hepjax.sbi.NRE`. Without an ``embedding`` it gets a
+            :class:`~hepjax.sbi.DeepSetEmbedding` (for vector events). ``None``: ``NPE()``.
+        ensemble_context: condition the local posterior on a set summary $s(X)$
+            of the whole ensemble (besides the event and $\\theta$).
+        summary_embedding: the set embedding $s$ (``None``: a deep set built at fit).
+        event_encoder: optional module mapping one (z-scored) event to a feature
+            vector for the local context (``None``: the flattened event).
+        summary_features: size of the default summary and global embeddings.
+        num_transforms, hidden_features, depth, num_bins, tail_bound: the local
+            spline flow (as in :class:`~hepjax.sbi.NPE`).
+        batch_size: ensembles per batch for the local posterior.
+        learning_rate, max_steps, validation_fraction, patience, clip_norm,
+        progress: training options of the local posterior (the global
+            estimator uses its own).
+        nan_policy: ``"drop"`` (with a warning) or ``"raise"`` on ensembles
+            with NaN/inf outside whole-event padding.
+
+    Example:
+        ```python notest
+        theta, z, x = task.simulate_with_local(key, 2000)  # x: (2000, m, d), NaN padding
+        est = sbi.HierarchicalNPE().fit(key, theta, z, x)
+        theta_post = est.sample(key, x_obs, 1000)  # q(theta | X)
+        z_post = est.sample_local(key, x_obs, 1000)  # q(z_i | X), (1000, m, d_z)
+        ```
+    """
+
+    global_estimator: Any = None
+    ensemble_context: bool = True
+    summary_embedding: Any = None
+    event_encoder: Any = None
+    summary_features: int = 16
+    num_transforms: int = 4
+    hidden_features: int = 64
+    depth: int = 2
+    num_bins: int = 8
+    tail_bound: float = 5.0
+    batch_size: int = 100
+    learning_rate: float = 1e-3
+    max_steps: int = 20_000
+    validation_fraction: float = 0.1
+    patience: int = 20
+    clip_norm: float | None = 5.0
+    nan_policy: str = "drop"
+    progress: bool | None = eqx.field(default=None, static=True)
+    global_: Any = None
+    net: Any = None
+    theta_std: Any = None
+    z_std: Any = None
+    x_std: Any = None
+    history: Any = None
+
+    def __check_init__(self):
+        if self.global_estimator is not None and not isinstance(
+            self.global_estimator, AbstractPosteriorEstimator
+        ):
+            raise TypeError(
+                "global_estimator must be an sbi estimator such as sbi.NPE(), got "
+                f"{type(self.global_estimator).__name__}"
+            )
+        if self.global_estimator is not None and self.global_estimator.is_fitted:
+            raise ValueError("global_estimator must be unfitted: HierarchicalNPE.fit trains it")
+        for name in (
+            "summary_features",
+            "num_transforms",
+            "hidden_features",
+            "depth",
+            "num_bins",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise ValueError(f"nan_policy must be 'drop' or 'raise', got {self.nan_policy!r}")
+        check_training_options(
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            max_steps=self.max_steps,
+            validation_fraction=self.validation_fraction,
+            patience=self.patience,
+        )
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.net is not None
+
+    def _require_fitted(self, what: str) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                "HierarchicalNPE is not fitted: call est = est.fit(key, theta, z, x) before " + what
+            )
+
+    def fit(
+        self, key: PRNGKeyArray, theta: ArrayLike, z: ArrayLike, x: ArrayLike
+    ) -> "HierarchicalNPE":
+        """Train on ensembles: ``theta (N, d)``, ``z (N, m, d_z)``, ``x (N, m, *event_shape)``.
+
+        Padding events are NaN in ``x`` (and in ``z``). Ensembles with NaN or
+        inf elsewhere are dropped (``nan_policy="drop"``, with a warning) or
+        refused; an ensemble made entirely of padding is an error.
+
+        Raises:
+            TypeError: non-numeric inputs.
+            ValueError: wrong shapes, different numbers of rows, empty ensembles,
+                ``z`` missing on a real event, or NaN rows with ``nan_policy="raise"``.
+        """
+        started = time.perf_counter()
+        theta = as_2d_float("theta", theta)
+        x = as_x_float("x", x)
+        if x.ndim < 3:
+            raise ValueError(
+                "x must hold ensembles of shape (N, m, *event_shape) (padding events all NaN), "
+                f"got shape {x.shape}"
+            )
+        if theta.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"theta and x must have one row per ensemble, got {theta.shape[0]} and {x.shape[0]}"
+            )
+        z = _check_z(z, x)
+        padding = check_ensembles_not_empty("x", x)
+        keep = padding.reshape(padding.shape + (1,) * (x.ndim - 2))
+        x_ok = np.isfinite(np.where(keep, 0.0, x)).reshape(x.shape[0], -1).all(1)
+        z_ok = np.isfinite(np.where(padding[..., None], 0.0, z)).reshape(z.shape[0], -1).all(1)
+        bad = ~(np.isfinite(theta).all(1) & x_ok & z_ok)
+        if bad.any():
+            import warnings
+
+            message = (
+                f"{int(bad.sum())} of {theta.shape[0]} training ensembles have NaN or infinite "
+                "values in theta, z or x (outside whole-event padding)"
+            )
+            if self.nan_policy == "raise":
+                raise ValueError(f"{message}; clean them or use nan_policy='drop'")
+            warnings.warn(f"{message}; dropping them (nan_policy='drop')", stacklevel=2)
+            theta, z, x = theta[~bad], z[~bad], x[~bad]
+            padding = padding[~bad]
+        z = np.where(padding[..., None], np.nan, z).astype(np.float32)
+
+        event_shape = x.shape[2:]
+        k_glob, k_sum, k_emb, k_flow, k_train = jax.random.split(key, 5)
+        glob = self.global_estimator if self.global_estimator is not None else NPE()
+        if glob.embedding is None:
+            emb = _default_set_embedding(event_shape, self.summary_features, k_emb)
+            glob = dataclasses.replace(glob, embedding=emb)
+        glob = glob.fit(k_glob, theta, x)
+
+        theta_std, z_std, x_std = (Standardizer.fit(a) for a in (theta, z, x))
+        data = {
+            "theta": np.asarray(theta_std.forward(theta)),
+            "z": np.asarray(z_std.forward(z)),
+            "x": np.asarray(x_std.forward(x)),
+        }
+        summary = None
+        if self.ensemble_context:
+            summary = self.summary_embedding
+            if summary is None:
+                summary = _default_set_embedding(event_shape, self.summary_features, k_sum)
+        net = _build_local(
+            z.shape[2],
+            theta.shape[1],
+            x.shape[1:],
+            summary,
+            self.event_encoder,
+            num_transforms=self.num_transforms,
+            hidden_features=self.hidden_features,
+            depth=self.depth,
+            num_bins=self.num_bins,
+            tail_bound=self.tail_bound,
+            key=k_flow,
+        )
+        net, history = train(
+            k_train,
+            net,
+            _local_loss,
+            data,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            max_steps=self.max_steps,
+            validation_fraction=self.validation_fraction,
+            patience=self.patience,
+            clip_norm=self.clip_norm,
+            progress=self.progress,
+        )
+        history = {
+            "global": glob.history,
+            "local": history,
+            "seconds": time.perf_counter() - started,
+        }
+        return dataclasses.replace(
+            self,
+            global_=glob,
+            net=net,
+            theta_std=theta_std,
+            z_std=z_std,
+            x_std=x_std,
+            history=history,
+        )
+
+    # global posterior -------------------------------------------------------------
+
+    def sample(self, key: PRNGKeyArray, x_obs: ArrayLike, n: int) -> Float[Array, "n d"]:
+        """``n`` samples of the global posterior $q(\\theta \\mid X_{obs})$."""
+        self._require_fitted("sample")
+        return self.global_.sample(key, x_obs, n)
+
+    def sample_batch(self, key: PRNGKeyArray, xs: ArrayLike, n: int) -> Float[Array, "b n d"]:
+        """``n`` global-posterior samples for each ensemble of ``xs (b, m, *event_shape)``."""
+        self._require_fitted("sample_batch")
+        return self.global_.sample_batch(key, xs, n)
+
+    def log_prob(self, theta: ArrayLike, x_obs: ArrayLike) -> Float[Array, "*n"]:
+        """$\\log q(\\theta \\mid X_{obs})$ (global estimators with a density: NPE)."""
+        self._require_fitted("log_prob")
+        if not hasattr(self.global_, "log_prob"):
+            raise TypeError(f"the global {type(self.global_).__name__} has no log_prob")
+        return self.global_.log_prob(theta, x_obs)
+
+    def log_ratio(self, theta: ArrayLike, x_obs: ArrayLike) -> Float[Array, "*n"]:
+        """$\\log r(\\theta, X_{obs})$ of a global :class:`~hepjax.sbi.NRE` (a test statistic)."""
+        self._require_fitted("log_ratio")
+        if not hasattr(self.global_, "log_ratio"):
+            raise TypeError(
+                f"log_ratio needs global_estimator=sbi.NRE(...), got {type(self.global_).__name__}"
+            )
+        return self.global_.log_ratio(theta, x_obs)
+
+    # local posterior --------------------------------------------------------------
+
+    def _check_theta(self, theta) -> Array:
+        d = self.theta_std.shift.shape[0]
+        theta = jnp.asarray(theta, jnp.float32)
+        if theta.shape != (d,):
+            raise ValueError(
+                f"theta must be one global parameter vector of shape ({d},), got {theta.shape}"
+            )
+        return theta
+
+    def sample_local(
+        self,
+        key: PRNGKeyArray,
+        x_obs: ArrayLike,
+        n: int,
+        theta: ArrayLike | None = None,
+    ) -> Float[Array, "n m dz"]:
+        """``n`` joint samples of every event's local parameters, ``(n, m, d_z)``.
+
+        With ``theta``, samples $q(z_i \\mid x_i, \\theta, s(X))$ at that global
+        parameter; without, each sample first draws $\\theta$ from the global
+        posterior, so the result is $q(z_i \\mid X)$. Padding events are NaN.
+        """
+        self._require_fitted("sample_local")
+        x_obs = check_observation(x_obs, self.x_std, "HierarchicalNPE")
+        n = check_num_samples(n)
+        k_theta, k_z = jax.random.split(key)
+        if theta is None:
+            thetas = jnp.asarray(self.global_.sample(k_theta, x_obs, n), jnp.float32)
+        else:
+            thetas = jnp.broadcast_to(self._check_theta(theta), (n, self.theta_std.shift.shape[0]))
+        return _sample_local(self.net, self.theta_std, self.z_std, self.x_std, k_z, thetas, x_obs)
+
+    def log_prob_local(
+        self, z: ArrayLike, x_obs: ArrayLike, theta: ArrayLike
+    ) -> Float[Array, " m"]:
+        """$\\log q(z_i \\mid x_i, \\theta, s(X))$ per event ``(m,)`` (NaN on padding)."""
+        self._require_fitted("log_prob_local")
+        x_obs = check_observation(x_obs, self.x_std, "HierarchicalNPE")
+        theta = self._check_theta(theta)
+        dz = self.z_std.shift.shape[0]
+        z = jnp.asarray(z, jnp.float32)
+        if z.ndim == 1 and dz == 1:
+            z = z[:, None]
+        if z.shape != (x_obs.shape[0], dz):
+            raise ValueError(f"z must have shape ({x_obs.shape[0]}, {dz}), got {z.shape}")
+        return _log_prob_local(self.net, self.theta_std, self.z_std, self.x_std, z, x_obs, theta)
+
+
+@eqx.filter_jit
+def _build_local(dz, dtheta, x_shape, summary, encoder, *, key, **flow_kwargs):
+    event_ndim = len(x_shape) - 1
+    x0 = jnp.zeros(x_shape, jnp.float32)
+    h = x0.reshape(x_shape[0], -1) if encoder is None else jax.vmap(encoder)(x0)
+    context_dim = h.shape[1] + dtheta
+    if summary is not None:
+        context_dim += summary(x0).shape[0]
+    flow = ConditionalSplineFlow(dz, context_dim, key=key, **flow_kwargs)
+    return LocalPosteriorNet(flow, summary, encoder, event_ndim)
+
+
+@eqx.filter_jit
+def _sample_local(net, theta_std, z_std, x_std, key, thetas, x_obs):
+    x_z = x_std.forward(x_obs)
+    m = x_obs.shape[0]
+
+    def one(k, theta):
+        context, mask = net.contexts(theta_std.forward(theta), x_z)
+        keys = jax.random.split(k, m)
+        z = jax.vmap(net.flow.sample_given_context)(keys, context)
+        return jnp.where(mask[:, None], z_std.inverse(z), jnp.nan)
+
+    return jax.vmap(one)(jax.random.split(key, thetas.shape[0]), thetas)
+
+
+@eqx.filter_jit
+def _log_prob_local(net, theta_std, z_std, x_std, z, x_obs, theta):
+    lp, mask = net.log_prob(theta_std.forward(theta), z_std.forward(z), x_std.forward(x_obs))
+    return jnp.where(mask, lp + z_std.log_det(), jnp.nan)
