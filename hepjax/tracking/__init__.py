@@ -13,6 +13,20 @@ TrackML-format events):
 * Metrics: TrackML score, efficiency, fake and duplicate rates, pulls.
 """
 
+from ._gnn import EdgeClassifier as EdgeClassifier
+from ._gnn import EdgeClassifierFit as EdgeClassifierFit
+from ._gnn import edge_loss as edge_loss
+from ._gnn import edge_metrics as edge_metrics
+from ._gnn import edge_scores as edge_scores
+from ._gnn import train_edge_classifier as train_edge_classifier
+from ._gnn_candidates import track_candidates as track_candidates
+from ._gnn_graph import HitGraph as HitGraph
+from ._gnn_graph import ModuleMap as ModuleMap
+from ._gnn_graph import build_graph as build_graph
+from ._gnn_graph import build_module_map as build_module_map
+from ._gnn_graph import graph_metrics as graph_metrics
+from ._gnn_graph import pad_graph as pad_graph
+from ._gnn_graph import stack_graphs as stack_graphs
 from ._kalman import KalmanResult as KalmanResult
 from ._kalman import add_material as add_material
 from ._kalman import fit_tracks as fit_tracks
@@ -23,3 +37,16 @@ from ._kalman import parameter_pulls as parameter_pulls
 from ._kalman import predict as predict
 from ._kalman import update as update
 from ._kalman import with_geometry_resolution as with_geometry_resolution
+from ._metrics import BinnedRate as BinnedRate
+from ._metrics import TrackingPerformance as TrackingPerformance
+from ._metrics import TrackMatch as TrackMatch
+from ._metrics import match_candidates as match_candidates
+from ._metrics import plot_pulls as plot_pulls
+from ._metrics import plot_rates as plot_rates
+from ._metrics import pull_summary as pull_summary
+from ._metrics import resolution_summary as resolution_summary
+from ._metrics import tracking_efficiency as tracking_efficiency
+from ._metrics import tracking_performance as tracking_performance
+from ._metrics import trackml_pt_weight as trackml_pt_weight
+from ._metrics import trackml_score as trackml_score
+from ._metrics import trackml_weights as trackml_weights

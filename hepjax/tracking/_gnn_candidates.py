@@ -1,0 +1,94 @@
+r"""Track candidates from a scored hit graph: connected components or a walkthrough.
+
+Edges scoring above ``threshold`` are kept. ``method="components"`` returns the
+connected components of the kept edges (scipy's ``connected_components`` on the
+undirected graph), as in the Exa.TrkX pipeline (Ju et al., arXiv:2103.16701).
+Where tracks cross, a component can merge two tracks; ``method="walk"``
+therefore first resolves every junction, keeping at each hit only its
+best-scoring edge towards the outer layers and its best-scoring edge from the
+inner layers: an edge survives when it is the best outgoing edge of its inner
+hit *and* the best incoming edge of its outer hit, so the components are simple
+inner-to-outer chains (a one-step version of the walkthrough of the ATLAS GNN4ITk
+pipeline). Components with fewer than ``min_hits`` hits are dropped.
+"""
+
+from typing import Any
+
+import numpy as np
+
+from ._gnn_graph import HitGraph
+
+
+def _best_per(group: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Boolean mask of the highest-scoring entry of each group (ties: the first)."""
+    if group.size == 0:
+        return np.zeros(0, bool)
+    order = np.lexsort((-score, group))
+    first = np.r_[True, group[order][1:] != group[order][:-1]]
+    best = np.zeros(group.size, bool)
+    best[order[first]] = True
+    return best
+
+
+def track_candidates(
+    graph: HitGraph,
+    scores: Any,
+    *,
+    threshold: float = 0.5,
+    method: str = "walk",
+    min_hits: int = 3,
+) -> list[np.ndarray]:
+    """Group the hits of one scored graph into track candidates.
+
+    Args:
+        graph: one (unbatched) :class:`HitGraph`.
+        scores: ``(E,)`` edge probabilities (e.g. :func:`edge_scores`), or
+            truth labels for the ideal candidates of the graph.
+        threshold: keep edges with a score above it.
+        method: ``"walk"`` (junctions resolved, the default) or ``"components"``.
+        min_hits: drop candidates with fewer hits.
+
+    Returns:
+        A list of ``int64`` arrays of hit ids, one per candidate, each ordered
+        from the inner to the outer layers (by node feature $r$); candidates are
+        sorted by decreasing size.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if not isinstance(graph, HitGraph):
+        raise TypeError(f"graph must be a HitGraph, got {type(graph).__name__}")
+    if np.ndim(graph.edge_mask) != 1:
+        raise ValueError("track_candidates takes one graph (no batch axis)")
+    if method not in ("walk", "components"):
+        raise ValueError(f"method must be 'walk' or 'components', got {method!r}")
+    if isinstance(min_hits, bool) or not isinstance(min_hits, int) or min_hits < 1:
+        raise ValueError(f"min_hits must be a positive int, got {min_hits!r}")
+    scores = np.asarray(scores, np.float64)
+    mask = np.asarray(graph.edge_mask)
+    if scores.shape != mask.shape:
+        raise ValueError(f"scores must have shape {mask.shape}, got {scores.shape}")
+    if not np.isfinite(scores[mask]).all():
+        raise ValueError("scores must be finite on the real edges")
+    s, r = np.asarray(graph.senders), np.asarray(graph.receivers)
+    keep = mask & (scores > threshold)
+    if method == "walk":
+        idx = np.flatnonzero(keep)
+        ok = _best_per(s[idx], scores[idx]) & _best_per(r[idx], scores[idx])
+        keep = np.zeros_like(keep)
+        keep[idx[ok]] = True
+    n = graph.nodes.shape[0]
+    adj = coo_matrix((np.ones(int(keep.sum())), (s[keep], r[keep])), shape=(n, n))
+    _, label = connected_components(adj, directed=False)
+    node_mask = np.asarray(graph.node_mask)
+    label = np.where(node_mask, label, -1)
+    radius = np.asarray(graph.nodes)[:, 0]
+    hit_id = np.asarray(graph.hit_id).astype(np.int64)
+    nodes = np.flatnonzero(node_mask)
+    order = nodes[np.lexsort((radius[nodes], label[nodes]))]
+    lab = label[order]
+    start = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]]) if order.size else np.zeros(0, int)
+    size = np.diff(np.r_[start, order.size])
+    out = [hit_id[order[a : a + m]] for a, m in zip(start, size, strict=True) if m >= min_hits]
+    out.sort(key=len, reverse=True)
+    return out
