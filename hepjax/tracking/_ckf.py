@@ -56,16 +56,25 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from ..sim.tracker._helix import transport, wrap_angle
-from ..sim.tracker._material import effective_thickness, energy_loss_qop, highland
-from ._seeding import Seeds
+from ..sim.tracker import (
+    Measurements,
+    effective_thickness,
+    energy_loss_qop,
+    highland,
+    transport,
+    wrap_angle,
+)
+from ._seeding import SeedConfig, Seeds, find_seeds, seeds_from_candidates
 
 __all__ = [
     "CKFConfig",
-    "Measurements",
     "Tracks",
+    "candidate_seeds",
     "ckf",
+    "event_measurements",
+    "find_tracks",
     "resolve_ambiguities",
+    "triplet_seeds",
 ]
 
 
@@ -113,87 +122,46 @@ class CKFConfig(eqx.Module):
             )
 
 
-class Measurements(eqx.Module):
-    """The measurements of one event in the CKF's frame (padded, with a mask).
+def event_measurements(event, *, size: int | None = None, dtype=None) -> Measurements:
+    """All measurements of an event as flat :class:`~hepjax.sim.tracker.Measurements` ``(N,)``.
 
-    Each measurement lives on one layer and is given relative to a reference
-    point on the cylinder, ``(phi_ref, z_ref)``: the hit itself for pixels
-    (``local = 0``), the module centre for strips (``local[0] = u``, the strip
-    coordinate along the stereo-rotated axis). The residual of a prediction with
-    ``d = (R wrap(phi_pos - phi_ref), z - z_ref)`` is ``local - H_loc d`` with
-    ``H_loc = 1`` (pixels) or ``[[cos a, sin a], [0, 0]]`` (strips).
+    Row ``i`` is the event's hit ``i`` (its ``hits``/``measurements`` tables are
+    row-aligned), so track hit indices map to ``event.hits["hit_id"]``. Hits with
+    non-finite measurements are masked out (validate the event first with
+    :func:`hepjax.sim.tracker.validate_event` to get an error instead).
 
-    Attributes:
-        layer: layer index of each measurement (``-1``: ignored).
-        phi_ref, z_ref: reference point on the layer's cylinder.
-        local: ``(N, 2)`` local measurement.
-        cov: ``(N, 2, 2)`` measurement covariance (strips: ``cov[1, 1]`` unused).
-        mask: which rows are real.
+    Args:
+        event: a :class:`~hepjax.sim.tracker.Event`.
+        size: pad to this many rows (masked out), e.g. to reuse a compilation.
+        dtype: float dtype (default: JAX's default float).
     """
-
-    layer: Int[Array, " N"]
-    phi_ref: Float[Array, " N"]
-    z_ref: Float[Array, " N"]
-    local: Float[Array, "N 2"]
-    cov: Float[Array, "N 2 2"]
-    mask: Bool[Array, " N"]
-
-    def __check_init__(self):
-        n = self.layer.shape[0]
-        for name in ("phi_ref", "z_ref", "mask"):
-            if getattr(self, name).shape != (n,):
-                raise ValueError(
-                    f"Measurements.{name} must have shape ({n},) like layer, got "
-                    f"{getattr(self, name).shape}"
-                )
-        if self.local.shape != (n, 2):
-            raise ValueError(f"Measurements.local must have shape ({n}, 2), got {self.local.shape}")
-        if self.cov.shape != (n, 2, 2):
-            raise ValueError(f"Measurements.cov must have shape ({n}, 2, 2), got {self.cov.shape}")
-
-    @staticmethod
-    def from_pixels_and_strips(
-        x, y, z, layer, geometry, *, strip_u=None, mask=None, dtype=None
-    ) -> Measurements:
-        """Measurements from hit positions: pixels at ``(x, y, z)``; strips with
-        their strip coordinate ``strip_u`` relative to the module centre ``(x, y, z)``.
-
-        Args:
-            x, y, z: hit (pixels) or module-centre (strips) positions [mm].
-            layer: layer index (``0 .. L-1``) of each hit, ``-1`` to ignore.
-            geometry: the :class:`~hepjax.sim.tracker.BarrelGeometry` (resolutions,
-                strip flags).
-            strip_u: strip coordinate of each hit (ignored on pixel layers; zeros if
-                ``None``).
-            mask: which hits are real.
-        """
-        x, y, z = (np.asarray(a) for a in (x, y, z))
-        layer = np.asarray(layer)
-        n = x.shape[0]
-        if not (y.shape == z.shape == layer.shape == (n,)):
-            raise ValueError("x, y, z and layer must have the same shape (N,)")
-        dtype = dtype or jnp.result_type(float)
-        is_strip = np.asarray(geometry.is_strip, bool)
-        lay = np.clip(layer, 0, len(is_strip) - 1)
-        strip = is_strip[lay] & (layer >= 0)
-        s0 = np.asarray(geometry.sigma0)[lay]
-        s1 = np.where(strip, 1.0, np.asarray(geometry.sigma1)[lay])
-        cov = np.zeros((n, 2, 2))
-        cov[:, 0, 0] = s0**2
-        cov[:, 1, 1] = s1**2
-        local = np.zeros((n, 2))
-        if strip_u is not None:
-            local[:, 0] = np.where(strip, np.asarray(strip_u), 0.0)
-        m = np.ones(n, bool) if mask is None else np.asarray(mask, bool)
-        m = m & (layer >= 0) & np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
-        return Measurements(
-            layer=jnp.asarray(np.where(m, layer, -1), jnp.int32),
-            phi_ref=jnp.asarray(np.arctan2(y, x), dtype),
-            z_ref=jnp.asarray(z, dtype),
-            local=jnp.asarray(local, dtype),
-            cov=jnp.asarray(cov, dtype),
-            mask=jnp.asarray(m),
-        )
+    m = event.measurements
+    for c in ("layer", "loc0", "loc1", "stereo", "var_u", "var_v", "cov_uv", "ndim", "hit_id"):
+        if c not in m:
+            raise ValueError(f"event.measurements is missing the column {c!r}")
+    dtype = dtype or jnp.result_type(float)
+    two = np.asarray(m["ndim"]) == 2
+    var_u = np.asarray(m["var_u"], float)
+    var_v = np.where(two, np.asarray(m["var_v"], float), 1.0)
+    cuv = np.where(two, np.asarray(m["cov_uv"], float), 0.0)
+    cov = np.stack([np.stack([var_u, cuv], -1), np.stack([cuv, var_v], -1)], -2)
+    loc = np.stack([np.asarray(m["loc0"], float), np.asarray(m["loc1"], float)], -1)
+    ok = np.all(np.isfinite(loc), 1) & np.isfinite(var_u) & (var_u > 0)
+    ok &= ~two | (var_u * var_v - cuv**2 > 0)
+    n = len(ok)
+    size = n if size is None else int(size)
+    if size < n:
+        raise ValueError(f"size={size} is smaller than the number of measurements {n}")
+    pad = lambda a, v=0: np.pad(a, [(0, size - n)] + [(0, 0)] * (a.ndim - 1), constant_values=v)
+    return Measurements(
+        loc=jnp.asarray(pad(np.where(ok[:, None], loc, 0.0)), dtype),
+        stereo=jnp.asarray(pad(np.asarray(m["stereo"], float)), dtype),
+        cov=jnp.asarray(pad(np.where(ok[:, None, None], cov, np.eye(2)), 1.0), dtype),
+        is_2d=jnp.asarray(pad(two)),
+        layer=jnp.asarray(pad(np.asarray(m["layer"]).astype(np.int32), -1)),
+        hit_id=jnp.asarray(pad(np.asarray(m["hit_id"]).astype(np.int32))),
+        mask=jnp.asarray(pad(ok)),
+    )
 
 
 class Tracks(eqx.Module):
@@ -226,27 +194,29 @@ class Tracks(eqx.Module):
         return [row[row >= 0] for row in h[m]]
 
 
-def _layer_tables(meas: Measurements, num_layers: int, size: int):
+def _layer_tables(meas: Measurements, radius, num_layers: int, size: int):
     """Per layer: measurement indices sorted by phi (padded with +inf phi)."""
 
     def one(lay):
         sel = meas.mask & (meas.layer == lay)
-        key = jnp.where(sel, meas.phi_ref, jnp.inf)
+        key = jnp.where(sel, wrap_angle(meas.loc[:, 0] / radius[lay]), jnp.inf)
         order = jnp.argsort(key)[:size]
         return order, key[order], jnp.sum(sel)
 
     return jax.vmap(one)(jnp.arange(num_layers))
 
 
-def _h_local(is_strip, stereo, dtype):
+def _h_local(stereo, is_2d):
+    """Rows of Rot(stereo) measured: both for 2D, the first (u) for 1D measurements."""
     c, s = jnp.cos(stereo), jnp.sin(stereo)
-    strip = jnp.stack([jnp.stack([c, s]), jnp.zeros(2, dtype)])
-    return jnp.where(is_strip, strip, jnp.eye(2, dtype=dtype))
+    w = is_2d.astype(c.dtype)
+    return jnp.stack([jnp.stack([c, s]), jnp.stack([-s * w, c * w])])
 
 
-def _residual(params, radius, phi_ref, z_ref, local, h_loc):
-    d = jnp.stack([radius * wrap_angle(params[0] / radius - phi_ref), params[1] - z_ref])
-    return local - h_loc @ d
+def _residual(params, radius, loc, h_loc):
+    """``Rot(stereo) (loc - params[:2])`` with the loc0 difference wrapped around the cylinder."""
+    d0 = radius * wrap_angle((loc[0] - params[0]) / radius)
+    return h_loc @ jnp.stack([d0, loc[1] - params[1]])
 
 
 def _update(params, cov, res, h_loc, v):
@@ -303,12 +273,10 @@ def ckf(
             f"config.window ({W}) cannot exceed max_hits_per_layer ({max_hits_per_layer})"
         )
     dtype = seeds.params.dtype
-    order, phis, counts = _layer_tables(meas, L, int(max_hits_per_layer))
     radius = geometry.radius.astype(dtype)
+    order, phis, counts = _layer_tables(meas, radius, L, int(max_hits_per_layer))
     half = geometry.half_length.astype(dtype)
     thick = geometry.thickness.astype(dtype)
-    stereo = geometry.stereo.astype(dtype)
-    is_strip = jnp.asarray(geometry.is_strip)
     bz = geometry.bz.astype(dtype)
     seed_hits = jnp.full((seeds.hits.shape[0], L), -1, jnp.int32).at[:, :P].set(seeds.hits)
     jac = jax.jacfwd(lambda p, r0, r1: transport(p, r0, r1, bz)[0])
@@ -357,7 +325,6 @@ def ckf(
             # a branch that cannot reach the layer stops; one off the surface skips it
             stops = ext & ~reached
             ext_on = ext & on_surface
-            h_loc = _h_local(is_strip[lay], stereo[lay], dtype)
             fh = forced[lay]
             is_forced = fh >= 0
 
@@ -376,29 +343,24 @@ def ckf(
 
             def meas_v(m):
                 v = meas.cov[m]
-                off_diag = jnp.where(is_strip[lay], 0.0, v[0, 1])
+                w = meas.is_2d[m]
+                off_diag = jnp.where(w, v[0, 1], 0.0)
                 return jnp.stack(
                     [
                         jnp.stack([v[0, 0], off_diag]),
-                        jnp.stack([off_diag, jnp.where(is_strip[lay], 1.0, v[1, 1])]),
+                        jnp.stack([off_diag, jnp.where(w, v[1, 1], 1.0)]),
                     ]
                 )
 
             def chi2_of(p, c, ms):
                 # chi2 of every candidate: r^T (H C H^T + V)^-1 r with a closed-form 2x2 inverse
-                hc = h_loc @ c[:2, :2] @ h_loc.T
-
                 def one(m):
-                    res = _residual(
-                        p, radius[lay], meas.phi_ref[m], meas.z_ref[m], meas.local[m], h_loc
-                    )
-                    s = hc + meas_v(m)
+                    h_loc = _h_local(meas.stereo[m], meas.is_2d[m])
+                    res = _residual(p, radius[lay], meas.loc[m], h_loc)
+                    s = h_loc @ c[:2, :2] @ h_loc.T + meas_v(m)
                     det = s[0, 0] * s[1, 1] - s[0, 1] * s[1, 0]
-                    q = (
-                        s[1, 1] * res[0] ** 2
-                        - 2 * s[0, 1] * res[0] * res[1]
-                        + s[0, 0] * res[1] ** 2
-                    )
+                    q = s[1, 1] * res[0] ** 2 + s[0, 0] * res[1] ** 2
+                    q = q - 2 * s[0, 1] * res[0] * res[1]
                     return q / det, res
 
                 return jax.vmap(one)(ms)
@@ -415,6 +377,7 @@ def ckf(
             m_res = jnp.take_along_axis(up_res, top_j[..., None], 1)
 
             def upd(p, c, res, m):
+                h_loc = _h_local(meas.stereo[m], meas.is_2d[m])
                 return _update(p, c, res, h_loc, meas_v(m))[:2]
 
             m_params, m_cov = jax.vmap(
@@ -553,3 +516,137 @@ def resolve_ambiguities(tracks: Tracks, num_measurements: int, *, max_shared: in
     keep0 = tracks.mask
     keep, _ = jax.lax.while_loop(cond, body, (keep0, shared_of(keep0)))
     return eqx.tree_at(lambda t: t.mask, tracks, keep)
+
+
+def _pixel_layers(geometry) -> int:
+    strip = list(geometry.is_strip)
+    return strip.index(True) if True in strip else len(strip)
+
+
+def triplet_seeds(event, geometry, *, config: SeedConfig | None = None, dtype=None) -> Seeds:
+    """Triplet seeds of an event's pixel hits (:func:`find_seeds` on the event tables).
+
+    Args:
+        event: a :class:`~hepjax.sim.tracker.Event`.
+        geometry: its :class:`~hepjax.sim.tracker.BarrelGeometry` (the pixel layers
+            are the layers before the first strip layer).
+        config: :class:`SeedConfig` (default: one with the geometry's field).
+
+    Returns:
+        Compacted :class:`Seeds` whose hit indices are rows of the event's tables.
+    """
+    n_pix = _pixel_layers(geometry)
+    if config is None:
+        config = SeedConfig(bz=float(np.asarray(geometry.bz)))
+    dtype = dtype or jnp.result_type(float)
+    h = event.hits
+    layer = np.asarray(event.measurements["layer"])
+    pl = np.where(layer < n_pix, layer, -1)
+    counts = np.bincount(pl[pl >= 0], minlength=n_pix)
+    cap = _bucket(int(counts.max(initial=1)))
+    size = _bucket(len(pl), 64)
+    pad = size - len(pl)
+    xyz = [jnp.asarray(np.pad(np.asarray(h[c], float), (0, pad)), dtype) for c in ("x", "y", "z")]
+    pl = np.pad(pl, (0, pad), constant_values=-1)
+    seeds = _find_seeds_jit(*xyz, jnp.asarray(pl, jnp.int32), n_pix, cap, config)
+    return seeds.compact()
+
+
+@eqx.filter_jit
+def _find_seeds_jit(x, y, z, layer, n_pix, cap, config):
+    return find_seeds(x, y, z, layer, num_layers=n_pix, max_hits_per_layer=cap, config=config)
+
+
+def _bucket(n: int, lo: int = 16) -> int:
+    """A capacity above ``n`` from a coarse ladder (bounds the number of compilations)."""
+    return max(lo, 1 << max(0, n - 1).bit_length())
+
+
+def candidate_seeds(event, geometry, candidates, *, dtype=None, **kwargs) -> Seeds:
+    """Seeds from pixel track candidates given as lists of TrackML hit ids.
+
+    Args:
+        event: the :class:`~hepjax.sim.tracker.Event`.
+        geometry: its geometry.
+        candidates: a sequence of hit-id arrays (a GNN's connected components or
+            the truth's pixel hits per particle); strip hits in them are ignored,
+            one hit per pixel layer is kept (the first).
+        **kwargs: passed to :func:`seeds_from_candidates` (initial sigmas).
+
+    Returns:
+        Compacted :class:`Seeds` (candidates with fewer than 3 pixel hits dropped).
+    """
+    n_pix = _pixel_layers(geometry)
+    dtype = dtype or jnp.result_type(float)
+    hit_ids = np.asarray(event.hits["hit_id"])
+    row_of = {int(h): i for i, h in enumerate(hit_ids)}
+    layer = np.asarray(event.measurements["layer"])
+    rows = np.full((max(len(candidates), 1), n_pix), -1, np.int64)
+    for i, cand in enumerate(candidates):
+        for hid in np.asarray(cand).reshape(-1):
+            r = row_of.get(int(hid))
+            if r is None:
+                if int(hid) > 0:
+                    raise ValueError(
+                        f"candidate {i} has hit id {int(hid)} that is not in the event"
+                    )
+                continue
+            lay = layer[r]
+            if lay < n_pix and rows[i, lay] < 0:
+                rows[i, lay] = r
+    size = _bucket(len(rows), 8)
+    rows = np.concatenate([rows, np.full((size - len(rows), n_pix), -1)])
+    pad = _bucket(len(hit_ids), 64) - len(hit_ids)
+    xyz = [
+        jnp.asarray(np.pad(np.asarray(event.hits[c], float), (0, pad)), dtype)
+        for c in ("x", "y", "z")
+    ]
+    seeds = _cand_seeds_jit(
+        jnp.asarray(rows, jnp.int32), *xyz, float(np.asarray(geometry.bz)), kwargs
+    )
+    return seeds.compact()
+
+
+@eqx.filter_jit
+def _cand_seeds_jit(rows, x, y, z, bz, kwargs):
+    return seeds_from_candidates(rows, x, y, z, bz=bz, **kwargs)
+
+
+@eqx.filter_jit
+def _ckf_jit(seeds, meas, geometry, config, cap):
+    tracks = ckf(seeds, meas, geometry, config=config, max_hits_per_layer=cap)
+    return resolve_ambiguities(tracks, meas.layer.shape[0], max_shared=config.max_shared)
+
+
+def find_tracks(
+    event,
+    geometry,
+    seeds: Seeds,
+    *,
+    config: CKFConfig = CKFConfig(),
+    dtype=None,
+) -> tuple[list[np.ndarray], Tracks]:
+    """CKF from ``seeds`` through an event, then ambiguity resolution.
+
+    Args:
+        event: the :class:`~hepjax.sim.tracker.Event`.
+        geometry: its geometry.
+        seeds: :class:`Seeds` indexing the event's rows (:func:`triplet_seeds`,
+            :func:`candidate_seeds`).
+        config: :class:`CKFConfig`.
+
+    Returns:
+        ``(candidates, tracks)``: the TrackML hit ids of every kept track, and the
+        :class:`Tracks` (rows index the event's hits; ``mask`` = kept).
+    """
+    dtype = dtype or seeds.params.dtype
+    meas = event_measurements(event, size=_bucket(event.n_hits, 64), dtype=dtype)
+    layer = np.asarray(event.measurements["layer"])
+    counts = np.bincount(layer, minlength=geometry.n_layers)
+    cap = _bucket(max(int(counts.max(initial=1)), config.window))
+    seeds = jax.tree.map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, seeds
+    )
+    tracks = _ckf_jit(seeds, meas, geometry, config, cap)
+    hit_ids = np.asarray(event.hits["hit_id"])
+    return [hit_ids[h] for h in tracks.hit_lists()], tracks

@@ -80,11 +80,17 @@ class SeedConfig(eqx.Module):
         n_sigma: width of the ``cot(theta)`` compatibility cut in sigmas.
         window: number of nearest-in-phi hits paired on the bottom and top layers.
         layer_triples: the pixel layer triples ``(bottom, middle, top)`` that are
-            combined (indices into the pixel layers, inside out). ``None``: all
-            ordered triples of the pixel layers.
+            combined (indices into the pixel layers, inside out), in order of
+            priority. ``None``: all ordered triples of the pixel layers, the
+            compact ones (consecutive layers) first.
         init_sigmas: standard deviations of the initial covariance for
             ``(loc0, loc1, phi, theta)`` [mm, mm, rad, rad].
         init_sigma_qop_rel: relative standard deviation of ``q/p``.
+        init_sigma_qopt: absolute standard deviation of ``q/pT`` [e/GeV] (ACTS's
+            ``initialSigmaQoverPt``); the two add in quadrature.
+        deduplicate: drop a seed that shares two hits with a seed of an earlier
+            layer triple (compact triples come first), so that a particle with
+            hits on all pixel layers gives one seed instead of four.
     """
 
     bz: float = eqx.field(static=True, default=2.0)
@@ -100,7 +106,9 @@ class SeedConfig(eqx.Module):
     init_sigmas: tuple[float, float, float, float] = eqx.field(
         static=True, default=(0.5, 0.5, 0.01, 0.01)
     )
-    init_sigma_qop_rel: float = eqx.field(static=True, default=0.2)
+    init_sigma_qop_rel: float = eqx.field(static=True, default=0.1)
+    init_sigma_qopt: float = eqx.field(static=True, default=0.1)
+    deduplicate: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
         for name in ("bz", "min_pt", "z0_max", "d0_max", "eta_max", "n_sigma", "sigma_z"):
@@ -209,7 +217,8 @@ def estimate_parameters(
     *,
     bz: float,
     init_sigmas=(0.5, 0.5, 0.01, 0.01),
-    init_sigma_qop_rel: float = 0.2,
+    init_sigma_qop_rel: float = 0.1,
+    init_sigma_qopt: float = 0.1,
 ) -> tuple[Float[Array, " 5"], Float[Array, "5 5"]]:
     """Helix estimate of the bound parameters at the first of three hits.
 
@@ -225,6 +234,7 @@ def estimate_parameters(
         bz: field [T].
         init_sigmas: initial standard deviations of ``(loc0, loc1, phi, theta)``.
         init_sigma_qop_rel: relative standard deviation of ``q/p``.
+        init_sigma_qopt: absolute standard deviation of ``q/pT`` (added in quadrature).
 
     Returns:
         ``(params, cov)``: ``(loc0 = r_b phi_b, loc1 = z_b, phi, theta, q/p)`` on the
@@ -250,7 +260,8 @@ def estimate_parameters(
     rb = jnp.sqrt(jnp.sum(b2**2))
     params = jnp.stack([rb * jnp.arctan2(b2[1], b2[0]), xyz_b[2], phi, theta, qop])
     s = jnp.asarray(init_sigmas, params.dtype)
-    var = jnp.concatenate([s**2, (init_sigma_qop_rel * qop)[None] ** 2])
+    var_qop = (init_sigma_qop_rel * qop) ** 2 + (init_sigma_qopt * jnp.sin(theta)) ** 2
+    var = jnp.concatenate([s**2, var_qop[None]])
     return params, jnp.diag(var)
 
 
@@ -318,11 +329,17 @@ def find_seeds(
     cfg = config
     triples = cfg.layer_triples
     if triples is None:
+        # compact triples first: (0,1,2), (1,2,3), ..., then those skipping a layer
         triples = tuple(
-            (a, b, c)
-            for a in range(num_layers)
-            for b in range(a + 1, num_layers)
-            for c in range(b + 1, num_layers)
+            sorted(
+                (
+                    (a, b, c)
+                    for a in range(num_layers)
+                    for b in range(a + 1, num_layers)
+                    for c in range(b + 1, num_layers)
+                ),
+                key=lambda t: (t[2] - t[0], t[0], t[1]),
+            )
         )
     for t in triples:
         if t[2] >= num_layers:
@@ -386,6 +403,7 @@ def find_seeds(
             bz=cfg.bz,
             init_sigmas=cfg.init_sigmas,
             init_sigma_qop_rel=cfg.init_sigma_qop_rel,
+            init_sigma_qopt=cfg.init_sigma_qopt,
         )
         hits = jnp.full((num_layers,), -1, jnp.int32)
         hits = hits.at[lb].set(bi).at[lm].set(im).at[lt].set(ti)
@@ -402,10 +420,21 @@ def find_seeds(
     cov = jnp.concatenate([o[2] for o in outs])
     found = jnp.concatenate([o[3] for o in outs])
     start = jnp.concatenate([o[4] for o in outs])
+    if cfg.deduplicate:
+        found = found & ~_shadowed(hits, found)
     hits = jnp.where(found[:, None], hits, -1)
     params = jnp.where(found[:, None], params, 0.0)
     cov = jnp.where(found[:, None, None], cov, jnp.eye(5, dtype=dtype))
     return Seeds(hits=hits, params=params, cov=cov, start_layer=start, mask=found)
+
+
+def _shadowed(hits, valid, min_shared: int = 2):
+    """Seeds sharing ``min_shared`` hits with a valid seed of higher priority (earlier row)."""
+    same = (hits[:, None, :] == hits[None, :, :]) & (hits[:, None, :] >= 0)
+    shared = jnp.sum(same, -1)
+    n = hits.shape[0]
+    earlier = jnp.arange(n)[None, :] < jnp.arange(n)[:, None]
+    return jnp.any((shared >= min_shared) & earlier & valid[None, :], axis=1)
 
 
 def seeds_from_candidates(
@@ -416,7 +445,8 @@ def seeds_from_candidates(
     *,
     bz: float,
     init_sigmas=(0.5, 0.5, 0.01, 0.01),
-    init_sigma_qop_rel: float = 0.2,
+    init_sigma_qop_rel: float = 0.1,
+    init_sigma_qopt: float = 0.1,
 ) -> Seeds:
     """Seeds from pixel track candidates (GNN or truth), one row per candidate.
 
@@ -459,6 +489,7 @@ def seeds_from_candidates(
             bz=bz,
             init_sigmas=init_sigmas,
             init_sigma_qop_rel=init_sigma_qop_rel,
+            init_sigma_qopt=init_sigma_qopt,
         )
         ok = (n >= 3) & jnp.all(jnp.isfinite(params))
         del cols
