@@ -13,6 +13,14 @@ TrackML-format events):
 * Metrics: TrackML score, efficiency, fake and duplicate rates, pulls.
 """
 
+from ._ckf import CKFConfig as CKFConfig
+from ._ckf import Tracks as Tracks
+from ._ckf import candidate_seeds as candidate_seeds
+from ._ckf import ckf as ckf
+from ._ckf import event_measurements as event_measurements
+from ._ckf import find_tracks as find_tracks
+from ._ckf import resolve_ambiguities as resolve_ambiguities
+from ._ckf import triplet_seeds as triplet_seeds
 from ._gnn import EdgeClassifier as EdgeClassifier
 from ._gnn import EdgeClassifierFit as EdgeClassifierFit
 from ._gnn import edge_loss as edge_loss
@@ -50,3 +58,8 @@ from ._metrics import tracking_performance as tracking_performance
 from ._metrics import trackml_pt_weight as trackml_pt_weight
 from ._metrics import trackml_score as trackml_score
 from ._metrics import trackml_weights as trackml_weights
+from ._seeding import SeedConfig as SeedConfig
+from ._seeding import Seeds as Seeds
+from ._seeding import estimate_parameters as estimate_parameters
+from ._seeding import find_seeds as find_seeds
+from ._seeding import seeds_from_candidates as seeds_from_candidates

@@ -56,14 +56,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from ..sim.tracker import (
-    Measurements,
-    effective_thickness,
-    energy_loss_qop,
-    highland,
-    transport,
-    wrap_angle,
-)
+from ..sim.tracker import MUON_MASS, Measurements, wrap_angle
+from ._kalman import add_material, measurement_chi2, predict, update
 from ._seeding import SeedConfig, Seeds, find_seeds, seeds_from_candidates
 
 __all__ = [
@@ -92,7 +86,7 @@ class CKFConfig(eqx.Module):
         min_hits: a track needs at least this many measurements [nMeasurementsMin].
         max_shared: the ambiguity resolution keeps tracks with at most this many
             shared hits.
-        energy_loss: apply the mean (Bethe-Bloch, muon) energy loss per layer.
+        mass: particle hypothesis for the material effects (GeV; muon).
     """
 
     chi2_cut: float = eqx.field(static=True, default=15.0)
@@ -102,7 +96,7 @@ class CKFConfig(eqx.Module):
     window: int = eqx.field(static=True, default=16)
     min_hits: int = eqx.field(static=True, default=7)
     max_shared: int = eqx.field(static=True, default=1)
-    energy_loss: bool = eqx.field(static=True, default=True)
+    mass: float = eqx.field(static=True, default=MUON_MASS)
 
     def __check_init__(self):
         if not (self.chi2_cut > 0 and math.isfinite(self.chi2_cut)):
@@ -206,34 +200,6 @@ def _layer_tables(meas: Measurements, radius, num_layers: int, size: int):
     return jax.vmap(one)(jnp.arange(num_layers))
 
 
-def _h_local(stereo, is_2d):
-    """Rows of Rot(stereo) measured: both for 2D, the first (u) for 1D measurements."""
-    c, s = jnp.cos(stereo), jnp.sin(stereo)
-    w = is_2d.astype(c.dtype)
-    return jnp.stack([jnp.stack([c, s]), jnp.stack([-s * w, c * w])])
-
-
-def _residual(params, radius, loc, h_loc):
-    """``Rot(stereo) (loc - params[:2])`` with the loc0 difference wrapped around the cylinder."""
-    d0 = radius * wrap_angle((loc[0] - params[0]) / radius)
-    return h_loc @ jnp.stack([d0, loc[1] - params[1]])
-
-
-def _update(params, cov, res, h_loc, v):
-    """Kalman update with a 2D (pixel) or masked 1D (strip) measurement; Joseph form."""
-    dtype = params.dtype
-    h = jnp.zeros((2, 5), dtype).at[:, :2].set(h_loc)
-    s = h @ cov @ h.T + v
-    # a strip's unused second row: h row 0, residual 0 -> s[1,1] = v[1,1] > 0
-    s_inv = jnp.linalg.inv(s)
-    chi2 = res @ s_inv @ res
-    k = cov @ h.T @ s_inv
-    new = params + k @ res
-    ikh = jnp.eye(5, dtype=dtype) - k @ h
-    new_cov = ikh @ cov @ ikh.T + k @ v @ k.T
-    return new, 0.5 * (new_cov + new_cov.T), chi2
-
-
 def ckf(
     seeds: Seeds,
     meas: Measurements,
@@ -279,17 +245,13 @@ def ckf(
     thick = geometry.thickness.astype(dtype)
     bz = geometry.bz.astype(dtype)
     seed_hits = jnp.full((seeds.hits.shape[0], L), -1, jnp.int32).at[:, :P].set(seeds.hits)
-    jac = jax.jacfwd(lambda p, r0, r1: transport(p, r0, r1, bz)[0])
+    mass = cfg.mass
 
-    def material(p, lay):
-        phi_pos = p[0] / radius[lay]
-        x = effective_thickness(thick[lay], phi_pos, p[2], p[3])
-        th0 = highland(jnp.abs(1.0 / p[4]), x)
-        q = p
-        if cfg.energy_loss:
-            q = p.at[4].set(energy_loss_qop(p[4], x))
-        add = jnp.zeros((5, 5), dtype).at[2, 2].set((th0 / jnp.sin(p[3])) ** 2).at[3, 3].set(th0**2)
-        return q, add
+    def material(p, c, lay):
+        return add_material(p, c, radius[lay], thick[lay], mass=mass)[:2]
+
+    def take(m):
+        return jax.tree.map(lambda a: a[m], meas)
 
     def per_seed(forced, p0, c0, start, valid):
         # beam state
@@ -311,15 +273,15 @@ def ckf(
             r_from = radius[jnp.maximum(lay - 1, 0)]
             r_from = jnp.where(first, radius[lay], r_from)
 
-            def predict(p, c):
-                new, _, reached = transport(p, r_from, radius[lay], bz)
-                f = jac(p, r_from, radius[lay])
-                new = jnp.where(first, p, new)
-                f = jnp.where(first, jnp.eye(5, dtype=dtype), f)
-                reached = reached | first
-                return new, f @ c @ f.T, reached
+            def pred(p, c):
+                new, new_c, _, reached = predict(p, c, r_from, radius[lay], bz)
+                return (
+                    jnp.where(first, p, new),
+                    jnp.where(first, c, new_c),
+                    reached | first,
+                )
 
-            p_pred, c_pred, reached = jax.vmap(predict)(params, cov)
+            p_pred, c_pred, reached = jax.vmap(pred)(params, cov)
             ext = active & started
             on_surface = reached & (jnp.abs(p_pred[:, 1]) <= half[lay])
             # a branch that cannot reach the layer stops; one off the surface skips it
@@ -341,31 +303,10 @@ def ckf(
 
             cidx, cok = jax.vmap(cands)(p_pred)  # (B, W)
 
-            def meas_v(m):
-                v = meas.cov[m]
-                w = meas.is_2d[m]
-                off_diag = jnp.where(w, v[0, 1], 0.0)
-                return jnp.stack(
-                    [
-                        jnp.stack([v[0, 0], off_diag]),
-                        jnp.stack([off_diag, jnp.where(w, v[1, 1], 1.0)]),
-                    ]
-                )
-
             def chi2_of(p, c, ms):
-                # chi2 of every candidate: r^T (H C H^T + V)^-1 r with a closed-form 2x2 inverse
-                def one(m):
-                    h_loc = _h_local(meas.stereo[m], meas.is_2d[m])
-                    res = _residual(p, radius[lay], meas.loc[m], h_loc)
-                    s = h_loc @ c[:2, :2] @ h_loc.T + meas_v(m)
-                    det = s[0, 0] * s[1, 1] - s[0, 1] * s[1, 0]
-                    q = s[1, 1] * res[0] ** 2 + s[0, 0] * res[1] ** 2
-                    q = q - 2 * s[0, 1] * res[0] * res[1]
-                    return q / det, res
+                return jax.vmap(lambda m: measurement_chi2(p, c, take(m), radius[lay]))(ms)
 
-                return jax.vmap(one)(ms)
-
-            up_chi2, up_res = jax.vmap(chi2_of)(p_pred, c_pred, cidx)  # (B, W), (B, W, 2)
+            up_chi2 = jax.vmap(chi2_of)(p_pred, c_pred, cidx)  # (B, W)
             up_chi2 = jnp.where(jnp.isfinite(up_chi2), up_chi2, jnp.inf)
             compat = cok & (is_forced | (up_chi2 < cfg.chi2_cut)) & ext_on[:, None]
             # K best compatible per branch
@@ -374,19 +315,15 @@ def ckf(
             top_ok = jnp.isfinite(top_val)
             any_ok = top_ok[:, 0]
             m_idx = jnp.take_along_axis(cidx, top_j, 1)
-            m_res = jnp.take_along_axis(up_res, top_j[..., None], 1)
 
-            def upd(p, c, res, m):
-                h_loc = _h_local(meas.stereo[m], meas.is_2d[m])
-                return _update(p, c, res, h_loc, meas_v(m))[:2]
+            def upd(p, c, m):
+                pu, cu = update(p, c, take(m), radius[lay])[:2]
+                return material(pu, cu, lay)
 
-            m_params, m_cov = jax.vmap(
-                lambda p, c, rs, ms: jax.vmap(lambda r, m: upd(p, c, r, m))(rs, ms)
-            )(p_pred, c_pred, m_res, m_idx)
+            m_params, m_cov = jax.vmap(lambda p, c, ms: jax.vmap(lambda m: upd(p, c, m))(ms))(
+                p_pred, c_pred, m_idx
+            )
             m_chi2 = jnp.where(top_ok, -top_val, 0.0)
-            # material of this layer, after the update
-            mat = jax.vmap(jax.vmap(material, (0, None)), (0, None))(m_params, lay)
-            m_params, m_cov = mat[0], m_cov + mat[1]
             m_hits = jnp.broadcast_to(hits[:, None], (B, K, L)).at[:, :, lay].set(m_idx)
             m_hits = jnp.where(top_ok[..., None], m_hits, -1)
             m_nh = jnp.broadcast_to(n_hits[:, None] + 1, (B, K))
@@ -403,11 +340,11 @@ def ckf(
             too_many = new_holes > cfg.max_holes
             off = ext & reached & ~on_surface
             # passing through: keep the propagated state plus material
-            pass_p, pass_c = jax.vmap(material, (0, None))(p_pred, lay)
+            pass_p, pass_c = jax.vmap(material, (0, 0, None))(p_pred, c_pred, lay)
             through = hole & ~too_many
             n_params = jnp.where(through[:, None], pass_p, jnp.where(off[:, None], p_pred, params))
             n_cov = jnp.where(
-                through[:, None, None], c_pred + pass_c, jnp.where(off[:, None, None], c_pred, cov)
+                through[:, None, None], pass_c, jnp.where(off[:, None, None], c_pred, cov)
             )
             n_active = active & ~stops & ~(hole & too_many) & ~(ext_on & any_ok) & ~(~ext & started)
             n_active = n_active | (active & ~started)
