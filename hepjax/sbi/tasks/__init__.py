@@ -10,8 +10,8 @@ The hierarchical tasks over event ensembles (:data:`HIERARCHICAL_NAMES`:
 from ._hierarchical import AbstractHierarchicalTask as AbstractHierarchicalTask
 from ._hierarchical import HierarchicalGaussian as HierarchicalGaussian
 from ._hierarchical import ResonanceMixture as ResonanceMixture
-from ._tasks import HIERARCHICAL_NAMES as HIERARCHICAL_NAMES
 from ._onoff import OnOff as OnOff
+from ._tasks import HIERARCHICAL_NAMES as HIERARCHICAL_NAMES
 from ._tasks import NAMES as NAMES
 from ._tasks import SLCP as SLCP
 from ._tasks import AbstractTask as AbstractTask
