@@ -23,6 +23,7 @@ improvement, and returns the best model.
 """
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -34,30 +35,45 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..nn._layers import layer_norm, linear
 from ._gnn_graph import EDGE_FEATURES, NODE_FEATURES, HitGraph, stack_graphs
 
 
 class _MLP(eqx.Module):
-    """Rows-wise MLP: (Linear, LayerNorm, SiLU) x depth, then a Linear."""
+    """Row-wise MLP: (Linear, LayerNorm, SiLU) x depth, then a Linear.
 
-    hidden: tuple[eqx.nn.Linear, ...]
-    norms: tuple[eqx.nn.LayerNorm, ...]
-    out: eqx.nn.Linear
+    Weights are ``(out, in)`` with PyTorch's default initialisation
+    $U(-1/\\sqrt{\text{in}}, 1/\\sqrt{\text{in}})$, drawn on the host from a
+    generator seeded by the JAX key (no XLA compilation at construction).
+    """
 
-    def __init__(self, d_in: int, d_out: int, width: int, depth: int, *, key: PRNGKeyArray):
-        keys = jax.random.split(key, depth + 1)
-        sizes = [d_in] + [width] * depth
-        self.hidden = tuple(
-            eqx.nn.Linear(a, b, key=k) for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=False)
-        )
-        self.norms = tuple(eqx.nn.LayerNorm(width) for _ in range(depth))
-        self.out = eqx.nn.Linear(sizes[-1], d_out, key=keys[-1])
+    weights: tuple[Float[Array, "o i"], ...]
+    biases: tuple[Float[Array, " o"], ...]
+    gains: tuple[Float[Array, " w"], ...]
+    shifts: tuple[Float[Array, " w"], ...]
+
+    def __init__(self, d_in: int, d_out: int, width: int, depth: int, *, rng: np.random.Generator):
+        sizes = [d_in] + [width] * depth + [d_out]
+        ws, bs = [], []
+        for a, b in itertools.pairwise(sizes):
+            lim = 1.0 / math.sqrt(a)
+            ws.append(jnp.asarray(rng.uniform(-lim, lim, (b, a)), jnp.float32))
+            bs.append(jnp.asarray(rng.uniform(-lim, lim, (b,)), jnp.float32))
+        self.weights, self.biases = tuple(ws), tuple(bs)
+        self.gains = tuple(jnp.ones(width, jnp.float32) for _ in range(depth))
+        self.shifts = tuple(jnp.zeros(width, jnp.float32) for _ in range(depth))
 
     def __call__(self, x: Float[Array, "n i"]) -> Float[Array, "n o"]:
-        for lin, norm in zip(self.hidden, self.norms, strict=True):
-            x = jax.nn.silu(layer_norm(norm, linear(lin, x)))
-        return linear(self.out, x)
+        for w, b, g, s in zip(self.weights, self.biases, self.gains, self.shifts, strict=False):
+            x = x @ w.T + b
+            mu = jnp.mean(x, axis=-1, keepdims=True)
+            var = jnp.var(x, axis=-1, keepdims=True)
+            x = jax.nn.silu((x - mu) * jax.lax.rsqrt(var + 1e-5) * g + s)
+        return x @ self.weights[-1].T + self.biases[-1]
+
+
+def _host_rng(key: PRNGKeyArray) -> np.random.Generator:
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    return np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
 
 
 class EdgeClassifier(eqx.Module):
@@ -91,12 +107,12 @@ class EdgeClassifier(eqx.Module):
         for name, v in (("hidden", hidden), ("iterations", iterations), ("depth", depth)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
-        k = jax.random.split(key, 5)
-        self.node_encoder = _MLP(NODE_FEATURES, hidden, hidden, depth, key=k[0])
-        self.edge_encoder = _MLP(EDGE_FEATURES, hidden, hidden, depth, key=k[1])
-        self.edge_update = _MLP(3 * hidden, hidden, hidden, depth, key=k[2])
-        self.node_update = _MLP(3 * hidden, hidden, hidden, depth, key=k[3])
-        self.output = _MLP(3 * hidden, 1, hidden, depth, key=k[4])
+        rng = _host_rng(key)
+        self.node_encoder = _MLP(NODE_FEATURES, hidden, hidden, depth, rng=rng)
+        self.edge_encoder = _MLP(EDGE_FEATURES, hidden, hidden, depth, rng=rng)
+        self.edge_update = _MLP(3 * hidden, hidden, hidden, depth, rng=rng)
+        self.node_update = _MLP(3 * hidden, hidden, hidden, depth, rng=rng)
+        self.output = _MLP(3 * hidden, 1, hidden, depth, rng=rng)
         self.iterations = iterations
 
     def __call__(self, graph: HitGraph) -> Float[Array, " e"]:
@@ -239,7 +255,9 @@ def train_edge_classifier(
     """
     from ..train import fit
 
-    if isinstance(graphs, HitGraph) or not isinstance(graphs, Sequence) or not graphs:
+    if isinstance(graphs, HitGraph) or not isinstance(graphs, Sequence):
+        raise TypeError(f"graphs must be a sequence of HitGraph, got {type(graphs).__name__}")
+    if not graphs:
         raise ValueError("graphs must be a non-empty sequence of HitGraph")
     for g in graphs:
         _check_graph(g, "graphs[i]")

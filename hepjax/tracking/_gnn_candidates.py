@@ -4,12 +4,12 @@ Edges scoring above ``threshold`` are kept. ``method="components"`` returns the
 connected components of the kept edges (scipy's ``connected_components`` on the
 undirected graph), as in the Exa.TrkX pipeline (Ju et al., arXiv:2103.16701).
 Where tracks cross, a component can merge two tracks; ``method="walk"``
-therefore first resolves every junction, keeping at each hit only its
-best-scoring edge towards the outer layers and its best-scoring edge from the
-inner layers: an edge survives when it is the best outgoing edge of its inner
-hit *and* the best incoming edge of its outer hit, so the components are simple
-inner-to-outer chains (a one-step version of the walkthrough of the ATLAS GNN4ITk
-pipeline). Components with fewer than ``min_hits`` hits are dropped.
+therefore first resolves every junction greedily: going through the kept edges
+from the highest score down, an edge is accepted when its inner hit has no
+accepted outgoing edge and its outer hit no accepted incoming edge yet. Every
+hit then has at most one edge inwards and one outwards, so the components are
+simple inner-to-outer chains (a greedy form of the walkthrough of the ATLAS
+GNN4ITk pipeline). Components with fewer than ``min_hits`` hits are dropped.
 """
 
 from typing import Any
@@ -19,15 +19,19 @@ import numpy as np
 from ._gnn_graph import HitGraph
 
 
-def _best_per(group: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Boolean mask of the highest-scoring entry of each group (ties: the first)."""
-    if group.size == 0:
-        return np.zeros(0, bool)
-    order = np.lexsort((-score, group))
-    first = np.r_[True, group[order][1:] != group[order][:-1]]
-    best = np.zeros(group.size, bool)
-    best[order[first]] = True
-    return best
+def _greedy_chains(senders: np.ndarray, receivers: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Accept edges by decreasing score, at most one outgoing and one incoming per hit."""
+    order = np.argsort(-score, kind="stable")
+    has_out, has_in = set(), set()
+    accepted = np.zeros(score.size, bool)
+    for k in order.tolist():
+        a, b = int(senders[k]), int(receivers[k])
+        if a in has_out or b in has_in:
+            continue
+        has_out.add(a)
+        has_in.add(b)
+        accepted[k] = True
+    return accepted
 
 
 def track_candidates(
@@ -74,7 +78,7 @@ def track_candidates(
     keep = mask & (scores > threshold)
     if method == "walk":
         idx = np.flatnonzero(keep)
-        ok = _best_per(s[idx], scores[idx]) & _best_per(r[idx], scores[idx])
+        ok = _greedy_chains(s[idx], r[idx], scores[idx])
         keep = np.zeros_like(keep)
         keep[idx[ok]] = True
     n = graph.nodes.shape[0]

@@ -33,6 +33,8 @@ import equinox as eqx
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
+_A = Array | np.ndarray  # host arrays from build_graph, device arrays under jit
+
 PIXEL_VOLUME = 8  # TrackML pixel-barrel volume id (as in hepjax.sim.tracker)
 
 _LAYER_SHIFT = 20
@@ -295,15 +297,15 @@ class HitGraph(eqx.Module):
             denominator of the graph-construction efficiency; -1 without truth).
     """
 
-    nodes: Float[Array, "*b n 4"]
-    node_mask: Bool[Array, "*b n"]
-    senders: Int[Array, "*b e"]
-    receivers: Int[Array, "*b e"]
-    edges: Float[Array, "*b e 6"]
-    edge_mask: Bool[Array, "*b e"]
-    labels: Bool[Array, "*b e"]
-    hit_id: Int[Array, "*b n"]
-    n_true: Int[Array, "*b"]
+    nodes: Float[_A, "*b n 4"]
+    node_mask: Bool[_A, "*b n"]
+    senders: Int[_A, "*b e"]
+    receivers: Int[_A, "*b e"]
+    edges: Float[_A, "*b e 6"]
+    edge_mask: Bool[_A, "*b e"]
+    labels: Bool[_A, "*b e"]
+    hit_id: Int[_A, "*b n"]
+    n_true: Int[_A, "*b"]
 
     @property
     def n_nodes(self) -> int:
