@@ -57,7 +57,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from ..sim.tracker import MUON_MASS, Measurements, wrap_angle
-from ._kalman import add_material, measurement_chi2, predict, update
+from ._kalman import add_material, predict, update
 from ._seeding import SeedConfig, Seeds, find_seeds, seeds_from_candidates
 
 __all__ = [
@@ -207,6 +207,7 @@ def ckf(
     *,
     config: CKFConfig = CKFConfig(),
     max_hits_per_layer: int,
+    all_branches: bool = False,
 ) -> Tracks:
     """Run the Combinatorial Kalman Filter from every seed (jit-able, fixed shapes).
 
@@ -219,10 +220,17 @@ def ckf(
         config: :class:`CKFConfig`.
         max_hits_per_layer: static capacity of the per-layer phi tables (above the
             largest occupancy; extra hits are never found).
+        all_branches: return every branch of the beam (``seeds x beam`` rows)
+            instead of the best one per seed (for diagnostics).
 
     Returns:
         :class:`Tracks`, one row per seed (the best branch), before ambiguity
         resolution (:func:`resolve_ambiguities`).
+
+    Raises:
+        TypeError: ``seeds`` or ``meas`` of the wrong type.
+        ValueError: more seed layer columns than layers, or a window larger than
+            ``max_hits_per_layer``.
     """
     if not isinstance(seeds, Seeds):
         raise TypeError(f"seeds must be a Seeds, got {type(seeds).__name__}")
@@ -304,7 +312,29 @@ def ckf(
             cidx, cok = jax.vmap(cands)(p_pred)  # (B, W)
 
             def chi2_of(p, c, ms):
-                return jax.vmap(lambda m: measurement_chi2(p, c, take(m), radius[lay]))(ms)
+                # measurement_chi2 for every candidate, with a closed-form 2x2 inverse
+                # (cheaper to compile and run than a batched solve)
+                def one(m):
+                    mm = take(m)
+                    cs, sn = jnp.cos(mm.stereo), jnp.sin(mm.stereo)
+                    w = mm.is_2d.astype(dtype)
+                    h_loc = jnp.stack([jnp.stack([cs, sn]), jnp.stack([-sn * w, cs * w])])
+                    d0 = radius[lay] * wrap_angle((mm.loc[0] - p[0]) / radius[lay])
+                    res = h_loc @ jnp.stack([d0, mm.loc[1] - p[1]])
+                    v01 = jnp.where(mm.is_2d, mm.cov[0, 1], 0.0)
+                    v11 = jnp.where(mm.is_2d, mm.cov[1, 1], 1.0)
+                    s = h_loc @ c[:2, :2] @ h_loc.T + jnp.stack(
+                        [jnp.stack([mm.cov[0, 0], v01]), jnp.stack([v01, v11])]
+                    )
+                    det = s[0, 0] * s[1, 1] - s[0, 1] * s[1, 0]
+                    q = (
+                        s[1, 1] * res[0] ** 2
+                        + s[0, 0] * res[1] ** 2
+                        - 2 * s[0, 1] * res[0] * res[1]
+                    )
+                    return q / det
+
+                return jax.vmap(one)(ms)
 
             up_chi2 = jax.vmap(chi2_of)(p_pred, c_pred, cidx)  # (B, W)
             up_chi2 = jnp.where(jnp.isfinite(up_chi2), up_chi2, jnp.inf)
@@ -389,6 +419,18 @@ def ckf(
             - jnp.clip(chi2 / jnp.maximum(n_hits, 1), 0.0, 99.0)
         )
         score = jnp.where(alive, score, -jnp.inf)
+        if all_branches:
+            ok = alive & (n_hits >= cfg.min_hits) & valid
+            return (
+                jnp.where(ok[:, None], hits, -1),
+                params,
+                cov,
+                last,
+                n_hits,
+                n_holes,
+                chi2,
+                ok,
+            )
         b = jnp.argmax(score)
         ok = alive[b] & (n_hits[b] >= cfg.min_hits) & valid
         return (
@@ -403,6 +445,8 @@ def ckf(
         )
 
     out = jax.vmap(per_seed)(seed_hits, seeds.params, seeds.cov, seeds.start_layer, seeds.mask)
+    if all_branches:
+        out = jax.tree.map(lambda a: a.reshape((-1, *a.shape[2:])), out)
     return Tracks(*out)
 
 

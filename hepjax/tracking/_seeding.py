@@ -409,17 +409,17 @@ def find_seeds(
         hits = hits.at[lb].set(bi).at[lm].set(im).at[lt].set(ti)
         return hits, params.astype(dtype), cov.astype(dtype), found
 
-    outs = []
-    for lb, lm, lt in triples:
-        outs.append(
-            jax.vmap(lambda s, lb=lb, lm=lm, lt=lt: per_middle(lb, lm, lt, s))(jnp.arange(M))
-        )
-        outs[-1] = outs[-1] + (jnp.full((M,), lb, jnp.int32),)
-    hits = jnp.concatenate([o[0] for o in outs])
-    params = jnp.concatenate([o[1] for o in outs])
-    cov = jnp.concatenate([o[2] for o in outs])
-    found = jnp.concatenate([o[3] for o in outs])
-    start = jnp.concatenate([o[4] for o in outs])
+    tri = jnp.asarray(triples, jnp.int32)
+    n_t = tri.shape[0]
+    slots = jnp.arange(M)
+    hits, params, cov, found = jax.vmap(
+        lambda t: jax.vmap(lambda sl: per_middle(t[0], t[1], t[2], sl))(slots)
+    )(tri)
+    hits = hits.reshape(n_t * M, num_layers)
+    params = params.reshape(n_t * M, 5)
+    cov = cov.reshape(n_t * M, 5, 5)
+    found = found.reshape(n_t * M)
+    start = jnp.repeat(tri[:, 0], M)
     if cfg.deduplicate:
         found = found & ~_shadowed(hits, found)
     hits = jnp.where(found[:, None], hits, -1)
