@@ -34,6 +34,7 @@ from ._gnn_graph import build_graph as build_graph
 from ._gnn_graph import build_module_map as build_module_map
 from ._gnn_graph import graph_metrics as graph_metrics
 from ._gnn_graph import pad_graph as pad_graph
+from ._gnn_graph import simulate_module_map as simulate_module_map
 from ._gnn_graph import stack_graphs as stack_graphs
 from ._kalman import KalmanResult as KalmanResult
 from ._kalman import add_material as add_material

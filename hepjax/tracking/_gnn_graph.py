@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import equinox as eqx
+import jax
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
@@ -220,8 +221,10 @@ def build_module_map(
             false when the middle hit is present).
 
     The map covers only the module pairs crossed in training: learn it from
-    enough tracks (about $10^4$ tracks give 98% of the true pixel segments of
-    the default geometry; see ``graph_metrics``).
+    enough tracks, from vertices spread over the luminous region (40 000 tracks
+    give 98.5% of the true pixel segments of the default geometry, 2000 only
+    about 80%; see ``graph_metrics``). :func:`simulate_module_map` does this
+    with dedicated simulated events.
 
     Returns:
         A :class:`ModuleMap`.
@@ -276,6 +279,54 @@ def build_module_map(
         z_scale=float(math.ceil(z_max)),
         n_events=len(events),
     )
+
+
+def simulate_module_map(
+    key: Any,
+    geometry: Any,
+    *,
+    n_tracks: int = 40_000,
+    n_events: int = 4,
+    n_vertices: int = 200,
+    pt_min: float = 0.5,
+    eta: tuple[float, float] = (-2.0, 2.0),
+    **kwargs: Any,
+) -> ModuleMap:
+    """Learn a module map from dedicated simulated events, many tracks at once.
+
+    A map learned from a few training events misses the module pairs that
+    none of their tracks crossed (about 20% of the true segments with 2000
+    tracks, 2% with 40 000, for the default geometry). Tracks are cheap in
+    the simulation, so this draws ``n_events`` toy pile-up events of
+    ``n_tracks / n_events`` particles each, spread over ``n_vertices``
+    collision vertices (so that the whole luminous region is covered), without
+    noise, and passes them to :func:`build_module_map`.
+
+    Args:
+        key: PRNG key.
+        geometry: a :class:`hepjax.sim.tracker.BarrelGeometry`.
+        n_tracks: total number of simulated particles.
+        n_events: number of events they are split into.
+        n_vertices: collision vertices per event.
+        pt_min: lowest particle $p_T$ (GeV) of the power-law spectrum.
+        eta: pseudorapidity range.
+        **kwargs: passed to :func:`build_module_map` (``volumes``, ``cuts``,
+            ``cut_margin``, ``z0_max``, ``skip_missing``).
+    """
+    from hepjax.sim import tracker
+
+    for name, v in (("n_tracks", n_tracks), ("n_events", n_events), ("n_vertices", n_vertices)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    per_event = -(-n_tracks // n_events)
+    events = []
+    for k in jax.random.split(key, n_events):
+        k1, k2 = jax.random.split(k)
+        parts = tracker.pileup_particles(
+            k1, per_event, pt_min=pt_min, eta=eta, n_vertices=n_vertices, geometry=geometry
+        )
+        events.append(tracker.simulate_event(k2, geometry, parts, n_noise=0))
+    return build_module_map(events, **kwargs)
 
 
 # -- graphs --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from hepjax.tracking import (
     edge_scores,
     graph_metrics,
     pad_graph,
+    simulate_module_map,
     stack_graphs,
     track_candidates,
     tracking_efficiency,
@@ -287,7 +288,7 @@ def sim_events():
         return tracker.simulate_event(k2, geo, parts, n_noise=noise)
 
     return {
-        "map": [event(s, 4000, 0, 100) for s in range(3)],
+        "map": simulate_module_map(jax.random.key(7), geo, n_tracks=12_000, n_events=3),
         "train": [event(100 + s, 4000, 0, 100) for s in range(1)],
         "test": [event(200 + s, 4000, 400, 100) for s in range(1)],
     }
@@ -295,7 +296,7 @@ def sim_events():
 
 @pytest.mark.slow
 def test_module_map_on_simulated_events(sim_events):
-    mm = build_module_map(sim_events["map"], skip_missing=True)
+    mm = sim_events["map"]
     g = build_graph(sim_events["test"][0], mm)
     m = graph_metrics(g)
     assert m["efficiency"] > 0.95, m
@@ -309,7 +310,7 @@ def test_module_map_on_simulated_events(sim_events):
 
 @pytest.mark.slow
 def test_classifier_learns_on_simulated_events(sim_events):
-    mm = build_module_map(sim_events["map"])
+    mm = sim_events["map"]
     # one 4000-particle event, split into 8 graphs of 500 particles each by particle id
     big = sim_events["train"][0]
     graphs = []
