@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, ArrayLike, Bool, Float
 
 from ..sim.tracker import (
     MUON_MASS,
@@ -90,9 +90,9 @@ __all__ = [
 def predict(
     params: Float[Array, 5],
     cov: Float[Array, "5 5"],
-    radius_from: Float[Array, ""],
-    radius_to: Float[Array, ""],
-    bz: Float[Array, ""],
+    radius_from: Float[ArrayLike, ""],
+    radius_to: Float[ArrayLike, ""],
+    bz: Float[ArrayLike, ""],
 ) -> tuple[Float[Array, 5], Float[Array, "5 5"], Float[Array, "5 5"], Bool[Array, ""]]:
     r"""Transport parameters and covariance from one cylinder to the next.
 
@@ -120,8 +120,8 @@ def _material_map(params, radius, thickness, mass):
 def add_material(
     params: Float[Array, 5],
     cov: Float[Array, "5 5"],
-    radius: Float[Array, ""],
-    thickness: Float[Array, ""],
+    radius: Float[ArrayLike, ""],
+    thickness: Float[ArrayLike, ""],
     *,
     mass: float = MUON_MASS,
 ) -> tuple[Float[Array, 5], Float[Array, "5 5"], Float[Array, "5 5"]]:
@@ -170,7 +170,7 @@ def update(
     params: Float[Array, 5],
     cov: Float[Array, "5 5"],
     meas: Measurements,
-    radius: Float[Array, ""],
+    radius: Float[ArrayLike, ""],
 ) -> tuple[Float[Array, 5], Float[Array, "5 5"], Float[Array, ""], Float[Array, 2]]:
     r"""Kalman update with one measurement (2D pixel or 1D strip, by ``meas.is_2d``).
 
@@ -198,7 +198,7 @@ def measurement_chi2(
     params: Float[Array, 5],
     cov: Float[Array, "5 5"],
     meas: Measurements,
-    radius: Float[Array, ""],
+    radius: Float[ArrayLike, ""],
 ) -> Float[Array, ""]:
     r"""$\chi^2=r^\top(HCH^\top+V)^{-1}r$ of a candidate measurement (1 or 2 d.o.f.)."""
     h, v = _projection(meas, params.dtype)
@@ -305,7 +305,7 @@ def kalman_fit(
     meas: Measurements,
     geometry: BarrelGeometry,
     *,
-    chi2_cut: float = float("inf"),
+    chi2_cut: float | Float[Array, ""] = float("inf"),
     smooth: bool = True,
     mass: float = MUON_MASS,
 ) -> KalmanResult:
@@ -475,19 +475,21 @@ def fit_tracks(
             if np.shape(cov0) != (n, 5, 5):
                 raise ValueError(f"cov0 must have shape ({n}, 5, 5), got {np.shape(cov0)}")
             c0 = jnp.asarray(cov0, jnp.float64)
-        return _fit_batch(p0, c0, meas, geo, float(chi2_cut), bool(smooth), float(mass))
+        cut = jnp.asarray(chi2_cut, jnp.float64)  # traced: no recompilation per cut
+        return _fit_batch(p0, c0, meas, geo, cut, bool(smooth), float(mass))
 
 
 def parameter_pulls(
     estimate: Float[Array, "*b 5"],
     cov: Float[Array, "*b 5 5"],
     truth: Float[Array, "*b 5"],
-    radius: Float[Array, "*b"],
+    radius: Float[ArrayLike, "*r"],
 ) -> Float[Array, "*b 5"]:
     r"""Pulls $(\hat x_i - x_i)/\sqrt{C_{ii}}$ with $\ell_0$ and $\phi$ differences wrapped.
 
     ``radius`` is the radius of the surface of each state (broadcast against the batch).
     """
+    radius = jnp.asarray(radius)
     d = estimate - truth
     d0 = radius * wrap_angle(d[..., 0] / radius)
     d = d.at[..., 0].set(d0).at[..., 2].set(wrap_angle(d[..., 2]))

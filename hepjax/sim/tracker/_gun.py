@@ -6,6 +6,7 @@ energy loss and $\beta$ of the Highland formula) with charge $\pm1$.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import equinox as eqx
@@ -90,10 +91,14 @@ def _charges(key, n, charge, dtype):
     return jnp.full((n,), float(charge), dtype)
 
 
-def _vertices(key, n, vertex_sigma, dtype):
+def _vertex_sigma(vertex_sigma) -> tuple[float, float, float]:
     sig = np.broadcast_to(np.asarray(vertex_sigma, dtype=float), (3,))
     if np.any(sig < 0) or not np.all(np.isfinite(sig)):
         raise ValueError(f"vertex_sigma must be finite and >= 0, got {vertex_sigma!r}")
+    return tuple(float(s) for s in sig)
+
+
+def _vertices(key, n, sig, dtype):
     return jax.random.normal(key, (n, 3), dtype) * jnp.asarray(sig, dtype)
 
 
@@ -135,6 +140,14 @@ def particle_gun(
     eta = _range("eta", eta)
     phi = _range("phi", phi)
     _check_eta(eta, geometry)
+    if charge is not None and charge not in (1, -1):
+        raise ValueError(f"charge must be +1, -1 or None (random sign), got {charge!r}")
+    sig = _vertex_sigma(vertex_sigma)
+    return _gun_jit(key, int(n), pt, eta, phi, charge, sig, bool(log_pt), jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=tuple(range(1, 9)))
+def _gun_jit(key, n, pt, eta, phi, charge, sig, log_pt, dtype):
     k = jax.random.split(key, 5)
     u = jax.random.uniform(k[0], (n,), dtype)
     if log_pt:
@@ -144,7 +157,7 @@ def particle_gun(
     etas = jax.random.uniform(k[1], (n,), dtype, eta[0], eta[1])
     phis = jax.random.uniform(k[2], (n,), dtype, phi[0], phi[1])
     q = _charges(k[3], n, charge, dtype)
-    return _from_pt_eta_phi(pts, etas, phis, q, _vertices(k[4], n, vertex_sigma, dtype))
+    return _from_pt_eta_phi(pts, etas, phis, q, _vertices(k[4], n, sig, dtype))
 
 
 def pileup_particles(
@@ -178,6 +191,22 @@ def pileup_particles(
         raise ValueError(f"n_vertices must be a positive integer, got {n_vertices!r}")
     eta = _range("eta", eta)
     _check_eta(eta, geometry)
+    sig = _vertex_sigma(vertex_sigma)
+    return _pileup_jit(
+        key,
+        int(n),
+        float(pt_min),
+        float(pt_max),
+        float(pt_index),
+        eta,
+        int(n_vertices),
+        sig,
+        jnp.dtype(dtype),
+    )
+
+
+@functools.partial(jax.jit, static_argnums=tuple(range(1, 9)))
+def _pileup_jit(key, n, pt_min, pt_max, pt_index, eta, n_vertices, vertex_sigma, dtype):
     k = jax.random.split(key, 6)
     u = jax.random.uniform(k[0], (n,), dtype)
     a = 1.0 - pt_index

@@ -258,8 +258,7 @@ def simulate_event(
     if not isinstance(n_noise, int | np.integer) or n_noise < 0:
         raise ValueError(f"n_noise must be a non-negative integer, got {n_noise!r}")
     good, report = _check_particles(geometry, particles, on_invalid)
-    k_sim, k_noise, k_perm = jax.random.split(key, 3)
-    sim = _simulate_jit(k_sim, geometry, particles, mass)
+    sim, noise, tie_seed = _simulate_jit(key, geometry, particles, mass, int(n_noise))
     sim = jax.tree.map(np.asarray, sim)
     _n, _n_layers = sim.detected.shape
     det = sim.detected & good[:, None]
@@ -274,9 +273,7 @@ def simulate_event(
     tpos = sim.position[pidx, lidx]
     tmom = sim.momentum[pidx, lidx]
     if n_noise:
-        nl, nloc, npos, nmod = jax.tree.map(
-            np.asarray, _noise_jit(k_noise, geometry, n_noise, particles.momentum.dtype)
-        )
+        nl, nloc, npos, nmod = jax.tree.map(np.asarray, noise)
         hit_layer = np.concatenate([hit_layer, nl])
         hit_pos = np.concatenate([hit_pos, npos])
         hit_local = np.concatenate([hit_local, nloc])
@@ -284,7 +281,8 @@ def simulate_event(
         hit_pid = np.concatenate([hit_pid, np.zeros(n_noise, int)])
         tpos = np.concatenate([tpos, npos])
         tmom = np.concatenate([tmom, np.zeros((n_noise, 3))])
-    tie = np.asarray(jax.random.permutation(k_perm, len(hit_layer)))
+    # random order of the hits within a module (no information in the hit id)
+    tie = np.random.default_rng(np.asarray(tie_seed)).permutation(len(hit_layer))
     order = np.lexsort((tie, hit_module, hit_layer))
     nh = len(order)
     hit_id = np.arange(1, nh + 1, dtype=np.int64)
@@ -354,10 +352,9 @@ def simulate_event(
 
 
 @eqx.filter_jit
-def _simulate_jit(key, geometry, particles, mass):
-    return simulate_tracks(key, geometry, particles, mass=mass)
-
-
-@eqx.filter_jit
-def _noise_jit(key, geometry, n, dtype):
-    return noise_hits(key, geometry, n, dtype=dtype)
+def _simulate_jit(key, geometry, particles, mass, n_noise):
+    k_sim, k_noise, k_tie = jax.random.split(key, 3)
+    sim = simulate_tracks(k_sim, geometry, particles, mass=mass)
+    noise = noise_hits(k_noise, geometry, n_noise, dtype=particles.momentum.dtype)
+    tie_seed = jax.random.randint(k_tie, (4,), 0, 2**31 - 1)
+    return sim, noise, tie_seed
