@@ -34,7 +34,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
 from .._core import check_choice, masked_count, masked_mean, masked_softmax, masked_sum
 from ..nn import TransformerEncoder
@@ -47,7 +47,7 @@ def _check_size(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def ensemble_mask(x: Float[Array, "n ..."]) -> Bool[Array, " n"]:
+def ensemble_mask(x: Float[ArrayLike, "n ..."]) -> Bool[Array, " n"]:
     """The real events of a NaN-padded ensemble: events that are not all NaN."""
     x = jnp.asarray(x)
     if x.ndim < 2:
@@ -209,7 +209,7 @@ class DeepSetEmbedding(eqx.Module):
         self.pooling, self.event_ndim = pooling, event_ndim
 
     def __call__(
-        self, x: Float[Array, "n ..."], mask: Bool[Array, " n"] | None = None
+        self, x: Float[ArrayLike, "n ..."], mask: Bool[ArrayLike, " n"] | None = None
     ) -> Float[Array, " e"]:
         """Embed one ensemble ``x: (n, *event_shape)`` (NaN rows or ``mask`` mark padding)."""
         x, mask = _set_inputs(x, mask, self.event_ndim, "DeepSetEmbedding")
@@ -301,7 +301,7 @@ class SetTransformerEmbedding(eqx.Module):
         self.num_heads, self.pooling, self.event_ndim = num_heads, pooling, event_ndim
 
     def __call__(
-        self, x: Float[Array, "n ..."], mask: Bool[Array, " n"] | None = None
+        self, x: Float[ArrayLike, "n ..."], mask: Bool[ArrayLike, " n"] | None = None
     ) -> Float[Array, " e"]:
         """Embed one ensemble ``x: (n, *event_shape)`` (NaN rows or ``mask`` mark padding)."""
         x, mask = _set_inputs(x, mask, self.event_ndim, "SetTransformerEmbedding")

@@ -126,7 +126,7 @@ class ConditionalSplineFlow(eqx.Module):
         (z, total), _ = jax.lax.scan(body, init, (params, self.masks), reverse=inverse)
         return z, total
 
-    def context(self, x: Float[Array, " dx"]) -> Float[Array, " c"]:
+    def context(self, x: Float[Array, "..."]) -> Float[Array, " c"]:
         return embed(self.embedding, x)
 
     def log_prob_given_context(
@@ -137,7 +137,7 @@ class ConditionalSplineFlow(eqx.Module):
         z, total = self._scan(z, context, inverse=False)
         return jax.scipy.stats.norm.logpdf(z).sum() + total - jnp.sum(log_scale)
 
-    def log_prob(self, theta: Float[Array, " d"], x: Float[Array, " dx"]) -> Float[Array, ""]:
+    def log_prob(self, theta: Float[Array, " d"], x: Float[Array, "..."]) -> Float[Array, ""]:
         """``log q(theta | x)`` for one pair."""
         return self.log_prob_given_context(theta, self.context(x))
 
