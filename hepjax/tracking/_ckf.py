@@ -6,8 +6,9 @@ filter, and branches where more than one measurement is compatible:
 
 1. **Predict.** Each branch's bound parameters
    $(\ell_0, \ell_1, \phi, \theta, q/p)$ are transported by the analytic helix to
-   the next cylinder (:func:`hepjax.sim.tracker.transport`); the covariance with
-   the transport Jacobian from ``jax.jacfwd``, $C \to F C F^\top$.
+   the next cylinder, the covariance with the transport Jacobian from
+   ``jax.jacfwd``, $C \to F C F^\top$ (the Kalman filter's
+   :func:`hepjax.tracking.predict`).
 2. **Select** (ACTS's ``MeasurementSelector``). The hits of the layer are sorted
    by $\phi$; the ``window`` hits nearest in $\phi$ to the prediction are the
    candidates. Each gets $\chi^2 = r^\top (H C H^\top + V)^{-1} r$ (pixels 2D,
@@ -16,9 +17,11 @@ filter, and branches where more than one measurement is compatible:
    and the ``max_per_surface`` ($K$) best of them each open a branch. If none is
    compatible the branch records a **hole**; a branch with more than
    ``max_holes`` holes stops (and is kept, trimmed at its last measurement).
-3. **Update** each child with its measurement (Joseph form), then add the
-   layer's multiple scattering (Highland) to the $\phi,\theta$ variances and apply
-   the mean energy loss to $q/p$.
+3. **Update** each child with its measurement (:func:`hepjax.tracking.update`,
+   Joseph form), then add the layer's material
+   (:func:`hepjax.tracking.add_material`: Highland scattering in the
+   $\phi,\theta$ variances, mean energy loss in $q/p$). A hole branch gets the
+   material too; a branch whose prediction is off the layer ($|z| > h$) skips it.
 4. **Prune** to a fixed **beam** of ``beam`` ($B$) branches per seed, ranked by the
    number of measurements, then fewer holes, then smaller $\chi^2$. The best
    branch with at least ``min_hits`` measurements is the seed's track.

@@ -272,7 +272,14 @@ def test_example_runs_at_tiny_size(tmp_path, monkeypatch):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     tiny = dict(
-        n_train=3, n_test=2, n_particles=40, n_noise=40, steps=40, gun_events=1, gun_particles=20
+        n_train=3,
+        n_test=2,
+        n_particles=40,
+        n_noise=40,
+        steps=40,
+        map_tracks=2000,
+        gun_events=1,
+        gun_particles=20,
     )
     monkeypatch.setitem(mod.SCALES, "small", tiny)
     from hepjax.cli._registry import Example, run_example
