@@ -21,17 +21,22 @@ sbi.diagnostics.c2st(samples, task.reference_posterior(key, x_obs, 10_000))
 - Embeddings for ``embedding=``: :class:`MLPEmbedding` (vectors),
   :class:`DeepSetEmbedding` and :class:`SetTransformerEmbedding` (ensembles of
   events: ``x`` of shape ``(N, m, *event_shape)`` with padding events all NaN,
-  see :func:`pad_ensembles`).
+  see :func:`pad_ensembles`); :class:`CNNEmbedding` for images (alone, or as
+  the per-event ``encoder=`` of a set embedding).
 - :class:`HierarchicalNPE`: global posterior $q(\theta \mid X)$ over a
   variable-size ensemble $X$ and local posteriors $q(z_i \mid x_i, \theta,
   s(X))$ (Heinrich et al. 2023, arXiv:2306.12584).
 - :mod:`hepjax.sbi.tasks`: sbibm's ``gaussian_linear``, ``two_moons``, ``slcp``.
+- :mod:`hepjax.sbi.frequentist`: profile likelihood ratios from exact or
+  learned likelihoods, the Neyman construction and its coverage.
 - :mod:`hepjax.sbi.diagnostics`: C2ST, simulation-based calibration (ranks and
   a uniformity test), TARP expected coverage.
 """
 
 from . import diagnostics as diagnostics
+from . import frequentist as frequentist
 from . import tasks as tasks
+from ._cnn import CNNEmbedding as CNNEmbedding
 from ._data import NotFittedError as NotFittedError
 from ._embeddings import DeepSetEmbedding as DeepSetEmbedding
 from ._embeddings import MLPEmbedding as MLPEmbedding
@@ -51,6 +56,7 @@ __all__ = [
     "NPE",
     "NRE",
     "AbstractPosteriorEstimator",
+    "CNNEmbedding",
     "DeepSetEmbedding",
     "HierarchicalNPE",
     "MLPEmbedding",
@@ -58,6 +64,7 @@ __all__ = [
     "SetTransformerEmbedding",
     "diagnostics",
     "ensemble_mask",
+    "frequentist",
     "pad_ensembles",
     "tasks",
 ]

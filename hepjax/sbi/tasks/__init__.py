@@ -10,6 +10,7 @@ The hierarchical tasks over event ensembles (:data:`HIERARCHICAL_NAMES`:
 from ._hierarchical import AbstractHierarchicalTask as AbstractHierarchicalTask
 from ._hierarchical import HierarchicalGaussian as HierarchicalGaussian
 from ._hierarchical import ResonanceMixture as ResonanceMixture
+from ._lensing import LensingEnsemble as LensingEnsemble
 from ._onoff import OnOff as OnOff
 from ._tasks import HIERARCHICAL_NAMES as HIERARCHICAL_NAMES
 from ._tasks import NAMES as NAMES
@@ -27,6 +28,7 @@ __all__ = [
     "AbstractTask",
     "GaussianLinear",
     "HierarchicalGaussian",
+    "LensingEnsemble",
     "OnOff",
     "ResonanceMixture",
     "TwoMoons",

@@ -1,0 +1,76 @@
+"""The strong-lensing ensemble task and the CNN embedding."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+
+from hepjax import sbi
+from hepjax.sim import lensing
+
+SMALL = lensing.Instrument(num_pix=16, pixel_scale=0.3, supersample=1)
+
+
+def test_lensing_ensemble_shapes_padding_and_local_prior(key):
+    task = sbi.tasks.LensingEnsemble(min_events=2, max_events=6, instrument=SMALL)
+    k1, k2 = jax.random.split(key)
+    theta, z, x = task.simulate_with_local(k1, 200)
+    assert theta.shape == (200, 2) and z.shape == (200, 6, 14) and x.shape == (200, 6, 16, 16)
+    real = ~np.isnan(np.asarray(x)).all(axis=(2, 3))
+    assert real.sum(1).min() >= 2 and real.sum(1).max() <= 6
+    np.testing.assert_array_equal(real, ~np.isnan(np.asarray(z[..., 0])))
+    assert np.isfinite(np.asarray(x)[real]).all()
+    assert bool(jnp.all(jnp.isfinite(jax.vmap(task.log_prior)(theta))))
+    # the Einstein radii follow N(mu_E, sigma_E^2) truncated to theta_e_range: check the
+    # probability integral transform is uniform
+    lo, hi = task.theta_e_range
+    mu = np.repeat(np.asarray(theta[:, 0])[:, None], 6, 1)[real]
+    sg = np.repeat(np.asarray(theta[:, 1])[:, None], 6, 1)[real]
+    te = np.asarray(z[..., 0])[real]
+    u = scipy.stats.truncnorm.cdf(te, (lo - mu) / sg, (hi - mu) / sg, loc=mu, scale=sg)
+    assert scipy.stats.kstest(u, "uniform").pvalue > 1e-3
+    # fixed ensemble size
+    _, x = task.simulate(k2, 3, num_events=4)
+    assert (~np.isnan(np.asarray(x)).all(axis=(2, 3))).sum(1).tolist() == [4, 4, 4]
+
+
+def test_oracle_posterior_concentrates(key):
+    task = sbi.tasks.LensingEnsemble(max_events=400, instrument=SMALL)
+    k1, k2, k3 = jax.random.split(key, 3)
+    truth = jnp.array([1.1, 0.2])
+    theta_e = jax.vmap(task.sample_local, in_axes=(0, None))(jax.random.split(k1, 400), truth)
+    post = np.asarray(task.oracle_posterior(k2, theta_e[:, 0], 4000))
+    assert np.all(np.abs(post.mean(0) - np.asarray(truth)) < 4 * post.std(0))
+    assert post.std(0)[0] < 0.02 and post.std(0)[1] < 0.015
+    # fewer lenses: wider (NaN entries are padding)
+    few = theta_e[:, 0].at[10:].set(jnp.nan)
+    assert np.all(np.asarray(task.oracle_posterior(k3, few, 4000)).std(0) > 2 * post.std(0))
+
+
+def test_cnn_embedding_and_image_set_embedding(key):
+    k1, k2, k3 = jax.random.split(key, 3)
+    cnn = sbi.CNNEmbedding((16, 16), 8, channels=(4, 8), key=k1)
+    assert cnn(jnp.ones((16, 16))).shape == (8,)
+    emb = sbi.DeepSetEmbedding(8, 5, encoder=cnn, event_ndim=2, key=k2)
+    x = jax.random.normal(k3, (4, 16, 16))
+    padded = jnp.concatenate([x, jnp.full((2, 16, 16), jnp.nan)])
+    out = emb(padded)
+    np.testing.assert_allclose(out, emb(x[::-1]), atol=1e-5)
+    np.testing.assert_allclose(out, emb(x), atol=1e-5)
+    with pytest.raises(ValueError, match=r"CNNEmbedding takes one image of shape \(16, 16\)"):
+        cnn(jnp.ones((8, 8)))
+    with pytest.raises(ValueError, match="image_shape must be"):
+        sbi.CNNEmbedding((16,), 8, key=k1)
+    with pytest.raises(ValueError, match="channels must be a non-empty tuple"):
+        sbi.CNNEmbedding((16, 16), 8, channels=(), key=k1)
+
+
+def test_lensing_ensemble_bad_input(key):
+    with pytest.raises(ValueError, match="must not exceed max_events"):
+        sbi.tasks.LensingEnsemble(min_events=5, max_events=2)
+    with pytest.raises(ValueError, match="mu_range must be"):
+        sbi.tasks.LensingEnsemble(mu_range=(1.5, 0.8))
+    task = sbi.tasks.LensingEnsemble(max_events=3, instrument=SMALL)
+    with pytest.raises(ValueError, match=r"num_events must be in \[1, max_events=3\]"):
+        task.simulate(key, 2, num_events=4)
