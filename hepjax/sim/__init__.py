@@ -8,6 +8,8 @@ Submodules:
 * :mod:`hepjax.sim.branching` — branching programs (the toy shower of
   arXiv:2308.16680, Galton-Watson processes, a Heitler cascade) in
   fixed-capacity particle buffers, differentiable with the same estimators.
+* :mod:`hepjax.sim.lensing` — galaxy-galaxy strong-lensing images (singular
+  isothermal ellipsoid with external shear, Sérsic source, PSF, noise).
 * :mod:`hepjax.sim.tracker` — a toy barrel silicon tracker (helix propagation,
   Highland scattering, energy loss, pixel and stereo-strip digitisation, noise)
   writing TrackML-format events.
@@ -15,4 +17,5 @@ Submodules:
 
 from . import branching as branching
 from . import gillespie as gillespie
+from . import lensing as lensing
 from . import tracker as tracker
