@@ -86,7 +86,7 @@ class LocalPosteriorNet(eqx.Module):
             parts.append(jnp.broadcast_to(s, (x.shape[0], s.shape[0])))
         return jnp.concatenate(parts, axis=1), mask
 
-    def log_prob(self, theta, z, x) -> Array:
+    def log_prob(self, theta, z, x) -> tuple[Array, Array]:
         """Per-event ``log q(z_i | ...)`` ``(m,)`` of one ensemble (0 on padding) and the mask."""
         context, mask = self.contexts(theta, x)
         z0 = jnp.where(mask[:, None], z, 0.0)

@@ -139,6 +139,11 @@ class AbstractHierarchicalTask(AbstractTask):
         theta, _, x = self.simulate_with_local(key, n)
         return theta, x
 
+    def observation(self, key: PRNGKeyArray) -> tuple[Float[Array, " d"], Float[Array, "m dx"]]:
+        """A true ``theta`` drawn from the prior and one observed ensemble (padding NaN)."""
+        theta, x = self.simulate(key, 1)
+        return theta[0], x[0]
+
     def observation_with_local(
         self, key: PRNGKeyArray
     ) -> tuple[Float[Array, " d"], Float[Array, "m dz"], Float[Array, "m dx"]]:
