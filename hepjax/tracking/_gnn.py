@@ -121,17 +121,46 @@ class EdgeClassifier(eqx.Module):
                 "EdgeClassifier takes one graph (no batch axis); use edge_scores or jax.vmap "
                 f"for a batch, got edge_mask of shape {jnp.shape(graph.edge_mask)}"
             )
-        n = graph.nodes.shape[0]
-        s, r = graph.senders, graph.receivers
-        emask = jnp.asarray(graph.edge_mask, jnp.float32)[:, None]
-        h = self.node_encoder(jnp.asarray(graph.nodes, jnp.float32))
-        e = self.edge_encoder(jnp.asarray(graph.edges, jnp.float32)) * emask
+        return self._logits(
+            graph.nodes, graph.senders, graph.receivers, graph.edges, graph.edge_mask
+        )
+
+    def _logits(self, nodes, senders, receivers, edges, edge_mask) -> Float[Array, " e"]:
+        n = nodes.shape[0]
+        s, r = senders, receivers
+        emask = jnp.asarray(edge_mask, jnp.float32)[:, None]
+        h = self.node_encoder(jnp.asarray(nodes, jnp.float32))
+        e = self.edge_encoder(jnp.asarray(edges, jnp.float32)) * emask
         for _ in range(self.iterations):
             e = (e + self.edge_update(jnp.concatenate([h[s], h[r], e], -1))) * emask
             m_in = jax.ops.segment_sum(e, r, num_segments=n)
             m_out = jax.ops.segment_sum(e, s, num_segments=n)
             h = h + self.node_update(jnp.concatenate([h, m_in, m_out], -1))
         return self.output(jnp.concatenate([h[s], h[r], e], -1))[:, 0]
+
+
+def _batch_logits(model: "EdgeClassifier", graphs: HitGraph) -> Float[Array, "*b e"]:
+    """Logits of a stacked batch as one disjoint graph (node indices offset per graph).
+
+    Equivalent to ``jax.vmap(model)``, but the gathers and segment sums stay
+    unbatched, which XLA runs several times faster (above all their gradients).
+    """
+    lead = graphs.edge_mask.shape[:-1]
+    if not lead:
+        return model(graphs)
+    n, e = graphs.nodes.shape[-2], graphs.edge_mask.shape[-1]
+    b = math.prod(lead)
+    offset = (jnp.arange(b, dtype=jnp.int32) * n)[:, None]
+    senders = (jnp.reshape(graphs.senders, (b, e)) + offset).reshape(-1)
+    receivers = (jnp.reshape(graphs.receivers, (b, e)) + offset).reshape(-1)
+    logits = model._logits(
+        jnp.reshape(graphs.nodes, (b * n, -1)),
+        senders,
+        receivers,
+        jnp.reshape(graphs.edges, (b * e, -1)),
+        jnp.reshape(graphs.edge_mask, (b * e,)),
+    )
+    return logits.reshape(*lead, e)
 
 
 def _check_graph(graph: Any, name: str = "graph") -> None:
@@ -164,7 +193,7 @@ def edge_loss(
         \\mathcal L = -\\frac{\\sum_{\\rm edges} m\\,[w_+ y \\log\\sigma(\\ell)
             + (1-y)\\log(1-\\sigma(\\ell))]}{\\sum m}
     """
-    logits = jax.vmap(model)(graphs)
+    logits = _batch_logits(model, graphs)
     y = jnp.asarray(graphs.labels, jnp.float32)
     m = jnp.asarray(graphs.edge_mask, jnp.float32)
     per = -(pos_weight * y * jax.nn.log_sigmoid(logits) + (1 - y) * jax.nn.log_sigmoid(-logits))

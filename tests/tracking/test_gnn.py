@@ -282,47 +282,39 @@ def sim_events():
 
     geo = tracker.BarrelGeometry.default()
 
-    def event(seed, n, noise, vertices):
+    def event(seed):
         k1, k2 = jax.random.split(jax.random.key(seed))
-        parts = tracker.pileup_particles(k1, n, geometry=geo, n_vertices=vertices)
-        return tracker.simulate_event(k2, geo, parts, n_noise=noise)
+        parts = tracker.pileup_particles(k1, 200, geometry=geo)
+        return tracker.simulate_event(k2, geo, parts, n_noise=200)
 
     return {
-        "map": simulate_module_map(jax.random.key(7), geo, n_tracks=12_000, n_events=3),
-        "train": [event(100 + s, 4000, 0, 100) for s in range(1)],
-        "test": [event(200 + s, 4000, 400, 100) for s in range(1)],
+        "map": simulate_module_map(jax.random.key(7), geo, n_tracks=40_000, n_events=4),
+        "train": [event(100 + s) for s in range(10)],
+        "test": [event(200 + s) for s in range(2)],
     }
 
 
 @pytest.mark.slow
 def test_module_map_on_simulated_events(sim_events):
     mm = sim_events["map"]
-    g = build_graph(sim_events["test"][0], mm)
-    m = graph_metrics(g)
-    assert m["efficiency"] > 0.95, m
-    # truth-labelled graph edges give candidates for nearly all pT > 1 GeV particles
-    e = sim_events["test"][0]
-    pixel = e.hits["volume_id"] == 8
-    truth = {k: v[pixel] for k, v in e.truth.items()}
-    cands = track_candidates(g, np.asarray(g.labels, float))
-    assert tracking_efficiency(truth, e.particles, cands)["efficiency"] > 0.95
+    for e in sim_events["test"]:
+        g = build_graph(e, mm)
+        m = graph_metrics(g)
+        assert m["efficiency"] > 0.95, m
+        assert m["purity"] > 0.2, m
+        # truth-labelled graph edges give candidates for nearly all pT > 1 GeV particles
+        pixel = e.hits["volume_id"] == 8
+        truth = {k: v[pixel] for k, v in e.truth.items()}
+        cands = track_candidates(g, np.asarray(g.labels, float))
+        assert tracking_efficiency(truth, e.particles, cands)["efficiency"] > 0.95
 
 
 @pytest.mark.slow
 def test_classifier_learns_on_simulated_events(sim_events):
     mm = sim_events["map"]
-    # one 4000-particle event, split into 8 graphs of 500 particles each by particle id
-    big = sim_events["train"][0]
-    graphs = []
-    for k in range(8):
-        keep = (big.truth["particle_id"] % 8 == k) & (big.truth["particle_id"] > 0)
-        sub = {
-            "hits": {c: v[keep] for c, v in big.hits.items()},
-            "truth": {c: v[keep] for c, v in big.truth.items()},
-        }
-        graphs.append(build_graph(sub, mm))
-    fit = train_edge_classifier(jax.random.key(0), graphs, steps=150, eval_every=25, patience=4)
-    test = build_graph(sim_events["test"][0], mm)
+    graphs = [build_graph(e, mm) for e in sim_events["train"]]
+    fit = train_edge_classifier(jax.random.key(0), graphs, steps=200, eval_every=25, patience=4)
+    test = stack_graphs([build_graph(e, mm) for e in sim_events["test"]])
     m = edge_metrics(test, edge_scores(fit.model, test))
-    assert m["auc"] > 0.97, m
-    assert m["efficiency"] > 0.9 and m["purity"] > 0.8, m
+    assert m["auc"] > 0.98, m
+    assert m["efficiency"] > 0.9 and m["purity"] > 0.85, m
