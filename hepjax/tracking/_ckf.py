@@ -13,7 +13,9 @@ filter, and branches where more than one measurement is compatible:
    by $\phi$; the ``window`` hits nearest in $\phi$ to the prediction are the
    candidates. Each gets $\chi^2 = r^\top (H C H^\top + V)^{-1} r$ (pixels 2D,
    strips 1D along the stereo-rotated axis, mixed through masking: a strip has
-   a zero second row of $H$); those with $\chi^2 <$ ``chi2_cut`` are compatible
+   a zero second row of $H$, and a strip hit is only a candidate when the
+   prediction lies on its module, within the strip length
+   $\sqrt{12\,\sigma_v^2}$ along $z$); those with $\chi^2 <$ ``chi2_cut`` are compatible
    and the ``max_per_surface`` ($K$) best of them each open a branch. If none is
    compatible the branch records a **hole**; a branch with more than
    ``max_holes`` holes stops (and is kept, trimmed at its last measurement).
@@ -33,7 +35,9 @@ per layer, windows of W hits), so one ``jit`` compiles the whole event and
 Seeds come from pixel triplets (:func:`hepjax.tracking.find_seeds`) or from
 pixel track candidates (:func:`hepjax.tracking.seeds_from_candidates`: a GNN's
 or the truth's): hits listed in the seed are *forced* (the filter updates with
-them without a search), the other layers are searched. Starting from a fitted
+them without a search, unless their chi2 exceeds ``chi2_cut_seed``: then the
+layer is searched as if the seed had no hit there), the other layers are
+searched. Starting from a fitted
 pixel candidate and extending into the strips is the combination of
 arXiv:2401.16016 (Huth et al., "Combined track finding with GNN & CKF").
 
@@ -89,6 +93,8 @@ class CKFConfig(eqx.Module):
         min_hits: a track needs at least this many measurements [nMeasurementsMin].
         max_shared: the ambiguity resolution keeps tracks with at most this many
             shared hits.
+        chi2_cut_seed: a seed's own hit with a larger chi2 is an outlier (a wrong hit
+            in a GNN candidate): the layer is then searched instead.
         mass: particle hypothesis for the material effects (GeV; muon).
     """
 
@@ -99,6 +105,7 @@ class CKFConfig(eqx.Module):
     window: int = eqx.field(static=True, default=16)
     min_hits: int = eqx.field(static=True, default=7)
     max_shared: int = eqx.field(static=True, default=1)
+    chi2_cut_seed: float = eqx.field(static=True, default=100.0)
     mass: float = eqx.field(static=True, default=MUON_MASS)
 
     def __check_init__(self):
@@ -139,7 +146,10 @@ def event_measurements(event, *, size: int | None = None, dtype=None) -> Measure
     dtype = dtype or jnp.result_type(float)
     two = np.asarray(m["ndim"]) == 2
     var_u = np.asarray(m["var_u"], float)
-    var_v = np.where(two, np.asarray(m["var_v"], float), 1.0)
+    # 1D strips keep var_v = length^2 / 12 (the update ignores it; the CKF's module
+    # gate uses it)
+    var_v = np.asarray(m["var_v"], float)
+    var_v = np.where(two | (np.isfinite(var_v) & (var_v > 0)), var_v, 1e12)
     cuv = np.where(two, np.asarray(m["cov_uv"], float), 0.0)
     cov = np.stack([np.stack([var_u, cuv], -1), np.stack([cuv, var_v], -1)], -2)
     loc = np.stack([np.asarray(m["loc0"], float), np.asarray(m["loc1"], float)], -1)
@@ -307,12 +317,11 @@ def ckf(
                 i = jnp.searchsorted(phis[lay], phi_pred)
                 j = (i - W // 2 + jnp.arange(W)) % jnp.maximum(counts[lay], 1)
                 ok = jnp.arange(W) < counts[lay]
-                idx = order[lay, j]
-                return jnp.where(is_forced, jnp.full((W,), fh), idx), jnp.where(
-                    is_forced, jnp.arange(W) == 0, ok
-                )
+                # the seed's own hit on this layer, if any, is candidate W
+                idx = jnp.concatenate([order[lay, j], jnp.maximum(fh, 0)[None]])
+                return idx, jnp.concatenate([ok, is_forced[None]])
 
-            cidx, cok = jax.vmap(cands)(p_pred)  # (B, W)
+            cidx, cok = jax.vmap(cands)(p_pred)  # (B, W + 1)
 
             def chi2_of(p, c, ms):
                 # measurement_chi2 for every candidate, with a closed-form 2x2 inverse
@@ -335,13 +344,23 @@ def ckf(
                         + s[0, 0] * res[1] ** 2
                         - 2 * s[0, 1] * res[0] * res[1]
                     )
-                    return q / det
+                    # a strip measures nothing along the strip, but only on its module:
+                    # the prediction must lie within the module's length (var_v = length^2/12)
+                    half = jnp.sqrt(3.0 * mm.cov[1, 1])
+                    gate = half + 3.0 * jnp.sqrt(c[1, 1]) + jnp.abs(sn) * half
+                    on_module = mm.is_2d | (jnp.abs(mm.loc[1] - p[1]) <= gate)
+                    return jnp.where(on_module, q / det, jnp.inf)
 
                 return jax.vmap(one)(ms)
 
             up_chi2 = jax.vmap(chi2_of)(p_pred, c_pred, cidx)  # (B, W)
             up_chi2 = jnp.where(jnp.isfinite(up_chi2), up_chi2, jnp.inf)
-            compat = cok & (is_forced | (up_chi2 < cfg.chi2_cut)) & ext_on[:, None]
+            # a seed hit is taken alone unless it is an outlier (chi2 above chi2_cut_seed),
+            # then the layer is searched as if the seed had no hit there
+            seed_ok = is_forced & (up_chi2[:, W] < cfg.chi2_cut_seed)
+            is_seed = jnp.arange(W + 1) == W
+            searched = ~is_seed & (up_chi2 < cfg.chi2_cut) & ~seed_ok[:, None]
+            compat = cok & ((is_seed & seed_ok[:, None]) | searched) & ext_on[:, None]
             # K best compatible per branch
             key = jnp.where(compat, -up_chi2, -jnp.inf)
             top_val, top_j = jax.lax.top_k(key, K)  # (B, K)
