@@ -286,7 +286,8 @@ _ORDER_WEIGHTS = _order_weights()
 
 def trackml_pt_weight(pt: Any) -> np.ndarray:
     """TrackML $p_T$ weight: 0.2 up to 0.5 GeV, linear to 1 at 3 GeV, 1 above (0 below 50 MeV)."""
-    return np.interp(np.asarray(pt, np.float64), [0.05, 0.5, 3.0], [0.2, 0.2, 1.0], left=0.0)
+    pt = np.asarray(pt, np.float64)
+    return np.asarray(np.interp(pt, [0.05, 0.5, 3.0], [0.2, 0.2, 1.0], left=0.0))
 
 
 def trackml_weights(truth: Any, particles: Any) -> np.ndarray:
@@ -303,7 +304,7 @@ def trackml_weights(truth: Any, particles: Any) -> np.ndarray:
     p = _particles(particles, ("vz",))
     pid = t["particle_id"].astype(np.int64)
     idx, found = _lookup(pid, p["particle_id"].astype(np.int64))
-    w_pt = np.where(found & (pid != 0), trackml_pt_weight(p["pt"][idx] if p["pt"].size else 0), 0)
+    w_pt = np.where(found & (pid != 0), trackml_pt_weight(p["pt"][idx] if p["pt"].size else 0.0), 0)
     vz = np.where(found, p["vz"][idx].astype(np.float64) if p["vz"].size else 0.0, 0.0)
     dz = np.abs(t["tz"].astype(np.float64) - vz)
     order = np.lexsort((dz, pid))

@@ -319,6 +319,15 @@ def test_rates_no_candidates_and_given_kinematics():
     assert perf.summary()["n_tracks"] == 0
 
 
+def test_empty_event():
+    truth = {"hit_id": np.zeros(0, np.int64), "particle_id": np.zeros(0, np.int64), "tz": []}
+    particles = {k: np.zeros(0) for k in ("vx", "vy", "vz", "px", "py", "pz")}
+    particles["particle_id"] = np.zeros(0, np.int64)
+    assert trackml_score(truth, particles, []) == 0.0
+    s = tracking_efficiency(truth, particles, [])
+    assert s["n_particles"] == 0 and np.isnan(s["efficiency"]) and np.isnan(s["fake_rate"])
+
+
 def test_metrics_bad_inputs():
     truth, particles = _event([(1, 5, 2.0, 0.0)])
     h = _hits_of(truth, 1)
