@@ -50,7 +50,7 @@ from hepjax.sim import tracker
 SCALES = {
     "small": {
         "n_train": 12,
-        "n_test": 3,
+        "n_test": 5,
         "n_particles": 200,
         "n_noise": 400,
         "steps": 300,

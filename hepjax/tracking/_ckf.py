@@ -496,8 +496,8 @@ def resolve_ambiguities(tracks: Tracks, num_measurements: int, *, max_shared: in
     hits = tracks.hits
     valid_hit = hits >= 0
     hidx = jnp.where(valid_hit, hits, num_measurements)  # a dump slot
-    n = jnp.maximum(tracks.n_hits, 1).astype(tracks.chi2.dtype)
-    tie = -n * 1e-3 + jnp.clip(tracks.chi2 / n, 0, 999) * 1e-7
+    n = jnp.maximum(tracks.n_hits, 1)
+    chi2_per_hit = tracks.chi2 / n
 
     def shared_of(keep):
         w = jnp.where(keep[:, None] & valid_hit, 1, 0)
@@ -510,9 +510,15 @@ def resolve_ambiguities(tracks: Tracks, num_measurements: int, *, max_shared: in
 
     def body(c):
         keep, shared = c
-        frac = shared.astype(n.dtype) / n + tie
-        frac = jnp.where(keep & (shared > max_shared), frac, -jnp.inf)
-        worst = jnp.argmax(frac)
+        cand = keep & (shared > max_shared)
+        # lexicographic: largest shared fraction (exact, as a cross-multiplied
+        # comparison), then fewest hits, then largest chi2 per hit
+        frac_num, frac_den = jnp.where(cand, shared, -1), n
+        best_i = jnp.argmax(jnp.where(cand, shared / n, -1.0))
+        is_max = cand & (frac_num * frac_den[best_i] == frac_num[best_i] * frac_den)
+        n_min = jnp.min(jnp.where(is_max, n, jnp.iinfo(jnp.int32).max))
+        is_max = is_max & (n == n_min)
+        worst = jnp.argmax(jnp.where(is_max, chi2_per_hit, -jnp.inf))
         keep = keep.at[worst].set(False)
         return keep, shared_of(keep)
 

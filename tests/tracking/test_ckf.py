@@ -102,6 +102,7 @@ def _best(branches, n_seeds, beam):
     return rows[ok[np.arange(n_seeds), b]]
 
 
+@pytest.mark.slow
 def test_muon_gun_all_found(gun):
     event, seeds, branches = gun
     rows = _best(branches, seeds.hits.shape[0], CFG.beam)
@@ -130,6 +131,7 @@ def _track_of(event, branches, seeds, particle):
     raise AssertionError(f"no track for particle {particle}")
 
 
+@pytest.mark.slow
 def test_holes_counted_and_max_holes_stops(gun):
     event, seeds, branches = gun
     r, h = _track_of(event, branches, seeds, HOLE1)
@@ -142,6 +144,7 @@ def test_holes_counted_and_max_holes_stops(gun):
     assert int(branches.last_layer[r]) == 4
 
 
+@pytest.mark.slow
 def test_at_most_k_measurements_branch_per_surface(gun):
     event, _, branches = gun
     pid = np.asarray(event.truth["particle_id"])
@@ -201,9 +204,63 @@ def test_ambiguity_resolution_is_invariant_to_padding_rows():
     assert np.asarray(out.mask).tolist() == [True, False, False]
 
 
-def test_bad_input(gun):
-    event, seeds, _ = gun
+def _tiny_event(n=3):
+    """A hand-made event of ``n`` pixel hits on layers 0..n-1 (no simulation)."""
+    r = np.asarray(GEO.radius)[:n]
+    phi = np.full(n, 0.3)
+    z = np.linspace(1.0, 5.0, n)
+    ids = np.arange(1, n + 1)
+    zeros, ones = np.zeros(n), np.ones(n, np.int64)
+    hits = dict(
+        hit_id=ids,
+        x=r * np.cos(phi),
+        y=r * np.sin(phi),
+        z=z,
+        volume_id=8 * ones,
+        layer_id=2 * (np.arange(n) + 1),
+        module_id=ones,
+    )
+    truth = dict(
+        hit_id=ids,
+        particle_id=ones,
+        tx=hits["x"],
+        ty=hits["y"],
+        tz=z,
+        tpx=ones * 1.0,
+        tpy=zeros,
+        tpz=zeros,
+        weight=ones / n,
+    )
+    particles = dict(
+        particle_id=np.array([1]),
+        vx=np.zeros(1),
+        vy=np.zeros(1),
+        vz=np.zeros(1),
+        px=np.ones(1),
+        py=np.zeros(1),
+        pz=np.zeros(1),
+        q=np.ones(1, np.int64),
+        nhits=np.array([n]),
+    )
+    meas = dict(
+        hit_id=ids,
+        layer=np.arange(n),
+        loc0=r * phi,
+        loc1=z,
+        stereo=zeros,
+        var_u=np.full(n, 0.015**2),
+        var_v=np.full(n, 0.05**2),
+        cov_uv=zeros,
+        ndim=2 * ones,
+    )
+    return tracker.Event(hits=hits, truth=truth, particles=particles, measurements=meas)
+
+
+def test_bad_input():
+    event = _tiny_event()
     meas = event_measurements(event)
+    seeds = candidate_seeds(event, GEO, [event.hits["hit_id"]])
+    assert seeds.num == 1
     with pytest.raises(TypeError, match="seeds"):
         ckf(object(), meas, GEO, max_hits_per_layer=32)
     with pytest.raises(TypeError, match="meas"):
@@ -218,7 +275,14 @@ def test_bad_input(gun):
         CKFConfig(beam=0)
     with pytest.raises(ValueError, match="max_shared"):
         resolve_ambiguities(_tracks([[0, 1]]), 4, max_shared=-1)
-    # a measurement with a NaN coordinate or a non-positive-definite covariance is masked out
+    with pytest.raises(ValueError, match="size"):
+        event_measurements(event, size=2)
+    with pytest.raises(ValueError, match="not in the event"):
+        candidate_seeds(event, GEO, [np.array([99])])
+
+
+def test_nan_and_non_positive_definite_measurements_are_masked():
+    event = _tiny_event()
     tabs = _event_tables(event)
     m = dict(tabs["measurements"])
     m["loc0"] = m["loc0"].copy()
@@ -228,10 +292,8 @@ def test_bad_input(gun):
     bad = tracker.Event(
         hits=tabs["hits"], truth=tabs["truth"], particles=tabs["particles"], measurements=m
     )
-    mask = np.asarray(event_measurements(bad).mask)
-    assert not mask[0] and not mask[1] and mask[2:].all()
-    with pytest.raises(ValueError, match="size"):
-        event_measurements(event, size=3)
+    mask = np.asarray(event_measurements(bad, size=8).mask)
+    assert mask.tolist() == [False, False, True] + [False] * 5
 
 
 @pytest.mark.slow

@@ -70,6 +70,7 @@ def _purity(event, seeds):
     return owners
 
 
+@pytest.mark.slow
 def test_triplet_seeds_muon_gun(key):
     event = _gun_event(key, n=30)
     seeds = triplet_seeds(event, GEO)
@@ -102,6 +103,7 @@ def test_deduplication_keeps_one_seed_per_track(key):
     assert n_all <= 4 * n_dedup
 
 
+@pytest.mark.slow
 def test_find_seeds_rejects_noise_only(key):
     # uniformly random pixel hits give (almost) no triplets pointing to the beam line
     k1, k2 = jax.random.split(key)
@@ -120,13 +122,16 @@ def test_seeds_from_candidates_masks_short_candidates():
     pts, *_ = _helix_points(3.0, 0.5, 1.0, 1.0, radii=(32.0, 72.0, 116.0, 172.0))
     xyz = jnp.stack(pts)
     cands = jnp.array([[0, 1, 2, 3], [0, -1, 2, 3], [0, 1, -1, -1]])
-    seeds = seeds_from_candidates(cands, xyz[:, 0], xyz[:, 1], xyz[:, 2], bz=2.0)
+    seeds = jax.jit(seeds_from_candidates, static_argnames="bz")(
+        cands, xyz[:, 0], xyz[:, 1], xyz[:, 2], bz=2.0
+    )
     assert np.asarray(seeds.mask).tolist() == [True, True, False]
     np.testing.assert_array_equal(np.asarray(seeds.start_layer)[:2], [0, 0])
     # both good candidates estimate the same helix
     np.testing.assert_allclose(seeds.params[0], seeds.params[1], rtol=2e-3, atol=2e-3)
 
 
+@pytest.mark.slow
 def test_candidate_seeds_from_hit_ids(key):
     event = _gun_event(key, n=5)
     pid = np.asarray(event.truth["particle_id"])
@@ -152,10 +157,11 @@ def test_bad_input():
         SeedConfig(window=0)
     with pytest.raises(ValueError, match="layer_triples"):
         SeedConfig(layer_triples=((2, 1, 3),))
-    with pytest.raises(ValueError, match="candidates"):
+    with pytest.raises((ValueError, TypeError), match="candidates"):
         seeds_from_candidates(jnp.zeros(3, int), x, x, x, bz=2.0)
 
 
+@pytest.mark.slow
 def test_nan_hits_are_ignored():
     pts, *_ = _helix_points(3.0, 0.5, 1.0, 1.0, radii=(32.0, 72.0, 116.0, 172.0))
     xyz = np.asarray(jnp.stack(pts))
