@@ -178,7 +178,8 @@ class ModuleMap:
         cut_layers: ``(C, 2)`` layer keys (inner, outer) with doublet cuts.
         z0_range: ``(C, 2)`` allowed $z_0$ (mm) per layer pair.
         phi_slope_range: ``(C, 2)`` allowed $\\Delta\\phi/\\Delta r$ (rad/mm).
-        r_scale, z_scale: scales of the node features (mm).
+        r_scale: radial scale of the node features (mm).
+        z_scale: longitudinal scale of the node features (mm).
         n_events: number of training events.
     """
 
@@ -432,9 +433,10 @@ def build_graph(
     Args:
         event: a TrackML event (``hits``, and ``truth`` when ``truth=True``).
         module_map: from :func:`build_module_map`.
-        n_nodes, n_edges: padded sizes (default: the sizes rounded up to
-            multiples of 256 and 1024, so that similar events share a compiled
-            classifier). A ``ValueError`` if the event does not fit.
+        n_nodes: padded number of nodes (default: rounded up to a multiple of
+            256, so that similar events share a compiled classifier).
+        n_edges: padded number of edges (default: rounded up to a multiple of
+            1024). A ``ValueError`` if the event does not fit.
         truth: compute the edge labels from ``event.truth`` (a ``ValueError``
             if hits and truth do not match); ``False`` for data without truth.
 

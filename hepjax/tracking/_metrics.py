@@ -435,11 +435,13 @@ class TrackingPerformance:
     """Efficiency, fake and duplicate rates of one set of candidates (see the module docstring).
 
     Attributes:
-        particle_pt, particle_eta: ``(n_particles,)`` truth kinematics.
+        particle_pt: ``(n_particles,)`` truth $p_T$ (GeV).
+        particle_eta: ``(n_particles,)`` truth pseudorapidity.
         particle_nhits: ``(n_particles,)`` hits in ``truth``.
         particle_matched: ``(n_particles,)`` at least one candidate matches it.
-        track_pt, track_eta: ``(n_tracks,)`` candidate kinematics (given, or
-            the majority particle's truth; NaN for a noise majority).
+        track_pt: ``(n_tracks,)`` candidate $p_T$ (given, or the majority
+            particle's truth; NaN for a noise majority).
+        track_eta: ``(n_tracks,)`` candidate pseudorapidity (likewise).
         match: the :class:`TrackMatch` of the candidates.
         pt_min, eta_max, min_hits: the particle selection.
         track_selected: ``(n_tracks,)`` candidates counted in the fake and
@@ -552,8 +554,9 @@ def tracking_performance(
         pt_min: particles with $p_T$ (GeV) below this are not in the efficiency.
         eta_max: particles with $|\\eta|$ above this are not in the efficiency.
         min_hits: particles with fewer hits in ``truth`` are not reconstructable.
-        track_pt, track_eta: ``(n_tracks,)`` kinematics of the non-empty
-            candidates (e.g. fitted); default: the majority particle's truth.
+        track_pt: ``(n_tracks,)`` $p_T$ of the non-empty candidates (e.g.
+            fitted); default: the majority particle's truth.
+        track_eta: ``(n_tracks,)`` their pseudorapidity, likewise.
         select_tracks: count in the fake and duplicate rates only candidates
             whose kinematics pass ``pt_min`` and ``eta_max`` (default: all);
             candidates without kinematics (noise majority) are always counted.
@@ -704,7 +707,8 @@ def resolution_summary(
     :func:`pull_summary` for the output and the errors.
 
     Args:
-        estimates, truths: ``(n, k)`` fitted and true parameters.
+        estimates: ``(n, k)`` fitted parameters.
+        truths: ``(n, k)`` true parameters.
         names: column names (default: ``loc0, loc1, phi, theta, qop`` when ``k == 5``).
         mask: ``(n,)`` or ``(n, k)`` entries to use.
         angles: names of the periodic columns.
