@@ -263,8 +263,10 @@ class KalmanResult(eqx.Module):
         used: ``(L,)`` measurement present and accepted.
         outlier: ``(L,)`` measurement present and rejected by ``chi2_cut``.
         reached: ``(L,)`` the propagation reached the layer.
-        chi2_total: sum of the used χ² (the filter's χ², equal to the
-            smoother's for a linear model).
+        chi2_total: sum of the used predicted χ² (the filter's χ², equal to
+            the smoother's for a linear model). It includes the starting state as a
+            prior: with an uninformative ``cov0`` it follows χ²(``ndf``); with a
+            ``cov0`` that describes the start's error, χ²(``ndf`` + 5).
         ndf: number of degrees of freedom, (measured dimensions) − 5.
     """
 
@@ -328,7 +330,7 @@ def kalman_fit(
         geometry. Use float64 (see the module docstring).
     """
     _check_inputs(params0, cov0, meas, geometry)
-    dtype = jnp.result_type(params0, cov0)
+    dtype = jnp.result_type(params0, cov0, geometry.radius, meas.loc)
     radius = geometry.radius.astype(dtype)
     half_length = geometry.half_length.astype(dtype)
     thickness = geometry.thickness.astype(dtype)
@@ -437,6 +439,7 @@ def fit_tracks(
     chi2_cut: float = float("inf"),
     smooth: bool = True,
     mass: float = MUON_MASS,
+    iterations: int = 1,
 ) -> KalmanResult:
     """Fit many tracks in float64 (jit + vmap inside ``jax.enable_x64(True)``).
 
@@ -448,6 +451,11 @@ def fit_tracks(
             seeds, or smeared truth).
         cov0: ``(n, 5, 5)`` starting covariances; default :func:`initial_covariance`.
         chi2_cut, smooth, mass: as in :func:`kalman_fit`.
+        iterations: number of passes. Each pass after the first restarts from
+            the previous smoothed state on layer 0 with the same ``cov0``, so the
+            filter linearises near the solution rather than at a rough seed. (The
+            start is then centred on an estimate that already used the hits; with
+            a broad ``cov0`` this double counting is negligible.)
 
     Returns:
         A batched :class:`KalmanResult` (leading axis ``n``) of float64 arrays.
@@ -460,6 +468,8 @@ def fit_tracks(
             f"measurements must have batch shape (n, {geometry.n_layers}), got {meas.mask.shape}"
         )
     n = meas.mask.shape[0]
+    if not isinstance(iterations, int | np.integer) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
     if np.shape(params0) != (n, 5):
         raise ValueError(f"params0 must have shape ({n}, 5), got {np.shape(params0)}")
     with jax.enable_x64(True):
@@ -476,7 +486,11 @@ def fit_tracks(
                 raise ValueError(f"cov0 must have shape ({n}, 5, 5), got {np.shape(cov0)}")
             c0 = jnp.asarray(cov0, jnp.float64)
         cut = jnp.asarray(chi2_cut, jnp.float64)  # traced: no recompilation per cut
-        return _fit_batch(p0, c0, meas, geo, cut, bool(smooth), float(mass))
+        res = _fit_batch(p0, c0, meas, geo, cut, bool(smooth), float(mass))
+        for _ in range(int(iterations) - 1):
+            start = res.smoothed[:, 0] if smooth else res.filtered[:, 0]
+            res = _fit_batch(start, c0, meas, geo, cut, bool(smooth), float(mass))
+        return res
 
 
 def parameter_pulls(
