@@ -66,8 +66,8 @@ def test_onoff_simulate_and_reference_posterior(key):
     assert np.all(np.abs(resid.mean(0)) < 4 * resid.std(0) / np.sqrt(4000))
     # the grid posterior peaks at the MLE (flat prior)
     x_obs = jnp.array([55.0, 38.0])
-    post = np.asarray(task.reference_posterior(k2, x_obs, 20_000))
-    hist, mu_edges, nu_edges = np.histogram2d(post[:, 0], post[:, 1], bins=(25, 40))
+    post = np.asarray(task.reference_posterior(k2, x_obs, 5000, grid_size=128))
+    hist, mu_edges, nu_edges = np.histogram2d(post[:, 0], post[:, 1], bins=(10, 16))
     i, j = np.unravel_index(hist.argmax(), hist.shape)
     assert abs(0.5 * (mu_edges[i] + mu_edges[i + 1]) - 1.7) < 0.5
     assert abs(0.5 * (nu_edges[j] + nu_edges[j + 1]) - 38.0) < 4.0
@@ -103,8 +103,14 @@ def test_neyman_gaussian_critical_values_and_intervals(key):
     lo_hi = np.asarray(belt.interval(statistic(jnp.array([0.3]))))
     np.testing.assert_allclose(lo_hi[0], [-0.7, 1.3], atol=0.11)
     np.testing.assert_allclose(lo_hi[1], [-1.7, 2.3], atol=0.11)
+    # coverage at a grid point: nominal within 4 binomial errors
+    cov = freq.coverage(key, belt, statistic, simulator, (0.5,), num_trials=2000)
+    assert np.all(np.abs(np.asarray(cov.pulls())) < 4), cov
+    # 68%: x -+ 1 on a grid of step 0.1 (the 95% intervals are cut by the grid's ends)
+    np.testing.assert_allclose(cov.mean_width[0], 2.0, atol=0.2)
 
 
+@pytest.mark.slow
 def test_neyman_coverage_of_exact_onoff(key):
     task = sbi.tasks.OnOff()
     stat = exact_statistic(task)
@@ -130,8 +136,10 @@ def test_neyman_bad_input(key):
     with pytest.raises(ValueError, match="num_toys must be an int >= 2"):
         freq.neyman_construction(key, stat, task.simulator, MU, NU, num_toys=1)
     with pytest.raises(ValueError, match=r"statistic\(x\) must return t of shape \(3,\)"):
-        freq.neyman_construction(key, stat, task.simulator, MU[:3], NU, num_toys=4)
-    belt = freq.neyman_construction(key, stat, task.simulator, MU, NU, num_toys=4)
+        freq.neyman_construction(key, stat, task.simulator, MU[:3], NU[:1], num_toys=2)
+    belt = freq.NeymanBelt(
+        jnp.asarray(MU), jnp.asarray(NU), jnp.ones((len(MU), len(NU), 2)), (0.68, 0.95), 4
+    )
     with pytest.raises(ValueError, match="pass the profiled nuisance"):
         belt.interval(jnp.zeros(len(MU)))
     with pytest.raises(ValueError, match="must be a point of the belt's poi grid"):

@@ -130,20 +130,22 @@ def test_surface_brightness_is_conserved():
     )
 
 
-def test_psf_is_normalised_and_conserves_flux():
-    inst = lensing.Instrument(psf_fwhm=0.4, noise_sigma=0.0)
-    k = lensing.gaussian_psf(inst)
+def test_psf_is_normalised_with_the_right_width():
+    inst = lensing.Instrument(psf_fwhm=0.4, pixel_scale=0.1)
+    k = np.asarray(lensing.gaussian_psf(inst), np.float64)
     assert k.shape[0] % 2 == 1 and k.shape[0] == k.shape[1]
-    np.testing.assert_allclose(float(k.sum()), 1.0, rtol=1e-6)
-    # a compact source far from the edges keeps its flux through the PSF
-    p = params(theta_e=0.0, gamma1=0.0, gamma2=0.0, src_x=0.0, src_y=0.0, src_r_e=0.15, src_n=1.0)
-    render = jax.jit(lensing.render, static_argnums=1)
-    sharp = render(p, lensing.Instrument(psf_fwhm=0.0))
-    blurred = render(p, inst)
-    np.testing.assert_allclose(float(blurred.sum()), float(sharp.sum()), rtol=1e-3)
-    assert float(blurred.max()) < float(sharp.max())
+    np.testing.assert_allclose(k.sum(), 1.0, rtol=1e-6)
+    # second moment of the kernel: sigma = FWHM / (2 sqrt(2 ln 2)), in pixels
+    c = np.arange(k.shape[0]) - k.shape[0] // 2
+    sigma = 0.4 / (2 * np.sqrt(2 * np.log(2))) / 0.1
+    np.testing.assert_allclose((k.sum(0) * c**2).sum(), sigma**2, rtol=2e-2)
+    # convolution keeps the flux of a compact image away from the edges
+    img = jnp.zeros((32, 32)).at[16, 15].set(1.0).at[14, 17].set(2.0)
+    blurred = jax.scipy.signal.convolve2d(img, jnp.asarray(k, jnp.float32), mode="same")
+    np.testing.assert_allclose(float(blurred.sum()), 3.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_noise_level(key):
     inst = lensing.Instrument(noise_sigma=0.1)
     p = params()
@@ -161,17 +163,23 @@ def test_noise_level(key):
     assert abs(z.var() - 1.0) < 4 * np.sqrt(2.0 / z.size)
 
 
-def test_jit_vmap_and_grad(key):
-    inst = lensing.Instrument()
-    keys = jax.random.split(key, 4)
-    ps = jnp.stack([params(theta_e=t) for t in (0.6, 0.9, 1.2, 1.5)])
+def test_jit_vmap(key):
+    inst = lensing.Instrument(num_pix=8, pixel_scale=0.5, supersample=1)
+    keys = jax.random.split(key, 3)
+    ps = jnp.stack([params(theta_e=t) for t in (0.6, 1.0, 1.5)])
     batched = jax.jit(jax.vmap(lensing.simulate, (0, 0, None)), static_argnums=2)(keys, ps, inst)
-    assert batched.shape == (4, 32, 32) and batched.dtype == jnp.float32
+    assert batched.shape == (3, 8, 8) and batched.dtype == jnp.float32
     one = jax.jit(lensing.simulate, static_argnums=2)
-    for i in (0, 3):
+    for i in (0, 2):
         np.testing.assert_allclose(batched[i], one(keys[i], ps[i], inst), atol=1e-5)
-    small = lensing.Instrument(num_pix=8, pixel_scale=0.5, supersample=1)
-    g = jax.jit(jax.grad(lambda p: lensing.render(p, small).sum()))(params())
+
+
+@pytest.mark.slow
+def test_full_size_render_and_grad(key):
+    inst = lensing.Instrument()
+    image = jax.jit(lensing.simulate, static_argnums=2)(key, params(), inst)
+    assert image.shape == (32, 32) and bool(jnp.all(jnp.isfinite(image)))
+    g = jax.jit(jax.grad(lambda p: lensing.render(p, inst).sum()))(params())
     assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.abs(g).sum()) > 0
 
 

@@ -216,6 +216,9 @@ def neyman_construction(
     else:
         thetas = jnp.asarray(np.stack([grid_mu.ravel(), grid_nu.ravel()], axis=1))
     poi_index = np.repeat(np.arange(m), k)
+    # shapes first (tracing only): a statistic of the wrong shape fails before any toy
+    x_spec = jax.eval_shape(simulator, key, thetas[0])
+    jax.eval_shape(lambda x: _split_statistic(statistic(x), m), x_spec)
     t, _ = _toy_statistics(
         key, statistic, simulator, thetas, poi_index, num_toys, m, unique, batch_size
     )
