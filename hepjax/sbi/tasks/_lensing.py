@@ -202,16 +202,20 @@ class LensingEnsemble(eqx.Module):
         mu = a + (np.arange(grid_size) + 0.5) / grid_size * (b - a)
         sg = c + (np.arange(grid_size) + 0.5) / grid_size * (d - c)
         grid = jnp.asarray(np.stack(np.meshgrid(mu, sg, indexing="ij"), -1).reshape(-1, 2))
-        logp = jax.jit(jax.vmap(self.local_log_likelihood, in_axes=(0, None)))(
-            grid, jnp.asarray(theta_e)
-        )
-        k_cell, k_jit = jax.random.split(key)
-        cell = jax.random.choice(k_cell, logp.shape[0], (n,), p=jax.nn.softmax(logp))
-        jitter = jax.random.uniform(k_jit, (n, 2), minval=-0.5, maxval=0.5)
-        return grid[cell] + jitter * jnp.array([(b - a) / grid_size, (d - c) / grid_size])
+        cell_size = jnp.array([(b - a) / grid_size, (d - c) / grid_size])
+        return _oracle_sample(self, key, grid, cell_size, jnp.asarray(theta_e), n)
 
 
 _CHUNK = 128
+
+
+@eqx.filter_jit
+def _oracle_sample(task, key, grid, cell_size, theta_e, n):
+    logp = jax.vmap(task.local_log_likelihood, in_axes=(0, None))(grid, theta_e)
+    k_cell, k_jit = jax.random.split(key)
+    cell = jax.random.choice(k_cell, logp.shape[0], (n,), p=jax.nn.softmax(logp))
+    jitter = jax.random.uniform(k_jit, (n, 2), minval=-0.5, maxval=0.5)
+    return grid[cell] + jitter * cell_size
 
 
 @eqx.filter_jit
