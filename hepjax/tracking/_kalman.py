@@ -430,6 +430,31 @@ def _fit_batch(params0, cov0, meas, geometry, chi2_cut, smooth, mass):
     return jax.vmap(fit)(params0, cov0, meas)
 
 
+def _check_measurement_values(meas: Measurements) -> None:
+    """Finite positions and positive-definite covariances where ``mask`` (concrete arrays)."""
+    try:
+        mask = np.asarray(meas.mask)
+        loc, cov, two = np.asarray(meas.loc), np.asarray(meas.cov), np.asarray(meas.is_2d)
+    except jax.errors.TracerArrayConversionError:
+        return
+    bad_loc = mask & ~np.all(np.isfinite(loc), axis=-1)
+    if bad_loc.any():
+        raise ValueError(
+            f"measurements: {int(bad_loc.sum())} present measurement(s) with non-finite "
+            f"positions (first at index {np.argwhere(bad_loc)[0].tolist()})"
+        )
+    with np.errstate(invalid="ignore"):
+        det = cov[..., 0, 0] * cov[..., 1, 1] - cov[..., 0, 1] * cov[..., 1, 0]
+        pd = (cov[..., 0, 0] > 0) & (~two | (det > 0))
+    bad = mask & ~pd
+    if bad.any():
+        raise ValueError(
+            f"measurements: {int(bad.sum())} covariance(s) not positive definite "
+            f"(first at index {np.argwhere(bad)[0].tolist()}); drop them with "
+            "hepjax.sim.tracker.validate_event(event, on_invalid='skip')"
+        )
+
+
 def fit_tracks(
     tracks: TrackArrays | Measurements,
     geometry: BarrelGeometry,
@@ -467,6 +492,7 @@ def fit_tracks(
         raise ValueError(
             f"measurements must have batch shape (n, {geometry.n_layers}), got {meas.mask.shape}"
         )
+    _check_measurement_values(meas)
     n = meas.mask.shape[0]
     if not isinstance(iterations, int | np.integer) or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")

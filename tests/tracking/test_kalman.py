@@ -286,6 +286,17 @@ def test_bad_inputs(fitted, no_jaxtyping):
         tracking.fit_tracks(ta, GEO, p0, c0[:, :4])
     with pytest.raises(ValueError, match="iterations must be a positive integer"):
         tracking.fit_tracks(ta, GEO, p0, iterations=0)
+    with jax.enable_x64(True):
+        nan = eqx.tree_at(
+            lambda t: t.measurements.loc, ta, ta.measurements.loc.at[3, 2, 0].set(jnp.nan)
+        )
+        neg = eqx.tree_at(
+            lambda t: t.measurements.cov, ta, ta.measurements.cov.at[4, 5, 0, 0].set(-1.0)
+        )
+    with pytest.raises(ValueError, match=r"non-finite positions \(first at index \[3, 2\]\)"):
+        tracking.fit_tracks(nan, GEO, p0, c0)
+    with pytest.raises(ValueError, match=r"not positive definite \(first at index \[4, 5\]\)"):
+        tracking.fit_tracks(neg, GEO, p0, c0)
     with pytest.raises(TypeError, match="TrackArrays or Measurements"):
         tracking.fit_tracks(p0, GEO, p0)
     with pytest.raises(ValueError, match="one slot per layer"):
