@@ -374,23 +374,26 @@ def filterpy_inputs(geo, meas, true, mask):
     return f, q, u, h, r, z, np.asarray(meas.mask) & mask
 
 
-def filterpy_fits_per_second(p0, f, q, u, h, r, z, m, max_tracks=300):
+def filterpy_fits_per_second(p0, f, q, u, h, r, z, m, max_tracks=300, repeats=3):
+    """Best of ``repeats`` passes of a per-track filterpy loop (as hepjax's best of 3)."""
     from filterpy.kalman import KalmanFilter
 
     n = min(len(p0), max_tracks)
     eye = np.eye(5)
-    t0 = time.perf_counter()
-    for i in range(n):
-        kf = KalmanFilter(dim_x=5, dim_z=2)
-        kf.x = p0[i].copy()
-        kf.P = np.diag([1.0, 10.0, 1e-4, 1e-4, (0.1 * p0[i, 4]) ** 2])
-        for k in range(f.shape[1] + 1):
-            if k > 0:
-                kf.predict(u=u[i, k - 1], B=eye, F=f[i, k - 1], Q=q[i, k - 1])
-            if m[i, k]:
-                kf.update(z[i, k], R=r[i, k], H=h[i, k])
-    dt = time.perf_counter() - t0
-    return n / dt
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(n):
+            kf = KalmanFilter(dim_x=5, dim_z=2)
+            kf.x = p0[i].copy()
+            kf.P = np.diag([1.0, 10.0, 1e-4, 1e-4, (0.1 * p0[i, 4]) ** 2])
+            for k in range(f.shape[1] + 1):
+                if k > 0:
+                    kf.predict(u=u[i, k - 1], B=eye, F=f[i, k - 1], Q=q[i, k - 1])
+                if m[i, k]:
+                    kf.update(z[i, k], R=r[i, k], H=h[i, k])
+        best = min(best, time.perf_counter() - t0)
+    return n / best
 
 
 # ---------------------------------------------------------------------------

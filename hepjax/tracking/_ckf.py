@@ -99,8 +99,8 @@ class CKFConfig(eqx.Module):
     """
 
     chi2_cut: float = eqx.field(static=True, default=15.0)
-    max_per_surface: int = eqx.field(static=True, default=3)
-    beam: int = eqx.field(static=True, default=4)
+    max_per_surface: int = eqx.field(static=True, default=2)
+    beam: int = eqx.field(static=True, default=2)
     max_holes: int = eqx.field(static=True, default=2)
     window: int = eqx.field(static=True, default=16)
     min_hits: int = eqx.field(static=True, default=7)
@@ -583,7 +583,8 @@ def candidate_seeds(event, geometry, candidates, *, dtype=None, **kwargs) -> See
         **kwargs: passed to :func:`seeds_from_candidates` (initial sigmas).
 
     Returns:
-        Compacted :class:`Seeds` (candidates with fewer than 3 pixel hits dropped).
+        Compacted :class:`Seeds` (candidates with fewer than 2 pixel hits dropped;
+        two-hit candidates get a beam-line constraint, see :func:`seeds_from_candidates`).
     """
     n_pix = _pixel_layers(geometry)
     dtype = dtype or jnp.result_type(float)

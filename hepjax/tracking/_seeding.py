@@ -240,25 +240,41 @@ def estimate_parameters(
         ``(params, cov)``: ``(loc0 = r_b phi_b, loc1 = z_b, phi, theta, q/p)`` on the
         cylinder through the first hit, and a diagonal covariance.
     """
-    b2, m2, t2 = xyz_b[:2], xyz_m[:2], xyz_t[:2]
-    c, kappa, _ = _circle_mframe(b2, m2, t2)
+    return _params_at(
+        xyz_b,
+        xyz_m,
+        xyz_t,
+        xyz_b,
+        xyz_m,
+        bz=bz,
+        init_sigmas=init_sigmas,
+        init_sigma_qop_rel=init_sigma_qop_rel,
+        init_sigma_qopt=init_sigma_qopt,
+    )
+
+
+def _params_at(a, b, c, at, toward, *, bz, init_sigmas, init_sigma_qop_rel, init_sigma_qopt):
+    """Helix through a, b, c (circle in x-y); parameters at ``at`` (one of them), moving
+    towards ``toward``; cot(theta) from ``at`` to ``c`` over the arc length."""
+    a2, b2, c2, at2 = a[:2], b[:2], c[:2], at[:2]
+    cen, kappa, _ = _circle_mframe(a2, b2, c2)
     radius = 1.0 / jnp.abs(kappa)
-    # tangent at b: perpendicular to (b - centre); orient along the motion b -> m
-    rel = (b2 - m2) - c
+    # tangent at `at`: perpendicular to (at - centre), oriented along the motion
+    rel = (at2 - b2) - cen
     tang = jnp.stack([-rel[1], rel[0]])
-    tang = tang * jnp.sign(jnp.sum(tang * (m2 - b2)))
+    tang = tang * jnp.sign(jnp.sum(tang * (toward[:2] - at2)))
     phi = jnp.arctan2(tang[1], tang[0])
-    chord = jnp.sqrt(jnp.sum((t2 - b2) ** 2))
+    chord = jnp.sqrt(jnp.sum((c2 - at2) ** 2))
     arc = 2 * radius * jnp.arcsin(jnp.clip(chord / (2 * radius), 0.0, 1.0))
-    cot = (xyz_t[2] - xyz_b[2]) / arc
+    cot = (c[2] - at[2]) / arc
     theta = jnp.arctan2(1.0, cot)
     pt = C_LIGHT * abs(bz) * radius
     # counterclockwise (kappa > 0) is a negative charge for Bz > 0
     q = -jnp.sign(kappa) * math.copysign(1.0, bz)
     p = pt * jnp.sqrt(1 + cot**2)
     qop = q / p
-    rb = jnp.sqrt(jnp.sum(b2**2))
-    params = jnp.stack([rb * jnp.arctan2(b2[1], b2[0]), xyz_b[2], phi, theta, qop])
+    r_at = jnp.sqrt(jnp.sum(at2**2))
+    params = jnp.stack([r_at * jnp.arctan2(at2[1], at2[0]), at[2], phi, theta, qop])
     s = jnp.asarray(init_sigmas, params.dtype)
     var_qop = (init_sigma_qop_rel * qop) ** 2 + (init_sigma_qopt * jnp.sin(theta)) ** 2
     var = jnp.concatenate([s**2, var_qop[None]])
@@ -447,13 +463,18 @@ def seeds_from_candidates(
     init_sigmas=(0.5, 0.5, 0.01, 0.01),
     init_sigma_qop_rel: float = 0.1,
     init_sigma_qopt: float = 0.1,
+    min_hits: int = 2,
 ) -> Seeds:
     """Seeds from pixel track candidates (GNN or truth), one row per candidate.
 
     Args:
         candidates: global hit index of the candidate's hit on each pixel layer
             (column = pixel layer, inside out), ``-1`` where it has none.
-            Candidates with fewer than three hits are masked out.
+            Candidates with fewer than ``min_hits`` hits are masked out.
+        min_hits: the fewest hits a usable candidate has (at least 2). A two-hit
+            candidate is completed by the point of the beam line where the line
+            through its hits meets it (a vertex constraint), with its
+            direction and q/p variances inflated 4x.
         x, y, z: hit coordinates [mm].
         bz: field [T].
 
@@ -464,6 +485,8 @@ def seeds_from_candidates(
         (they are forced) before searching the remaining layers.
     """
     candidates = jnp.asarray(candidates)
+    if min_hits < 2:
+        raise ValueError(f"min_hits must be >= 2 (a helix needs a third point), got {min_hits}")
     if candidates.ndim != 2:
         raise ValueError(
             f"candidates must be (num_candidates, num_pixel_layers), got {candidates.shape}"
@@ -474,7 +497,6 @@ def seeds_from_candidates(
     def one(c):
         has = c >= 0
         n = jnp.sum(has)
-        cols = jnp.arange(P)
         first = jnp.argmax(has)
         last = P - 1 - jnp.argmax(has[::-1])
         # middle: the hit closest to the middle rank
@@ -482,17 +504,24 @@ def seeds_from_candidates(
         mid_rank = (n - 1) // 2
         mid = jnp.argmax(has & (ranks == jnp.maximum(mid_rank, 1)))
         idx = jnp.maximum(c, 0)
-        params, cov = estimate_parameters(
-            pos[idx[first]],
-            pos[idx[mid]],
-            pos[idx[last]],
+        kw = dict(
             bz=bz,
             init_sigmas=init_sigmas,
             init_sigma_qop_rel=init_sigma_qop_rel,
             init_sigma_qopt=init_sigma_qopt,
         )
-        ok = (n >= 3) & jnp.all(jnp.isfinite(params))
-        del cols
+        p_first, p_mid, p_last = pos[idx[first]], pos[idx[mid]], pos[idx[last]]
+        params3, cov3 = estimate_parameters(p_first, p_mid, p_last, **kw)
+        # two hits: the beam line at the z where their line meets it is the third point
+        r1 = jnp.hypot(p_first[0], p_first[1])
+        r2 = jnp.hypot(p_last[0], p_last[1])
+        z0 = p_first[2] - r1 * (p_last[2] - p_first[2]) / (r2 - r1)
+        vertex = jnp.stack([jnp.zeros_like(z0), jnp.zeros_like(z0), z0])
+        params2, cov2 = _params_at(vertex, p_first, p_last, p_first, p_last, **kw)
+        three = n >= 3
+        params = jnp.where(three, params3, params2)
+        cov = jnp.where(three, cov3, cov2 * jnp.array([1.0, 1.0, 4.0, 4.0, 4.0]))
+        ok = (n >= min_hits) & jnp.all(jnp.isfinite(params))
         return params, cov, first.astype(jnp.int32), ok
 
     params, cov, start, ok = jax.vmap(one)(candidates)

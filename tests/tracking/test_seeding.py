@@ -121,14 +121,17 @@ def test_find_seeds_rejects_noise_only(key):
 def test_seeds_from_candidates_masks_short_candidates():
     pts, *_ = _helix_points(3.0, 0.5, 1.0, 1.0, radii=(32.0, 72.0, 116.0, 172.0))
     xyz = jnp.stack(pts)
-    cands = jnp.array([[0, 1, 2, 3], [0, -1, 2, 3], [0, 1, -1, -1]])
-    seeds = jax.jit(seeds_from_candidates, static_argnames="bz")(
-        cands, xyz[:, 0], xyz[:, 1], xyz[:, 2], bz=2.0
-    )
-    assert np.asarray(seeds.mask).tolist() == [True, True, False]
-    np.testing.assert_array_equal(np.asarray(seeds.start_layer)[:2], [0, 0])
-    # both good candidates estimate the same helix
+    cands = jnp.array([[0, 1, 2, 3], [0, -1, 2, 3], [0, 1, -1, -1], [2, -1, -1, -1]])
+    f = jax.jit(seeds_from_candidates, static_argnames=("bz", "min_hits"))
+    seeds = f(cands, xyz[:, 0], xyz[:, 1], xyz[:, 2], bz=2.0)
+    # one hit is never enough; two hits use the beam line as the third point
+    assert np.asarray(seeds.mask).tolist() == [True, True, True, False]
+    np.testing.assert_array_equal(np.asarray(seeds.start_layer)[:3], [0, 0, 0])
+    # all good candidates estimate the same helix (the track comes from z = 0)
     np.testing.assert_allclose(seeds.params[0], seeds.params[1], rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(seeds.params[0], seeds.params[2], rtol=2e-2, atol=2e-2)
+    strict = f(cands, xyz[:, 0], xyz[:, 1], xyz[:, 2], bz=2.0, min_hits=3)
+    assert np.asarray(strict.mask).tolist() == [True, True, False, False]
 
 
 @pytest.mark.slow
@@ -139,7 +142,7 @@ def test_candidate_seeds_from_hit_ids(key):
     hid = np.asarray(event.hits["hit_id"])
     cands = [hid[(pid == p) & (layer < 4)] for p in range(1, 6)]
     seeds = candidate_seeds(event, GEO, cands)
-    assert seeds.num == sum(len(c) >= 3 for c in cands)
+    assert seeds.num == sum(len(c) >= 2 for c in cands)
     with pytest.raises(ValueError, match="not in the event"):
         candidate_seeds(event, GEO, [np.array([hid.max() + 10])])
 
@@ -157,6 +160,8 @@ def test_bad_input():
         SeedConfig(window=0)
     with pytest.raises(ValueError, match="layer_triples"):
         SeedConfig(layer_triples=((2, 1, 3),))
+    with pytest.raises(ValueError, match="min_hits"):
+        seeds_from_candidates(jnp.zeros((3, 4), int), x, x, x, bz=2.0, min_hits=1)
     with pytest.raises((ValueError, TypeError), match="candidates"):
         seeds_from_candidates(jnp.zeros(3, int), x, x, x, bz=2.0)
 
