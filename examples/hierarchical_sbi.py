@@ -228,12 +228,13 @@ def _plot_study(path, title, shown, cal, names):
 
     samples, reference, hier, alone, event = shown[:5]
     exact = shown[5] if len(shown) > 5 else None
-    with figure(path, size=(16, 4), ncols=4) as (_fig, axes):
+    with figure(path, size=(11, 9), nrows=2, ncols=2) as (_fig, axes):
+        axes = axes.ravel()
         ax = axes[0]
         ax.scatter(*reference[:500].T, s=3, alpha=0.4, label="reference")
         ax.scatter(*samples[:500].T, s=3, alpha=0.4, label="HierarchicalNPE")
-        ax.set_xlabel(names[0])
-        ax.set_ylabel(names[1])
+        ax.set_xlabel(names[0], fontsize=13)
+        ax.set_ylabel(names[1], fontsize=13)
         ax.set_title(f"{title}: global posterior", fontsize=11)
         ax.legend(fontsize=8, markerscale=3)
         ax = axes[1]
@@ -243,7 +244,7 @@ def _plot_study(path, title, shown, cal, names):
         if exact is not None:
             ax.hist(exact[:, 0], bins, density=True, histtype="step", ls="--", label="exact")
         ax.axvline(float(np.ravel(event)[0]), color="k", lw=0.8, label="observed x_i")
-        ax.set_xlabel("local parameter z_i (first component)")
+        ax.set_xlabel("local parameter z_i (first component)", fontsize=13)
         ax.set_title("one event's local posterior", fontsize=11)
         ax.legend(fontsize=8)
         ax = axes[2]
@@ -251,14 +252,14 @@ def _plot_study(path, title, shown, cal, names):
         for j in range(ranks.shape[1]):
             ax.hist(ranks[:, j], bins=10, histtype="step", label=f"{names[j]}")
         ax.axhline(ranks.shape[0] / 10, color="k", ls=":", lw=0.8)
-        ax.set_xlabel("SBC rank")
+        ax.set_xlabel("SBC rank", fontsize=13)
         ax.set_title("SBC ranks (global)", fontsize=11)
         ax.legend(fontsize=8)
         ax = axes[3]
         ax.plot([0, 1], [0, 1], "k:", lw=0.8)
         ax.plot(cal["tarp_levels"], cal["tarp_ecp"])
-        ax.set_xlabel("credibility level")
-        ax.set_ylabel("expected coverage")
+        ax.set_xlabel("credibility level", fontsize=13)
+        ax.set_ylabel("expected coverage", fontsize=13)
         ax.set_title("TARP (global)", fontsize=11)
 
 
