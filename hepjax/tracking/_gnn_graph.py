@@ -16,15 +16,16 @@ $|\Delta\phi/\Delta r| \le s_{\max}$, the largest true values times
 $1 + $ ``cut_margin``.
 
 **Graphs** are padded to a fixed size so that one compiled classifier serves
-every event: a :class:`HitGraph` carries node features
-$(r/s_r, \cos\phi, \sin\phi, z/s_z)$, directed inner-to-outer edges with
-features $(\Delta r/100, 10\,\Delta\phi, \Delta z/100, \Delta\eta,
-10^3\,\Delta\phi/\Delta r, 10\,\bar r\,\Delta\phi/\Delta r)$ (mm, rad; as in
-Ju et al., arXiv:2103.16701; the impact parameter $z_0$ is left out so that the
-classifier does not learn the vertex positions of the training events: with it
-the edge AUC on new events drops from 0.998 to 0.977), boolean masks for the
-real nodes and edges, and truth labels: an edge is *true* when both hits belong
-to the same particle and are consecutive on it.
+every event: a :class:`HitGraph` carries the node feature $r/s_r$, directed
+inner-to-outer edges with features $(\Delta r/100, 10\,\Delta\phi,
+\Delta z/100, \Delta z/\Delta r, 10^3\,\Delta\phi/\Delta r,
+10\,\bar r\,\Delta\phi/\Delta r)$ (mm, rad; after Ju et al.,
+arXiv:2103.16701), boolean masks for the real nodes and edges, and truth
+labels: an edge is *true* when both hits belong to the same particle and are
+consecutive on it. The features are invariant under rotations about the beam
+and translations along it: with absolute $z$ (or $\phi$) the classifier
+learns the vertex positions of the few training events, and its loss on
+events with other vertices is several times larger.
 """
 
 import dataclasses
@@ -44,7 +45,7 @@ PIXEL_VOLUME = 8  # TrackML pixel-barrel volume id (as in hepjax.sim.tracker)
 _LAYER_SHIFT = 20
 _VOLUME_SHIFT = 32
 
-NODE_FEATURES = 4
+NODE_FEATURES = 1
 EDGE_FEATURES = 6
 
 
@@ -179,7 +180,7 @@ class ModuleMap:
         z0_range: ``(C, 2)`` allowed $z_0$ (mm) per layer pair.
         phi_slope_range: ``(C, 2)`` allowed $\\Delta\\phi/\\Delta r$ (rad/mm).
         r_scale: radial scale of the node features (mm).
-        z_scale: longitudinal scale of the node features (mm).
+        z_scale: largest |z| of the training hits (mm).
         n_events: number of training events.
     """
 
@@ -341,7 +342,7 @@ class HitGraph(eqx.Module):
     """A padded, directed hit graph of one event (leading batch axes when stacked).
 
     Attributes:
-        nodes: ``(N, 4)`` node features $(r/s_r, \\cos\\phi, \\sin\\phi, z/s_z)$.
+        nodes: ``(N, 1)`` node feature $r/s_r$.
         node_mask: ``(N,)`` real nodes.
         senders: ``(E,)`` inner hit of each edge (index into the nodes).
         receivers: ``(E,)`` outer hit of each edge.
@@ -353,7 +354,7 @@ class HitGraph(eqx.Module):
             denominator of the graph-construction efficiency; -1 without truth).
     """
 
-    nodes: Float[_A, "*b n 4"]
+    nodes: Float[_A, "*b n 1"]
     node_mask: Bool[_A, "*b n"]
     senders: Int[_A, "*b e"]
     receivers: Int[_A, "*b e"]
@@ -454,7 +455,7 @@ def build_graph(
             d["dr"][keep] / 100.0,
             10.0 * d["dphi"][keep],
             d["dz"][keep] / 100.0,
-            d["deta"][keep],
+            d["dz"][keep] / np.where(np.abs(d["dr"][keep]) > 1e-9, d["dr"][keep], 1e-9),
             1e3 * d["phi_slope"][keep],
             10.0 * d["rphi_slope"][keep],
         ],
@@ -478,9 +479,7 @@ def build_graph(
             f"n_edges={n_edges}"
         )
     nodes = np.zeros((n_nodes, NODE_FEATURES), np.float32)
-    nodes[:n] = np.stack(
-        [h.r / module_map.r_scale, np.cos(h.phi), np.sin(h.phi), h.z / module_map.z_scale], -1
-    )
+    nodes[:n] = np.stack([h.r / module_map.r_scale], -1)
     return HitGraph(
         nodes=nodes,
         node_mask=np.arange(n_nodes) < n,

@@ -152,7 +152,7 @@ def _line_graph():
     senders = np.array([0, 1, 2, 4, 5, 6, 1, 0])
     receivers = np.array([1, 2, 3, 5, 6, 7, 6, 0])
     n, e = 10, senders.size
-    nodes = np.zeros((n, 4), np.float32)
+    nodes = np.zeros((n, 1), np.float32)
     nodes[:8, 0] = np.tile([0.2, 0.4, 0.6, 0.8], 2)
     return HitGraph(
         nodes=nodes,
