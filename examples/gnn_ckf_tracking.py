@@ -15,7 +15,9 @@ outer strip layers (1D measurements). This example does the same with
 3. reconstructs the test events in four configurations:
 
    * ``ckf``: pixel triplet seeds (:func:`hepjax.tracking.triplet_seeds`) + CKF;
-   * ``gnn``: GNN candidates only (pixels; evaluated against the pixel truth);
+   * ``gnn``: GNN candidates only (pixels; evaluated against the pixel truth;
+     candidates of two or more hits are kept, the CKF completes two-hit ones
+     with a beam-line point);
    * ``gnn_ckf``: GNN pixel candidates fitted and extended by the CKF into the strips;
    * ``truth_ckf``: truth pixel candidates + CKF (the upper bound of the combination);
 
@@ -256,7 +258,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
     times = {c: [] for c in CONFIGS}
     for ev, g, sc in zip(test, test_graphs, scores, strict=True):
         t0 = time.perf_counter()
-        gnn = trk.track_candidates(g, sc)
+        gnn = trk.track_candidates(g, sc, min_hits=2)
         times["gnn"].append(time.perf_counter() - t0)
         cands["gnn"].append(gnn)
 
