@@ -142,12 +142,19 @@ class HierarchicalNPE(eqx.Module):
         event_encoder: optional module mapping one (z-scored) event to a feature
             vector for the local context (``None``: the flattened event).
         summary_features: size of the default summary and global embeddings.
-        num_transforms, hidden_features, depth, num_bins, tail_bound: the local
-            spline flow (as in :class:`~hepjax.sbi.NPE`).
+        num_transforms: coupling layers of the local spline flow.
+        hidden_features: width of its conditioner MLPs.
+        depth: hidden layers per conditioner.
+        num_bins: spline bins.
+        tail_bound: splines act on $[-B, B]$ of the z-scored local parameters.
         batch_size: ensembles per batch for the local posterior.
-        learning_rate, max_steps, validation_fraction, patience, clip_norm,
-        progress: training options of the local posterior (the global
-            estimator uses its own).
+        learning_rate: Adam learning rate of the local posterior (the global
+            estimator uses its own training options).
+        max_steps: upper limit on optimizer steps (local posterior).
+        validation_fraction: fraction of ensembles held out for early stopping.
+        patience: stop after this many epochs without a better validation loss.
+        clip_norm: gradient clipping (global norm), or ``None``.
+        progress: show a progress bar (default: when stderr is a terminal).
         nan_policy: ``"drop"`` (with a warning) or ``"raise"`` on ensembles
             with NaN/inf outside whole-event padding.
 

@@ -211,7 +211,8 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
         prior_cov: $\\Sigma_0$ (scalar, diagonal or full); the prior mean is 0.
         local_cov: $\\Sigma_z$, the scatter of the local parameters around $\\theta$.
         noise_cov: $\\Sigma_x$, the measurement noise of each event.
-        min_events, max_events: ensemble sizes are uniform in this range.
+        min_events: the fewest events in an ensemble.
+        max_events: the most events (ensemble sizes are uniform in between; the padded length).
     """
 
     dim: int = 2
@@ -343,7 +344,8 @@ class ResonanceMixture(AbstractHierarchicalTask):
         width: the resonance width $\\Gamma$ (true-mass scatter of signal events).
         background_slope: $\\lambda$ of the exponentially falling background.
         resolution: the detector resolution $\\sigma$.
-        min_events, max_events: ensemble sizes are uniform in this range.
+        min_events: the fewest events in an ensemble.
+        max_events: the most events (ensemble sizes are uniform in between; the padded length).
     """
 
     max_signal_fraction: float = 0.5
