@@ -154,13 +154,12 @@ def _doublet(h: _Hits, i: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
     dz = h.z[j] - h.z[i]
     dphi = _wrap(h.phi[j] - h.phi[i])
     safe = np.where(np.abs(dr) > 1e-9, dr, 1e-9)
-    eta = np.arcsinh(h.z / np.maximum(h.r, 1e-9))
     return {
         "dr": dr,
         "dz": dz,
         "dphi": dphi,
-        "deta": eta[j] - eta[i],
         "phi_slope": dphi / safe,
+        "z_slope": dz / safe,
         "z0": h.z[i] - h.r[i] * dz / safe,
         "rphi_slope": 0.5 * (h.r[i] + h.r[j]) * dphi / safe,
     }
@@ -455,7 +454,7 @@ def build_graph(
             d["dr"][keep] / 100.0,
             10.0 * d["dphi"][keep],
             d["dz"][keep] / 100.0,
-            d["dz"][keep] / np.where(np.abs(d["dr"][keep]) > 1e-9, d["dr"][keep], 1e-9),
+            d["z_slope"][keep],
             1e3 * d["phi_slope"][keep],
             10.0 * d["rphi_slope"][keep],
         ],
