@@ -11,14 +11,14 @@ under-confident one, a slope a bias.
 import numpy as np
 from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
 
-from .._data import as_2d_float, check_num_samples
+from .._data import as_2d_float, as_x_float, check_num_samples
 
 
 def sbc_ranks(
     key: PRNGKeyArray,
     estimator,
     theta: Float[ArrayLike, "m d"],
-    x: Float[ArrayLike, "m dx"],
+    x: Float[ArrayLike, "m ..."],
     num_posterior_samples: int = 100,
 ) -> Int[np.ndarray, "m d"]:
     """SBC ranks of the true ``theta`` among posterior samples of a fitted ``estimator``.
@@ -28,14 +28,14 @@ def sbc_ranks(
         estimator: a fitted estimator with ``sample_batch(key, xs, n)``
             (e.g. :class:`hepjax.sbi.NPE`).
         theta: ``(m, d)`` true parameters drawn from the prior (not used in training).
-        x: ``(m, dx)`` their simulations.
+        x: ``(m, dx)`` their simulations (or ensembles ``(m, n, *event_shape)``).
         num_posterior_samples: $L$, posterior samples per observation.
 
     Returns:
         ``(m, d)`` integer ranks in ``[0, L]``.
     """
     theta = as_2d_float("theta", theta)
-    x = as_2d_float("x", x)
+    x = as_x_float("x", x)  # vectors (m, dx) or NaN-padded ensembles (m, n, *event)
     if theta.shape[0] != x.shape[0]:
         raise ValueError(
             f"theta and x must have the same number of rows, got {theta.shape[0]} and {x.shape[0]}"
