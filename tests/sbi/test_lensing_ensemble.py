@@ -1,5 +1,6 @@
 """The strong-lensing ensemble task and the CNN embedding."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +13,19 @@ from hepjax.sim import lensing
 SMALL = lensing.Instrument(num_pix=16, pixel_scale=0.3, supersample=1)
 
 
+def test_local_einstein_radii_follow_the_truncated_population(key):
+    task = sbi.tasks.LensingEnsemble(instrument=SMALL)
+    k1, k2 = jax.random.split(key)
+    theta = task.sample_prior(k1, 2000)
+    z = jax.jit(jax.vmap(task.sample_local))(jax.random.split(k2, 2000), theta)
+    lo, hi = task.theta_e_range
+    mu, sg, te = np.asarray(theta[:, 0]), np.asarray(theta[:, 1]), np.asarray(z[:, 0])
+    u = scipy.stats.truncnorm.cdf(te, (lo - mu) / sg, (hi - mu) / sg, loc=mu, scale=sg)
+    assert scipy.stats.kstest(u, "uniform").pvalue > 1e-3
+    assert np.all((np.asarray(z[:, 1]) > 0.6) & (np.asarray(z[:, 1]) <= 1.0))
+
+
+@pytest.mark.slow
 def test_lensing_ensemble_shapes_padding_and_local_prior(key):
     task = sbi.tasks.LensingEnsemble(min_events=2, max_events=6, instrument=SMALL)
     k1, k2 = jax.random.split(key)
@@ -40,26 +54,28 @@ def test_oracle_posterior_concentrates(key):
     k1, k2, k3 = jax.random.split(key, 3)
     truth = jnp.array([1.1, 0.2])
     theta_e = jax.vmap(task.sample_local, in_axes=(0, None))(jax.random.split(k1, 400), truth)
-    post = np.asarray(task.oracle_posterior(k2, theta_e[:, 0], 4000))
+    post = np.asarray(task.oracle_posterior(k2, theta_e[:, 0], 4000, grid_size=100))
     assert np.all(np.abs(post.mean(0) - np.asarray(truth)) < 4 * post.std(0))
     assert post.std(0)[0] < 0.02 and post.std(0)[1] < 0.015
     # fewer lenses: wider (NaN entries are padding)
     few = theta_e[:, 0].at[10:].set(jnp.nan)
-    assert np.all(np.asarray(task.oracle_posterior(k3, few, 4000)).std(0) > 2 * post.std(0))
+    wide = np.asarray(task.oracle_posterior(k3, few, 4000, grid_size=100))
+    assert np.all(wide.std(0) > 2 * post.std(0))
 
 
 def test_cnn_embedding_and_image_set_embedding(key):
     k1, k2, k3 = jax.random.split(key, 3)
-    cnn = sbi.CNNEmbedding((16, 16), 8, channels=(4, 8), key=k1)
-    assert cnn(jnp.ones((16, 16))).shape == (8,)
-    emb = sbi.DeepSetEmbedding(8, 5, encoder=cnn, event_ndim=2, key=k2)
-    x = jax.random.normal(k3, (4, 16, 16))
-    padded = jnp.concatenate([x, jnp.full((2, 16, 16), jnp.nan)])
-    out = emb(padded)
-    np.testing.assert_allclose(out, emb(x[::-1]), atol=1e-5)
-    np.testing.assert_allclose(out, emb(x), atol=1e-5)
-    with pytest.raises(ValueError, match=r"CNNEmbedding takes one image of shape \(16, 16\)"):
-        cnn(jnp.ones((8, 8)))
+    cnn = sbi.CNNEmbedding((8, 8), 8, channels=(2, 4), key=k1)
+    emb = sbi.DeepSetEmbedding(8, 5, encoder=cnn, event_ndim=2, width=8, key=k2)
+    x = jax.random.normal(k3, (4, 8, 8))
+    padded = jnp.concatenate([x, jnp.full((2, 8, 8), jnp.nan)])
+    call = eqx.filter_jit(lambda e, a: e(a))
+    out = call(emb, padded)
+    np.testing.assert_allclose(out, call(emb, jnp.concatenate([x[::-1], padded[4:]])), atol=1e-5)
+    np.testing.assert_allclose(out, call(emb, jnp.concatenate([padded[4:], x])), atol=1e-5)
+    assert out.shape == (5,)
+    with pytest.raises(ValueError, match=r"CNNEmbedding takes one image of shape \(8, 8\)"):
+        cnn(jnp.ones((16, 16)))
     with pytest.raises(ValueError, match="image_shape must be"):
         sbi.CNNEmbedding((16,), 8, key=k1)
     with pytest.raises(ValueError, match="channels must be a non-empty tuple"):
