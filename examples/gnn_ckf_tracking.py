@@ -211,7 +211,7 @@ def fit_pulls(event, geo, tracks):
         )
         p0.append(np.asarray(prm))
         c0.append(np.asarray(cov) * 4.0)
-    res = fit_tracks(tm, geo, np.asarray(p0), np.asarray(c0))
+    res = fit_tracks(tm, geo, jnp.asarray(np.asarray(p0)), jnp.asarray(np.asarray(c0)))
     with jax.enable_x64(True):
         true0 = jnp.asarray(np.asarray(truth.true_params)[owners, 0], jnp.float64)
         pulls = parameter_pulls(
