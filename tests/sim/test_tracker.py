@@ -10,7 +10,7 @@ import pytest
 from hepjax.sim import tracker
 
 GEO = tracker.BarrelGeometry.default()
-N_PART = 64  # one compiled shape for every event of this module
+N_PART = 256  # one compiled shape for every event (as in tests/tracking/test_kalman.py)
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,9 @@ def test_bad_gun_inputs():
 
 
 def test_bad_particles_raise_or_skip():
-    mom = jnp.array([[1.0, 0.0, 0.1], [0.0, 0.0, 1.0], [0.01, 0.0, 5.0]] + [[0.0, 2.0, 0.0]] * 61)
+    mom = jnp.array(
+        [[1.0, 0.0, 0.1], [0.0, 0.0, 1.0], [0.01, 0.0, 5.0]] + [[0.0, 2.0, 0.0]] * (N_PART - 3)
+    )
     parts = tracker.Particles(vertex=jnp.zeros((N_PART, 3)), momentum=mom, charge=jnp.ones(N_PART))
     with pytest.raises(ValueError, match=r"pt_not_positive: particles \[1\]"):
         tracker.simulate_event(jax.random.key(0), GEO, parts)

@@ -13,7 +13,7 @@ from hepjax import tracking
 from hepjax.sim import tracker
 
 GEO = tracker.BarrelGeometry.default(efficiency=1.0)
-N_GUN = 256  # one compiled simulation shape
+N_GUN = 256  # one compiled simulation shape (with 40 noise hits, as in tests/sim/test_tracker.py)
 N_FIT = 200  # one compiled fit shape for the non-slow tests
 SEED_SIGMAS = dict(sigma_loc=0.1, sigma_z=1.0, sigma_phi=1e-3, sigma_theta=1e-3)
 
@@ -24,7 +24,7 @@ def _tracks(key, geometry, n_gun, n_fit, pt=(1.0, 10.0)):
     parts = tracker.particle_gun(
         k1, n_gun, pt=pt, eta=(-1.5, 1.5), vertex_sigma=(0.01, 0.01, 20.0), geometry=geometry
     )
-    ev = tracker.simulate_event(k2, geometry, parts)
+    ev = tracker.simulate_event(k2, geometry, parts, n_noise=40)  # shape shared with tests/sim
     with jax.enable_x64(True):
         ta = tracker.track_arrays(ev, geometry, min_hits=geometry.n_layers)
         ta = jax.tree.map(lambda a: a[:n_fit], ta)
