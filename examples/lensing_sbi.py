@@ -20,6 +20,14 @@ image feeding a :class:`hepjax.sbi.DeepSetEmbedding` over the ensemble
 
 ``--scale small`` runs in minutes on a CPU (small CNN, ensembles of up to 8
 lenses); ``--scale paper`` trains on 5x10^4 ensembles of up to 64 lenses.
+
+Measured at ``--scale small`` (2026-11-22, 2-core CPU under heavy load from
+other jobs: 61 s to simulate 3000 ensembles, 947 s to train): the posterior
+std of mu_E falls from 0.121 to 0.057 between 1 and 8 lenses (oracle 0.130 to
+0.052), of sigma_E from 0.072 to 0.042 (oracle 0.070 to 0.037); central
+68.27% / 95.45% intervals cover 0.65 / 0.94 (mu_E) and 0.69 / 0.93 (sigma_E)
+over 200 held-out ensembles (binomial errors 0.033 / 0.015); SBC uniformity
+p-values 0.26 and 0.37; TARP within 0.08 of the diagonal.
 """
 
 from __future__ import annotations

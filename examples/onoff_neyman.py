@@ -22,6 +22,14 @@ at mu = 1, tau = 1).
 
 ``--scale small`` runs in a few minutes on a CPU; ``--scale paper`` uses more
 simulations, a finer grid and more toys.
+
+Measured at ``--scale small`` (2026-11-22, 2-core CPU under heavy load; NRE
+training 63 s): at the four true (mu, nu), the Neyman intervals of the learned
+statistic cover 0.665-0.706 (68.27%) and 0.952-0.964 (95.45%) with 1000 trials
+each (binomial errors 0.015 / 0.007; largest pull 1.6), those of the exact
+statistic 0.666-0.710 and 0.948-0.967 (largest pull 1.9), and the mean
+interval widths of the two agree within 10%; the asymptotic (Wilks) intervals
+over-cover at 95.45% (up to 0.978, pull 3.6).
 """
 
 from __future__ import annotations
