@@ -458,8 +458,8 @@ def _check_measurement_values(meas: Measurements) -> None:
 def fit_tracks(
     tracks: TrackArrays | Measurements,
     geometry: BarrelGeometry,
-    params0: Float[Array, "n 5"],
-    cov0: Float[Array, "n 5 5"] | None = None,
+    params0: Float[ArrayLike, "n 5"],
+    cov0: Float[ArrayLike, "n 5 5"] | None = None,
     *,
     chi2_cut: float = float("inf"),
     smooth: bool = True,

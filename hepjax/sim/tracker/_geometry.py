@@ -203,7 +203,7 @@ class BarrelGeometry(eqx.Module):
             raise ValueError("bz must be non-zero (the helix model needs a field)")
 
     @classmethod
-    def default(cls, *, bz: float = 2.0, efficiency: float = 0.99) -> BarrelGeometry:
+    def default(cls, *, bz: float | int = 2.0, efficiency: float | int = 0.99) -> BarrelGeometry:
         """ODD/TrackML-like barrel: 4 pixel layers and 6 strip layers.
 
         Pixels at $R$ = 32, 72, 116, 172 mm ($|z|\\le 750$ mm, 15 µm $\\times$ 50 µm,
