@@ -53,7 +53,9 @@ def test_oracle_posterior_concentrates(key):
     task = sbi.tasks.LensingEnsemble(max_events=400, instrument=SMALL)
     k1, k2, k3 = jax.random.split(key, 3)
     truth = jnp.array([1.1, 0.2])
-    theta_e = jax.vmap(task.sample_local, in_axes=(0, None))(jax.random.split(k1, 400), truth)
+    theta_e = jax.jit(jax.vmap(task.sample_local, in_axes=(0, None)))(
+        jax.random.split(k1, 400), truth
+    )
     post = np.asarray(task.oracle_posterior(k2, theta_e[:, 0], 4000, grid_size=100))
     assert np.all(np.abs(post.mean(0) - np.asarray(truth)) < 4 * post.std(0))
     assert post.std(0)[0] < 0.02 and post.std(0)[1] < 0.015
