@@ -97,6 +97,7 @@ def test_jetnet_round_trip(tmp_path, jets):
         np.testing.assert_array_equal(back[k], d[k])
 
 
+@pytest.mark.slow  # default suite time budget: runs in make test-slow
 def test_lhco_dijets_signal_vs_background():
     ev = hd.toy_lhco_dijets(jax.random.key(11), 300, capacity=32)
     assert set(ev) == set(hd.LHCO_TOY_FIELDS)

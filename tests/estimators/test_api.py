@@ -75,6 +75,7 @@ def test_score_function_baselines(baseline, key):
         assert float(jnp.var(s.grads)) < 0.2 * float(jnp.var(s0.grads))
 
 
+@pytest.mark.slow  # default suite time budget: runs in make test-slow
 def test_jit_eager_vmap_loop(key):
     def prog(key, theta):
         def body(c):

@@ -150,6 +150,7 @@ def test_hutchinson_without_key_and_off_manifold_points(x64, no_jaxtyping):
         gen.Hutchinson(1, "uniform")
 
 
+@pytest.mark.slow  # default suite time budget: runs in make test-slow
 def test_masked_sets_on_the_sphere_with_zero_padding(key, x64):
     """Zero rows are not on the sphere; as padding they must not produce NaNs."""
     S = manifolds.Sphere(2)

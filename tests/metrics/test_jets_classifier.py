@@ -21,6 +21,7 @@ def samples():
     return truth, faithful, distorted
 
 
+@pytest.mark.slow  # default suite time budget: runs in make test-slow
 def test_multi_model_metric_ranks_models(samples):
     truth, faithful, distorted = samples
     out = jm.multi_model_classifier_metric(

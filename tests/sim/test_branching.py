@@ -94,6 +94,7 @@ def test_jit_vmap_eager_agree(key):
     np.testing.assert_allclose(gb, g, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # default suite time budget: runs in make test-slow
 def test_shower_gradient_matches_finite_differences(key):
     """Alternative path at theta = 2.5 vs central differences with common random numbers."""
 

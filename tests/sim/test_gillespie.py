@@ -218,6 +218,7 @@ def test_birth_death_gradient_unbiased(estimator, key):
     check_unbiased(s.grads, jax.grad(exact)(rates), label="dE/dk")
 
 
+@pytest.mark.slow  # default suite time budget: runs in make test-slow
 def test_gradient_jit_eager_agree(key):
     program = _bd_program(jnp.array([1.0]), jnp.array([1.0]))
     f = hje.value_and_grad(program, estimator=hje.AlternativePath(), num_samples=8)

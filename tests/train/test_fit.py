@@ -239,6 +239,7 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # default suite time budget: runs in make test-slow
 def test_killed_run_resumes_bit_identical(tmp_path):
     steps, every, kill_at = 30, 10, 25
     ckpt = tmp_path / "ckpt"
