@@ -15,7 +15,7 @@ fixed-shape, jit-able form:
   combines multiple scattering for the minimum pT (Highland,
   ``theta0 = 13.6 MeV / p * sqrt(x/X0)``, in ``cot`` units
   ``sigma_cot = theta0 (1 + cot^2)``) and the z resolution; the circle through
-  the three points in the x–y plane must have ``pT = 0.3 Bz R >= min_pt`` and a
+  the three points in the x–y plane must have ``pT = 0.3 Bz R >= min_pt`` (R in m) and a
   transverse impact parameter ``|d0| < d0_max``.
 * **Seed filter.** For every middle space point the best triplet (smallest
   ``|Delta cot|`` normalised to its tolerance, plus ``|d0|``) is kept.

@@ -30,7 +30,7 @@ def test_helix_circle_radius_and_z_linear_in_arc_length(charge):
     p = pt * math.cosh(eta)
     qop = charge / p
     start = jnp.array([1.0, -2.0, 5.0])
-    radius = pt / (0.299792458e-3 * bz)  # R = pT / (0.3 Bz), mm-GeV-T
+    radius = pt / (0.299792458e-3 * bz)  # R[mm] = pT[GeV] / (0.3e-3 Bz[T])
     s = jnp.linspace(0.0, 3000.0, 7)
     pos, phi = jax.jit(
         jax.vmap(lambda si: tracker.helix_position(start, phi0, theta, qop, bz, si))
