@@ -126,7 +126,7 @@ def test_value_matches_plain_program(key):
     np.testing.assert_array_equal(s.values, plain)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("dtype", [jnp.float32, pytest.param(jnp.float64, marks=pytest.mark.slow)])
 def test_float32_and_float64(dtype, key):
     def prog(key, p):
         k1, k2 = jax.random.split(key)

@@ -68,6 +68,7 @@ def torus_log_density(phi1):
     return -np.log(2 * np.pi) + 1.0 + np.log1p(u1**2) - np.log1p(u0**2)
 
 
+@pytest.mark.slow  # default suite time budget: runs in make test-slow
 def test_uniform_density_on_the_sphere_and_the_torus(key, x64):
     S, T = manifolds.Sphere(2), manifolds.FlatTorus(1)
     k1, k2 = jax.random.split(key)

@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("devices", [2, 4])
+@pytest.mark.parametrize("devices", [2, pytest.param(4, marks=pytest.mark.slow)])
 def test_data_parallel_matches_single_device(tmp_path, devices):
     repeats = 3
     script = tmp_path / "shard.py"
