@@ -180,7 +180,7 @@ def _moving_average(x, w=10):
 
 
 def plot(grads, land, opt, out: pathlib.Path, key):
-    from hepjax.metrics._plotting import figure
+    from hepjax._core import figure
 
     with figure(out / "gradient_distributions.png", size=(12, 4.5), ncols=2) as (_, axes):
         for ax, mode in zip(axes, MODES, strict=True):

@@ -236,7 +236,7 @@ def mixture_study(cfg, key, out):
 
 def _plot_study(path, title, shown, cal, names):
     """Global posterior vs reference, one event's local posterior, SBC ranks, TARP."""
-    from hepjax.metrics._plotting import figure
+    from hepjax._core import figure
 
     samples, reference, hier, alone, event = shown[:5]
     exact = shown[5] if len(shown) > 5 else None

@@ -100,7 +100,7 @@ def central_coverage(samples, theta):
 
 
 def plot(out, x_show, widths, oracle, sizes, levels, ecp, ranks, num_posterior):
-    from hepjax.metrics._plotting import figure
+    from hepjax._core import figure
 
     with figure(out / "lens_ensemble.png", size=(12, 3.2), ncols=x_show.shape[0]) as (_, axes):
         for ax, img in zip(axes, x_show, strict=True):

@@ -88,7 +88,7 @@ def asymptotic_belt(mu):
 
 
 def plot(out, mu, stats, belts, cov, examples):
-    from hepjax.metrics._plotting import figure
+    from hepjax._core import figure
 
     with figure(out / "test_statistic.png", size=(12, 4.5), ncols=len(examples)) as (_, axes):
         for ax, x in zip(axes, examples, strict=True):

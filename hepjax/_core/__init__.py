@@ -1,17 +1,21 @@
-"""Layer 0: jaxtyping aliases, masked-set helpers and input checks."""
+"""Layer 0: jaxtyping aliases, masked-set helpers, input checks and the figure helper."""
 
 from ._checks import check_choice as check_choice
 from ._checks import check_dtype as check_dtype
 from ._checks import check_ndim as check_ndim
 from ._checks import check_positive as check_positive
+from ._checks import check_positive_int as check_positive_int
 from ._checks import check_same_leading_dim as check_same_leading_dim
 from ._checks import check_shape as check_shape
+from ._checks import concrete_value as concrete_value
+from ._checks import is_concrete as is_concrete
 from ._masked import masked_count as masked_count
 from ._masked import masked_layer_norm as masked_layer_norm
 from ._masked import masked_mean as masked_mean
 from ._masked import masked_softmax as masked_softmax
 from ._masked import masked_sum as masked_sum
 from ._masked import pad_sets as pad_sets
+from ._plotting import figure as figure
 from ._typing import FloatScalar as FloatScalar
 from ._typing import KeyArray as KeyArray
 from ._typing import Params as Params
@@ -28,8 +32,12 @@ __all__ = [
     "check_dtype",
     "check_ndim",
     "check_positive",
+    "check_positive_int",
     "check_same_leading_dim",
     "check_shape",
+    "concrete_value",
+    "figure",
+    "is_concrete",
     "masked_count",
     "masked_layer_norm",
     "masked_mean",

@@ -87,3 +87,32 @@ def check_same_leading_dim(name: str, arrays: dict[str, Any]) -> int:
         detail = ", ".join(f"{k} has {s}" for k, s in sizes.items())
         raise ValueError(f"{name}: all fields must share the leading dimension, but {detail}")
     return next(iter(sizes.values()), 0)
+
+
+def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> int | None:
+    """Check a static Python ``int >= 1`` (``bool`` is refused) and return it as ``int``.
+
+    Raises:
+        ValueError: ``"<name> must be a positive int, got 0"``.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a positive int{extra}, got {value!r}")
+    return int(value)
+
+
+def is_concrete(x: Any) -> bool:
+    """Whether ``x`` has a value now (not a tracer inside ``jit``/``vmap``/``grad``)."""
+    return concrete_value(x) is not None
+
+
+def concrete_value(x: Any) -> np.ndarray | None:
+    """``x`` as a NumPy value, or ``None`` when it is traced."""
+    import jax
+
+    try:
+        return np.asarray(x)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None

@@ -6,13 +6,11 @@ from ._classification import plot_roc as plot_roc
 from ._classification import roc_auc as roc_auc
 from ._classification import roc_curve as roc_curve
 from ._jet_plots import plot_jet_distributions as plot_jet_distributions
-from ._plotting import figure as figure
-from ._plotting import plot_losses as plot_losses
+from ._losses_plot import plot_losses as plot_losses
 
 __all__ = [
     "accuracy",
     "background_rejection",
-    "figure",
     "plot_jet_distributions",
     "plot_losses",
     "plot_roc",

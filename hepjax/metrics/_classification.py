@@ -66,7 +66,7 @@ def accuracy(logits: ArrayLike, labels: ArrayLike) -> float:
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path) -> None:
     """Plot background rejection against signal efficiency for named ROC curves."""
-    from hepjax.metrics._plotting import figure
+    from hepjax._core import figure
 
     with figure(path) as (_fig, ax):
         for name, (fpr, tpr) in curves.items():

@@ -5,8 +5,7 @@ import os
 import numpy as np
 from jaxtyping import ArrayLike, Float
 
-from .._core import check_shape
-from ._plotting import figure
+from .._core import check_shape, figure
 from .jets import jet_mass
 
 _PANELS = (

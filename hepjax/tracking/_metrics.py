@@ -739,7 +739,7 @@ def plot_rates(curves: Mapping[str, BinnedRate], path, *, ylabel: str | None = N
         path: PNG file to write (atomically).
         ylabel: y-axis label (default: none).
     """
-    from hepjax.metrics._plotting import figure
+    from hepjax._core import figure
 
     if not curves:
         raise ValueError("curves must hold at least one BinnedRate")
@@ -812,7 +812,7 @@ def plot_pulls(
     Returns:
         ``{name: {"mu", "mu_error", "sigma", "sigma_error"}}`` of the fits.
     """
-    from hepjax.metrics._plotting import figure
+    from hepjax._core import figure
 
     x = np.asarray(pulls, np.float64)
     if x.ndim == 1:
