@@ -135,6 +135,7 @@ def expected_coverage(
     *,
     method: str = "hpd",
     num_levels: int = 51,
+    mask: ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Expected coverage of a fitted estimator on test pairs ``(theta, x)``.
 
@@ -144,10 +145,12 @@ def expected_coverage(
             ``method="hpd"`` its ``log_prob(theta, x_obs)`` is used when it has
             one (:class:`hepjax.sbi.NPE`), otherwise a KDE of the samples.
         theta: ``(m, d)`` true parameters drawn from the prior (not used in training).
-        x: ``(m, dx)`` their simulations.
+        x: ``(m, dx)`` their simulations (or ensembles ``(m, n, *event_shape)``).
         num_posterior_samples: $L$, samples per test observation.
         method: ``"hpd"`` (:func:`hpd_coverage`) or ``"tarp"`` (:func:`tarp`).
         num_levels: number of credibility levels.
+        mask: ``(m, n)`` real events of ensembles ``x``, passed on to the
+            estimator (``None``: none, or NaN padding).
 
     Returns:
         ``(levels, ecp)``.
@@ -163,7 +166,8 @@ def expected_coverage(
             f"theta and x must have the same number of rows, got {theta.shape[0]} and {x.shape[0]}"
         )
     num = check_num_samples(num_posterior_samples)
-    samples = np.asarray(estimator.sample_batch(key, x, num))
+    extra = () if mask is None else (np.asarray(mask),)
+    samples = np.asarray(estimator.sample_batch(key, x, num, *extra))
     if samples.shape[-1] != theta.shape[1]:
         raise ValueError(
             f"theta has {theta.shape[1]} parameters but the estimator samples {samples.shape[-1]}"
@@ -173,8 +177,9 @@ def expected_coverage(
     if not hasattr(estimator, "log_prob"):
         return hpd_coverage(samples, theta, num_levels=num_levels)
     lp_s, lp_t = [], []
-    for s, t, x_i in zip(samples, theta, x, strict=True):
-        lp = np.asarray(estimator.log_prob(np.concatenate([s, t[None]]), x_i))
+    for i, (s, t, x_i) in enumerate(zip(samples, theta, x, strict=True)):
+        extra_i = () if mask is None else (extra[0][i],)
+        lp = np.asarray(estimator.log_prob(np.concatenate([s, t[None]]), x_i, *extra_i))
         lp_s.append(lp[:-1])
         lp_t.append(lp[-1])
     return hpd_coverage(
