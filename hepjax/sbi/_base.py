@@ -385,7 +385,10 @@ class AbstractPosteriorEstimator(eqx.Module):
 
     @abc.abstractmethod
     def relative_log_likelihood(
-        self, theta: Float[Array, " d"], x: Float[Array, "..."], mask: ArrayLike | None = None
+        self,
+        theta: Float[ArrayLike, " d"],
+        x: Float[ArrayLike, "..."],
+        mask: ArrayLike | None = None,
     ) -> Float[Array, ""]:
         r"""$\log p(x \mid \theta) + c(x)$ for one ``theta`` and one observation (pure)."""
 
@@ -476,7 +479,10 @@ class AbstractFlowPosterior(AbstractPosteriorEstimator):
         return out[0] if single else out
 
     def relative_log_likelihood(
-        self, theta: Float[Array, " d"], x: Float[Array, "..."], mask: ArrayLike | None = None
+        self,
+        theta: Float[ArrayLike, " d"],
+        x: Float[ArrayLike, "..."],
+        mask: ArrayLike | None = None,
     ) -> Float[Array, ""]:
         r"""$\log q(\theta \mid x) - \log p(\theta)$: the log likelihood up to a function of $x$.
 
@@ -526,6 +532,7 @@ def _draw_batch(net, theta_std, x_std, keys, xs, mask, n):
     return jax.lax.map(one, (keys, xs, mask))
 
 
+@eqx.filter_jit
 def _log_prob_one(net, theta_std, x_std, theta, x, mask):
     context = observation_context(net, x_std, x, mask)
     return net.log_prob_z(theta_std.forward(theta), context) + theta_std.log_det()

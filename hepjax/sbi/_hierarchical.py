@@ -338,7 +338,10 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
         return self._global_method("log_ratio", "a ratio log_ratio")(theta, x_obs, mask)
 
     def relative_log_likelihood(
-        self, theta: Float[Array, " d"], x: Float[Array, "m ..."], mask: ArrayLike | None = None
+        self,
+        theta: Float[ArrayLike, " d"],
+        x: Float[ArrayLike, "m ..."],
+        mask: ArrayLike | None = None,
     ) -> Float[Array, ""]:
         """The global estimator's log likelihood of the ensemble, up to a function of ``x``."""
         self._require_fitted("relative_log_likelihood")

@@ -112,7 +112,10 @@ class NLE(AbstractPosteriorEstimator):
         return out[0] if single else out
 
     def relative_log_likelihood(
-        self, theta: Float[Array, " d"], x: Float[Array, " dx"], mask: ArrayLike | None = None
+        self,
+        theta: Float[ArrayLike, " d"],
+        x: Float[ArrayLike, "..."],
+        mask: ArrayLike | None = None,
     ) -> Float[Array, ""]:
         r"""$\log q(x \mid \theta)$ for one ``theta`` and one ``x`` (pure; ``c(x) = 0``)."""
         self._require_fitted("relative_log_likelihood")
@@ -124,7 +127,10 @@ class NLE(AbstractPosteriorEstimator):
     def sample(
         self, key: PRNGKeyArray, x_obs: ArrayLike, n: int, mask: ArrayLike | None = None
     ) -> Float[Array, "n d"]:
-        """``n`` posterior samples by NUTS (``num_chains`` chains after ``num_warmup`` steps)."""
+        """``n`` posterior samples by NUTS (``num_chains`` chains after ``num_warmup`` steps).
+
+        Each chain starts at the best of 100 prior draws.
+        """
         from numpyro.infer import MCMC, NUTS
 
         self._require_fitted("sample")
@@ -137,21 +143,18 @@ class NLE(AbstractPosteriorEstimator):
             return -(_log_lik(net, theta_std, x_std, theta, x_obs) + prior.log_prior(theta))
 
         k_init, k_mcmc, k_perm = jax.random.split(key, 3)
-        # start each chain at the best of 100 prior draws
         starts = prior.sample_prior(k_init, 100 * self.num_chains)
         energy = jax.vmap(lambda t: potential(theta_std.forward(t)))(starts)
         best = jnp.argsort(jnp.where(jnp.isfinite(energy), energy, jnp.inf))[: self.num_chains]
-        init = theta_std.forward(starts[best])
-        per_chain = -(-n // self.num_chains)
         mcmc = MCMC(
             NUTS(potential_fn=potential),
             num_warmup=self.num_warmup,
-            num_samples=per_chain,
+            num_samples=-(-n // self.num_chains),
             num_chains=self.num_chains,
             chain_method="vectorized",
             progress_bar=False,
         )
-        mcmc.run(k_mcmc, init_params=init)
+        mcmc.run(k_mcmc, init_params=theta_std.forward(starts[best]))
         z = mcmc.get_samples()
         return jax.random.permutation(k_perm, theta_std.inverse(z))[:n]
 

@@ -158,7 +158,10 @@ class NRE(AbstractPosteriorEstimator):
         return out[0] if single else out
 
     def relative_log_likelihood(
-        self, theta: Float[Array, " d"], x: Float[Array, "..."], mask: ArrayLike | None = None
+        self,
+        theta: Float[ArrayLike, " d"],
+        x: Float[ArrayLike, "..."],
+        mask: ArrayLike | None = None,
     ) -> Float[Array, ""]:
         r"""$d(\theta, x) \approx \log p(x \mid \theta) - \log p(x)$ for one ``theta`` (pure).
 
