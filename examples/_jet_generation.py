@@ -22,6 +22,7 @@ import hepjax.data as hd
 import hepjax.metrics as hm
 import hepjax.train as ht
 from hepjax.metrics import jets as jm
+from hepjax.sim import parton_shower
 
 METRICS = ("w1m", "w1p", "w1efp", "fpd", "kpd", "kl")
 
@@ -90,8 +91,10 @@ def load_jets(cfg: Config, key) -> tuple[dict[str, np.ndarray], str]:
         jets = read_jetnet(path, num_particles=cfg.particles)
         jets = {k: v[: cfg.num_jets] for k, v in jets.items()}
         return jets, f"Pythia 8 + FastJet ({path})"
-    jets = hd.toy_shower_jets(key, cfg.jet_type, cfg.num_jets, max_particles=cfg.particles)
-    return jets, "hepjax.data.toy_shower_jets"
+    jets = parton_shower.toy_shower_jets(
+        key, cfg.jet_type, cfg.num_jets, max_particles=cfg.particles
+    )
+    return jets, "hepjax.sim.parton_shower.toy_shower_jets"
 
 
 def conditioning(jet_features: np.ndarray) -> np.ndarray:
