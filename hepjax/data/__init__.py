@@ -1,5 +1,6 @@
 """Layer 2: datasets, deterministic batch streams and HDF5 input/output."""
 
+from ._campaign import run_shards as run_shards
 from ._dataset import ArrayDataset as ArrayDataset
 from ._dataset import Batches as Batches
 from ._hdf5 import HDF5Writer as HDF5Writer
@@ -24,6 +25,7 @@ __all__ = [
     "join_jetnet",
     "read_hdf5",
     "resample_particles",
+    "run_shards",
     "split_jetnet",
     "toy_jet",
     "toy_quark_gluon",
