@@ -33,9 +33,9 @@ class Config:
 
     num_jets: int
     particles: int
-    hidden: int
+    hidden_size: int
     latent: int
-    layers: int
+    num_layers: int
     steps: int
     batch: int
     eval_jets: int
@@ -50,9 +50,9 @@ SCALES = {
     "small": Config(
         num_jets=12_000,
         particles=30,
-        hidden=64,
+        hidden_size=64,
         latent=10,
-        layers=3,
+        num_layers=3,
         steps=4_000,
         batch=256,
         eval_jets=4_000,
@@ -61,9 +61,9 @@ SCALES = {
     "paper": Config(
         num_jets=170_000,
         particles=30,
-        hidden=128,
+        hidden_size=128,
         latent=10,
-        layers=6,
+        num_layers=6,
         steps=300_000,
         batch=1024,
         eval_jets=50_000,
