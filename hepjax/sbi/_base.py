@@ -70,7 +70,7 @@ _CALL_BYTES = 64 * 2**20  # training batches shipped per compiled call, at most
 
 
 class TrainingOptions(eqx.Module):
-    r"""How an estimator is trained: one set of options shared by every estimator.
+    r"""How an estimator is trained: one set of options, and defaults, for every estimator.
 
     Training minimises the estimator's loss with ``optimizer`` on minibatches
     of the simulations, holds out a fraction of them, evaluates the loss on
@@ -90,7 +90,7 @@ class TrainingOptions(eqx.Module):
         validation_fraction: fraction of the simulations held out for early
             stopping, in $(0, 1)$.
         patience: epochs without a better validation loss before stopping
-            (20, as in sbi; FMPE's default is 30, see :class:`~hepjax.sbi.FMPE`).
+            (20, as the ``sbi`` package does for every estimator).
         clip_norm: clip the gradient to this global norm, or ``None``.
         nan_policy: what to do with simulations with NaN or infinite values
             (outside the padding of ensembles): ``"drop"`` them with a warning
@@ -137,7 +137,8 @@ class TrainingResult(eqx.Module):
     """What training an estimator returned, kept on the fitted estimator as ``history``.
 
     Attributes:
-        best_step: the optimizer step of the kept (best-validation) model.
+        best_step: the optimizer step of the kept (best-validation) model
+            (``None`` if no validation loss was finite: the last model is kept).
         best_validation_loss: its validation loss.
         validation_steps: steps at which the validation loss was evaluated (one per epoch).
         validation_losses: the validation loss at each of them.
@@ -149,7 +150,7 @@ class TrainingResult(eqx.Module):
         seconds: wall time of ``fit`` (preparation, compilation and training).
     """
 
-    best_step: int
+    best_step: int | None
     best_validation_loss: float
     validation_steps: np.ndarray
     validation_losses: np.ndarray
@@ -219,7 +220,7 @@ def train_estimator(
         progress=options.progress,
     )
     history = TrainingResult(
-        best_step=int(result.best_step),
+        best_step=None if result.best_step is None else int(result.best_step),
         best_validation_loss=float(result.best_validation_loss),
         validation_steps=np.asarray(result.validation_steps),
         validation_losses=np.asarray(result.validation_losses),

@@ -34,7 +34,6 @@ from ..nn import SinusoidalEmbedding
 from ._base import (
     AbstractFlowPosterior,
     ConditionedNet,
-    TrainingOptions,
     batch_contexts,
     check_prior,
     prepare_training_data,
@@ -109,10 +108,10 @@ class FMPE(AbstractFlowPosterior):
             Dopri5). :meth:`log_prob` always integrates adaptively.
         prior: optional prior (a task, or an object with ``log_prior(theta)``):
             samples outside its support are rejected and redrawn.
-        training: the :class:`~hepjax.sbi.TrainingOptions` (keyword-only). The
-            default patience is 30 epochs rather than 20: the flow-matching loss
-            regresses a random target, so its validation loss keeps improving
-            slowly through larger epoch-to-epoch fluctuations than a likelihood's.
+        training: the :class:`~hepjax.sbi.TrainingOptions` (keyword-only). Its
+            validation loss is evaluated with a fixed key (the same times and
+            noise at every epoch), so patience counts real stagnation; the
+            ``sbi`` package also stops FMPE after 20 epochs without improvement.
     """
 
     hidden_size: int = 128
@@ -120,8 +119,6 @@ class FMPE(AbstractFlowPosterior):
     embedding: Any = None
     num_steps: int | None = 50
     prior: Any = None
-    _: dataclasses.KW_ONLY
-    training: TrainingOptions = TrainingOptions(patience=30)
 
     def __check_init__(self):
         check_prior(self.prior, ("log_prior",), "FMPE")

@@ -43,7 +43,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._core import check_positive, check_positive_int
-from ._base import AbstractPosteriorEstimator, TrainingOptions, standardize_x, train_estimator
+from ._base import AbstractPosteriorEstimator, standardize_x, train_estimator
 from ._data import (
     NotFittedError,
     Standardizer,
@@ -146,9 +146,7 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
         num_bins: spline bins.
         tail_bound: splines act on $[-B, B]$ of the z-scored local parameters.
         training: the :class:`~hepjax.sbi.TrainingOptions` of the local
-            posterior (keyword-only). Its default batch is 100 ensembles rather
-            than 200 simulations: each ensemble holds up to ``m`` events, so a
-            batch already has thousands of events.
+            posterior (keyword-only); its ``batch_size`` counts ensembles.
 
     Example:
         ```python notest
@@ -170,7 +168,6 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
     num_bins: int = 8
     tail_bound: float = 5.0
     _: dataclasses.KW_ONLY
-    training: TrainingOptions = TrainingOptions(batch_size=100)
     global_: Any = None
     z_std: Any = None
 
