@@ -404,6 +404,26 @@ class AbstractPosteriorEstimator(eqx.Module):
                 f"before {what}"
             )
 
+    def _fit_conditioned(self, key, theta, x, mask, build, loss_fn, fitted=None):
+        """The ``fit`` of an estimator whose network is conditioned on (embedded) ``x``.
+
+        Checks and z-scores the data, builds the network with
+        ``build(dim_theta, context_dim, key)``, trains it with ``loss_fn`` and
+        returns the fitted copy, with the extra fields ``fitted(theta)`` (a dict)
+        of the checked training parameters.
+        """
+        started = time.perf_counter()
+        theta, theta_std, x_std, data, context_dim = prepare_training_data(
+            theta, x, mask, self.training, self.embedding
+        )
+        k_init, k_train = jax.random.split(key)
+        net = build(theta.shape[1], context_dim, k_init)
+        net, history = train_estimator(k_train, net, loss_fn, data, self.training, started)
+        extra = {} if fitted is None else fitted(theta)
+        return dataclasses.replace(
+            self, net=net, theta_std=theta_std, x_std=x_std, history=history, **extra
+        )
+
     def _observation(self, x_obs, mask) -> tuple[Array, Array | None]:
         return check_observation(x_obs, mask, self.x_std, type(self).__name__)
 

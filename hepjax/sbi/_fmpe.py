@@ -18,9 +18,7 @@ $\log q(\theta_1 \mid x) = \log \mathcal N(\theta_0; 0, I) - \int_0^1
 Parameters and data are z-scored inside the estimator.
 """
 
-import dataclasses
 import math
-import time
 from typing import Any
 
 import equinox as eqx
@@ -36,8 +34,6 @@ from ._base import (
     ConditionedNet,
     batch_contexts,
     check_prior,
-    prepare_training_data,
-    train_estimator,
 )
 
 
@@ -130,19 +126,13 @@ class FMPE(AbstractFlowPosterior):
         self, key: PRNGKeyArray, theta: ArrayLike, x: ArrayLike, mask: ArrayLike | None = None
     ) -> "FMPE":
         """Train on ``theta (n, d)`` and ``x (n, dx)`` (or ensembles with ``mask``)."""
-        started = time.perf_counter()
-        theta, theta_std, x_std, data, context_dim = prepare_training_data(
-            theta, x, mask, self.training, self.embedding
-        )
-        k_init, k_train = jax.random.split(key)
-        net = _make_field(
-            theta.shape[1],
+        build = lambda dim, context_dim, k: _make_field(
+            dim,
             context_dim,
             self.embedding,
             hidden_size=self.hidden_size,
             num_layers=self.num_layers,
             num_steps=self.num_steps,
-            key=k_init,
+            key=k,
         )
-        net, history = train_estimator(k_train, net, _fmpe_loss, data, self.training, started)
-        return dataclasses.replace(self, net=net, theta_std=theta_std, x_std=x_std, history=history)
+        return self._fit_conditioned(key, theta, x, mask, build, _fmpe_loss)

@@ -12,8 +12,6 @@ whose minimiser is the posterior $p(\theta \mid x)$ for every $x$ at once
 $q_\phi$ is a conditional neural spline flow on z-scored $\theta$ and $x$.
 """
 
-import dataclasses
-import time
 from typing import Any
 
 import equinox as eqx
@@ -27,8 +25,6 @@ from ._base import (
     ConditionedNet,
     batch_contexts,
     check_prior,
-    prepare_training_data,
-    train_estimator,
 )
 from ._flows import ConditionalSplineFlow
 
@@ -104,13 +100,8 @@ class NPE(AbstractFlowPosterior):
             ValueError: wrong shapes, different numbers of rows, too few
                 simulations, empty ensembles, or NaN rows with ``nan_policy="raise"``.
         """
-        started = time.perf_counter()
-        theta, theta_std, x_std, data, context_dim = prepare_training_data(
-            theta, x, mask, self.training, self.embedding
-        )
-        k_init, k_train = jax.random.split(key)
-        net = _make_flow(
-            theta.shape[1],
+        build = lambda dim, context_dim, k: _make_flow(
+            dim,
             context_dim,
             self.embedding,
             num_transforms=self.num_transforms,
@@ -118,7 +109,6 @@ class NPE(AbstractFlowPosterior):
             depth=self.num_layers,
             num_bins=self.num_bins,
             tail_bound=self.tail_bound,
-            key=k_init,
+            key=k,
         )
-        net, history = train_estimator(k_train, net, _npe_loss, data, self.training, started)
-        return dataclasses.replace(self, net=net, theta_std=theta_std, x_std=x_std, history=history)
+        return self._fit_conditioned(key, theta, x, mask, build, _npe_loss)

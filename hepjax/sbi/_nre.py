@@ -23,8 +23,6 @@ up to a function of $x$ (``relative_log_likelihood``), a test statistic for
 :mod:`hepjax.sbi.frequentist`.
 """
 
-import dataclasses
-import time
 from typing import Any
 
 import equinox as eqx
@@ -40,8 +38,6 @@ from ._base import (
     batch_contexts,
     check_prior,
     observation_context,
-    prepare_training_data,
-    train_estimator,
 )
 from ._data import check_num_samples, traced_observation
 
@@ -127,25 +123,19 @@ class NRE(AbstractPosteriorEstimator):
         self, key: PRNGKeyArray, theta: ArrayLike, x: ArrayLike, mask: ArrayLike | None = None
     ) -> "NRE":
         """Train the classifier on ``theta (n, d)`` and ``x (n, dx)`` (or ensembles, ``mask``)."""
-        started = time.perf_counter()
-        theta, theta_std, x_std, data, context_dim = prepare_training_data(
-            theta, x, mask, self.training, self.embedding
-        )
-        k_init, k_train = jax.random.split(key)
-        net = _make_classifier(
-            theta.shape[1],
+        build = lambda dim, context_dim, k: _make_classifier(
+            dim,
             context_dim,
             self.embedding,
             hidden_size=self.hidden_size,
             num_layers=self.num_layers,
-            key=k_init,
+            key=k,
         )
         loss_fn = _nre_loss(self.loss, self.num_classes, self.balance_weight)
-        net, history = train_estimator(k_train, net, loss_fn, data, self.training, started)
-        prior = self.prior if self.prior is not None else KDEPrior.fit(theta)
-        return dataclasses.replace(
-            self, net=net, theta_std=theta_std, x_std=x_std, history=history, prior=prior
-        )
+        # without a prior, a KDE of the training parameters stands in for it
+        prior = self.prior
+        fitted = lambda theta: {"prior": prior if prior is not None else KDEPrior.fit(theta)}
+        return self._fit_conditioned(key, theta, x, mask, build, loss_fn, fitted)
 
     def log_ratio(
         self, theta: ArrayLike, x_obs: ArrayLike, mask: ArrayLike | None = None
