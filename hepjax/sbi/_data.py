@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._core import is_concrete
+from .._core import check_positive_int, is_concrete
 
 
 class NotFittedError(ValueError):
@@ -293,7 +293,6 @@ def check_parameters(theta, d: int) -> tuple[Array, bool]:
     return theta, single
 
 
-def check_num_samples(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive int (number of samples), got {n!r}")
-    return int(n)
+def check_num_samples(n, name: str = "n") -> int:
+    """The number of samples: a positive int."""
+    return check_positive_int(name, n)

@@ -23,6 +23,7 @@ Under calibration each $\mathrm{ECP}(a)$ is a binomial proportion, so
 import numpy as np
 from jaxtyping import ArrayLike, Float, PRNGKeyArray
 
+from ..._core import check_positive_int
 from .._data import as_2d_float, check_num_samples
 
 
@@ -165,7 +166,7 @@ def expected_coverage(
         raise ValueError(
             f"theta and x must have the same number of rows, got {theta.shape[0]} and {x.shape[0]}"
         )
-    num = check_num_samples(num_posterior_samples)
+    num = check_num_samples(num_posterior_samples, "num_posterior_samples")
     extra = () if mask is None else (np.asarray(mask),)
     samples = np.asarray(estimator.sample_batch(key, x, num, *extra))
     if samples.shape[-1] != theta.shape[1]:
@@ -201,8 +202,7 @@ def coverage_band(
     """
     from scipy import stats
 
-    if isinstance(num_tests, bool) or not isinstance(num_tests, int | np.integer) or num_tests < 1:
-        raise ValueError(f"num_tests must be a positive int, got {num_tests!r}")
+    check_positive_int("num_tests", num_tests)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     levels = np.clip(np.asarray(levels, dtype=np.float64), 0.0, 1.0)
@@ -211,6 +211,6 @@ def coverage_band(
 
 
 def _check_levels(num_levels) -> int:
-    if isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2:
+    if check_positive_int("num_levels", num_levels) < 2:
         raise ValueError(f"num_levels must be an int >= 2, got {num_levels!r}")
     return num_levels

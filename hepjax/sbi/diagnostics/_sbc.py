@@ -44,7 +44,7 @@ def sbc_ranks(
         raise ValueError(
             f"theta and x must have the same number of rows, got {theta.shape[0]} and {x.shape[0]}"
         )
-    num = check_num_samples(num_posterior_samples)
+    num = check_num_samples(num_posterior_samples, "num_posterior_samples")
     extra = () if mask is None else (np.asarray(mask),)
     samples = np.asarray(estimator.sample_batch(key, x, num, *extra))  # (m, L, d)
     if samples.shape[-1] != theta.shape[1]:
@@ -74,7 +74,7 @@ def sbc_uniformity(
         ranks = ranks[:, None]
     if ranks.ndim != 2:
         raise ValueError(f"ranks must have shape (m, d), got {ranks.shape}")
-    length = check_num_samples(num_posterior_samples)
+    length = check_num_samples(num_posterior_samples, "num_posterior_samples")
     if ranks.min() < 0 or ranks.max() > length:
         raise ValueError(f"ranks must lie in [0, {length}] for num_posterior_samples={length}")
     m = ranks.shape[0]
