@@ -54,11 +54,14 @@ def _fold_batches(seed: int, train_idx: np.ndarray, n_train: np.ndarray, batch_s
     return batch
 
 
+@eqx.filter_jit
+def _init_models(keys, d: int, width: int):
+    return eqx.filter_vmap(lambda k: _mlp(k, d, width))(keys)
+
+
 def _train_folds(key, data, labels, train_idx, n_train, d, width, steps, batch_size, lr, l2):
     k_init, k_seed, k_fit = jax.random.split(key, 3)
-    models = eqx.filter_jit(eqx.filter_vmap(lambda k: _mlp(k, d, width)))(
-        jax.random.split(k_init, train_idx.shape[0])
-    )
+    models = _init_models(jax.random.split(k_init, train_idx.shape[0]), d, width)
     seed = int(jax.random.randint(k_seed, (), 0, 2**31 - 1))
     result = fit(
         models,
