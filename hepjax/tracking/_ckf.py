@@ -63,7 +63,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from ..sim.tracker import MUON_MASS, Measurements, wrap_angle
+from ..physics import MUON_MASS
+from ..sim.tracker import Measurements, wrap_angle
 from ._kalman import add_material, predict, update
 from ._seeding import SeedConfig, Seeds, find_seeds, seeds_from_candidates
 

@@ -56,14 +56,13 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float
 
+from ..physics import MUON_MASS, highland
 from ..sim.tracker import (
-    MUON_MASS,
     BarrelGeometry,
     Measurements,
     TrackArrays,
     effective_thickness,
     energy_loss_qop,
-    highland,
     transport,
     wrap_angle,
 )
