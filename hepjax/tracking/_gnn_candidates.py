@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core import check_positive_int
 from ._gnn_graph import HitGraph
 
 
@@ -66,8 +67,7 @@ def track_candidates(
         raise ValueError("track_candidates takes one graph (no batch axis)")
     if method not in ("walk", "components"):
         raise ValueError(f"method must be 'walk' or 'components', got {method!r}")
-    if isinstance(min_hits, bool) or not isinstance(min_hits, int) or min_hits < 1:
-        raise ValueError(f"min_hits must be a positive int, got {min_hits!r}")
+    min_hits = check_positive_int("min_hits", min_hits)
     scores = np.asarray(scores, np.float64)
     mask = np.asarray(graph.edge_mask)
     if scores.shape != mask.shape:
