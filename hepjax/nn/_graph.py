@@ -33,7 +33,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .._core import check_positive_int
 
@@ -107,13 +107,13 @@ class InteractionNetwork(eqx.Module):
 
     def __call__(
         self,
-        nodes: Float[Array, "n fn"],
-        edges: Float[Array, "e fe"],
-        senders: Int[Array, " e"],
-        receivers: Int[Array, " e"],
+        nodes: Float[ArrayLike, "n fn"],
+        edges: Float[ArrayLike, "e fe"],
+        senders: Int[ArrayLike, " e"],
+        receivers: Int[ArrayLike, " e"],
         *,
-        node_mask: Bool[Array, " n"] | None = None,
-        edge_mask: Bool[Array, " e"] | None = None,
+        node_mask: Bool[ArrayLike, " n"] | None = None,
+        edge_mask: Bool[ArrayLike, " e"] | None = None,
     ) -> tuple[Float[Array, "n h"], Float[Array, "e h"]]:
         """Node and edge latents of one graph.
 
