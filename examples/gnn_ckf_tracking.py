@@ -280,19 +280,19 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
         cands["gnn"].append(gnn)
 
         t0 = time.perf_counter()
-        c, _ = trk.find_tracks(ev, geo, trk.seeds(ev, geo, trk.TripletSeeder()))
+        c, _ = trk.find_tracks(ev, geo, trk.seeds(ev, geo, seeder=trk.TripletSeeder()))
         times["ckf"].append(time.perf_counter() - t0)
         cands["ckf"].append(c)
 
         t0 = time.perf_counter()
-        c, tr = trk.find_tracks(ev, geo, trk.seeds(ev, geo, trk.CandidateSeeder(gnn)))
+        c, tr = trk.find_tracks(ev, geo, trk.seeds(ev, geo, seeder=trk.CandidateSeeder(gnn)))
         times["gnn_ckf"].append(time.perf_counter() - t0 + times["gnn"][-1])
         cands["gnn_ckf"].append(c)
         tracks_gnn_ckf.append(tr)
 
         t0 = time.perf_counter()
         truth_seeder = trk.CandidateSeeder(truth_pixel_candidates(ev, n_pix))
-        c, _ = trk.find_tracks(ev, geo, trk.seeds(ev, geo, truth_seeder))
+        c, _ = trk.find_tracks(ev, geo, trk.seeds(ev, geo, seeder=truth_seeder))
         times["truth_ckf"].append(time.perf_counter() - t0)
         cands["truth_ckf"].append(c)
 
@@ -325,7 +325,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
         )
         ev = tracker.simulate_event(k2, geo, parts)
         gun_ev.append(ev)
-        gun_c.append(trk.find_tracks(ev, geo, trk.seeds(ev, geo, trk.TripletSeeder()))[0])
+        gun_c.append(trk.find_tracks(ev, geo, trk.seeds(ev, geo, seeder=trk.TripletSeeder()))[0])
     details["muon_gun_ckf"], _ = evaluate(gun_ev, gun_c)
 
     # --- plots and table ----------------------------------------------------------

@@ -33,6 +33,8 @@ from ._gnn import edge_loss as edge_loss
 from ._gnn import edge_metrics as edge_metrics
 from ._gnn import edge_scores as edge_scores
 from ._gnn import train_edge_classifier as train_edge_classifier
+from ._gnn_candidates import ConnectedComponents as ConnectedComponents
+from ._gnn_candidates import Walkthrough as Walkthrough
 from ._gnn_candidates import track_candidates as track_candidates
 from ._gnn_graph import HitGraph as HitGraph
 from ._gnn_graph import build_graph as build_graph
@@ -75,6 +77,7 @@ __all__ = [
     "BinnedRate",
     "CKFConfig",
     "CandidateSeeder",
+    "ConnectedComponents",
     "EdgeClassifier",
     "EdgeClassifierResult",
     "HitGraph",
@@ -85,6 +88,7 @@ __all__ = [
     "TrackingPerformance",
     "Tracks",
     "TripletSeeder",
+    "Walkthrough",
     "add_material",
     "build_graph",
     "build_module_map",

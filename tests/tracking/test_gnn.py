@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from hepjax.tracking import (
+    ConnectedComponents,
     EdgeClassifier,
     EdgeClassifierResult,
     HitGraph,
+    Walkthrough,
     build_graph,
     build_module_map,
     edge_loss,
@@ -172,15 +174,15 @@ def _line_graph():
 def test_track_candidates_constructed_graph():
     g = _line_graph()
     scores = np.array([0.9, 0.9, 0.9, 0.9, 0.8, 0.9, 0.85, 0.99])  # padded edge ignored
-    comp = track_candidates(g, scores, method="components", min_hits=1)
+    comp = track_candidates(g, scores, method=ConnectedComponents(), min_hits=1)
     # the crossing edge merges both chains into one component
     assert len(comp) == 1 and sorted(comp[0].tolist()) == list(range(1, 9))
-    walk = track_candidates(g, scores, method="walk")
+    walk = track_candidates(g, scores, method=Walkthrough())
     # greedy by score: hit 2 keeps 2 -> 3 (0.9), so the crossing 2 -> 7 (0.85) is refused
     # and hit 7 takes 6 -> 7 (0.8): both chains are recovered
     assert sorted(c.tolist() for c in walk) == [[1, 2, 3, 4], [5, 6, 7, 8]]
     # threshold: cutting the 0.8 edge 6 -> 7 leaves {5, 6} and {1, 2, 3, 4, 7, 8}
-    cut = track_candidates(g, scores, threshold=0.82, method="components", min_hits=1)
+    cut = track_candidates(g, scores, threshold=0.82, method=ConnectedComponents(), min_hits=1)
     assert sorted(sorted(c.tolist()) for c in cut) == [[1, 2, 3, 4, 7, 8], [5, 6]]
     # truth labels as scores give the true tracks; min_hits drops short ones
     ideal = track_candidates(g, g.labels.astype(float))
@@ -280,7 +282,7 @@ def test_gnn_bad_inputs(toy_map):
     with pytest.raises(ValueError, match="no true edges"):
         train_edge_classifier(jax.random.key(0), [g], steps=1)
     g = build_graph(event, toy_map)
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(TypeError, match="method must be Walkthrough"):
         track_candidates(g, np.zeros(g.n_edges), method="dbscan")
     with pytest.raises(ValueError, match="scores must have shape"):
         track_candidates(g, np.zeros(3))
