@@ -244,7 +244,7 @@ def test_training_runs_and_learns_on_toy(toy_map):
     assert m["auc"] > 0.8
 
 
-def test_gnn_bad_inputs(toy_map):
+def test_gnn_bad_inputs(toy_map, no_jaxtyping):
     event = _toy_event(5)
     bad = {
         **event,
