@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from .._core import check_dtype, check_shape, masked_softmax
-from ._layers import check_heads, check_rate, check_size, linear
+from .._core import check_dtype, check_positive_int, check_shape, masked_softmax
+from ._layers import check_heads, check_rate, linear
 
 
 def check_set_inputs(x: Array, mask: Array, features: int, *, name: str = "x") -> None:
@@ -77,8 +77,8 @@ class MaskedMultiheadAttention(eqx.Module):
             dropout: dropout probability on the attention weights.
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("d_model", d_model)
-        check_size("num_heads", num_heads)
+        check_positive_int("d_model", d_model)
+        check_positive_int("num_heads", num_heads)
         check_heads(d_model, num_heads)
         check_rate("dropout", dropout)
         kqkv, kout = jax.random.split(key)

@@ -30,9 +30,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from .._core import check_positive, check_shape
+from .._core import check_positive, check_positive_int, check_shape
 from ._attention import check_set_inputs
-from ._layers import check_size
 
 
 def leaky_relu(x: Array) -> Array:
@@ -113,8 +112,8 @@ class EPiCLayer(eqx.Module):
             activation: the nonlinearity $\\sigma$.
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("hidden", hidden)
-        check_size("latent", latent)
+        check_positive_int("hidden", hidden)
+        check_positive_int("latent", latent)
         check_positive("context_dim", context_dim, allow_zero=True)
         check_positive("sum_scale", sum_scale, allow_zero=True)
         k1, k2, k3, k4 = jax.random.split(key, 4)
@@ -196,10 +195,10 @@ class EPiCNetwork(eqx.Module):
             key: PRNG key for the initialisation (keyword-only).
         """
         for name, value in [("in_features", in_features), ("out_features", out_features)]:
-            check_size(name, value)
-        check_size("hidden", hidden)
-        check_size("latent", latent)
-        check_size("num_layers", num_layers)
+            check_positive_int(name, value)
+        check_positive_int("hidden", hidden)
+        check_positive_int("latent", latent)
+        check_positive_int("num_layers", num_layers)
         check_positive("context_dim", context_dim, allow_zero=True)
         keys = jax.random.split(key, num_layers + 5)
         c = context_dim

@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from .._core import masked_mean
+from .._core import check_positive_int, masked_mean
 from ._classifiers import AbstractSetClassifier, _mlp
-from ._layers import check_rate, check_size, layer_norm, linear, split_key
+from ._layers import check_rate, layer_norm, linear, split_key
 
 
 def knn(
@@ -87,7 +87,7 @@ def _check_channels(channels: object) -> tuple[tuple[int, ...], ...]:
         if not isinstance(block, Sequence) or len(block) == 0:
             raise ValueError(f"channels[{i}] must be a non-empty sequence of ints, got {block!r}")
         for j, c in enumerate(block):
-            check_size(f"channels[{i}][{j}]", c)
+            check_positive_int(f"channels[{i}][{j}]", c)
         out.append(tuple(block))
     return tuple(out)
 
@@ -169,10 +169,10 @@ class ParticleNet(AbstractSetClassifier):
                 (default $(\\eta, \\phi)$ = columns 0 and 1 of JetNet features).
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("in_features", in_features)
-        check_size("num_classes", num_classes)
-        check_size("k", k)
-        check_size("fc_width", fc_width)
+        check_positive_int("in_features", in_features)
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("k", k)
+        check_positive_int("fc_width", fc_width)
         check_rate("dropout", dropout)
         blocks_channels = _check_channels(channels)
         coords = tuple(coords)

@@ -20,11 +20,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from .._core import check_positive_int
 from ._attention import MaskedMultiheadAttention, check_set_inputs
 from ._layers import (
     check_heads,
     check_rate,
-    check_size,
     gelu,
     layer_norm,
     linear,
@@ -66,9 +66,9 @@ class TransformerEncoderLayer(eqx.Module):
             dropout: dropout probability on attention weights and both residual branches.
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("d_model", d_model)
-        check_size("num_heads", num_heads)
-        check_size("mlp_ratio", mlp_ratio)
+        check_positive_int("d_model", d_model)
+        check_positive_int("num_heads", num_heads)
+        check_positive_int("mlp_ratio", mlp_ratio)
         check_heads(d_model, num_heads)
         check_rate("dropout", dropout)
         ka, k1, k2 = jax.random.split(key, 3)
@@ -133,7 +133,7 @@ class TransformerEncoder(eqx.Module):
             dropout: dropout probability inside every layer.
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("num_layers", num_layers)
+        check_positive_int("num_layers", num_layers)
         keys = jax.random.split(key, num_layers)
         self.layers = tuple(
             TransformerEncoderLayer(d_model, num_heads, mlp_ratio=mlp_ratio, dropout=dropout, key=k)

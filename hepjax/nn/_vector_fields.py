@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._core import check_positive, check_shape
+from .._core import check_positive, check_positive_int, check_shape
 from ._embeddings import SinusoidalEmbedding
 from ._epic import EPiCNetwork
-from ._layers import check_size, gelu, linear
+from ._layers import gelu, linear
 from ._transformer import TransformerEncoder
 
 
@@ -88,7 +88,7 @@ class EPiCVectorField(eqx.Module):
             time_dim: size of the sinusoidal time embedding (even).
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("features", features)
+        check_positive_int("features", features)
         check_positive("cond_dim", cond_dim, allow_zero=True)
         self.time_embedding = SinusoidalEmbedding(time_dim)
         self.network = EPiCNetwork(
@@ -150,7 +150,7 @@ class TransformerVectorField(eqx.Module):
             time_dim: size of the sinusoidal time embedding (even).
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("features", features)
+        check_positive_int("features", features)
         check_positive("cond_dim", cond_dim, allow_zero=True)
         k1, k2, k3, k4, k5 = jax.random.split(key, 5)
         self.time_embedding = SinusoidalEmbedding(time_dim)

@@ -18,11 +18,12 @@ sbi.diagnostics.c2st(samples, task.reference_posterior(key, x_obs, 10_000))
   (flow-matching posterior estimation), :class:`NRE` (binary, balanced or
   contrastive ratio estimation, sampled by SIR), :class:`NLE` (likelihood flow,
   sampled by NUTS).
-- Embeddings for ``embedding=``: :class:`MLPEmbedding` (vectors),
-  :class:`DeepSetEmbedding` and :class:`SetTransformerEmbedding` (ensembles of
-  events: ``x`` of shape ``(N, m, *event_shape)`` with padding events all NaN,
-  see :func:`pad_ensembles`); :class:`CNNEmbedding` for images (alone, or as
-  the per-event ``encoder=`` of a set embedding).
+- Embeddings for ``embedding=``: any Equinox module, e.g. ``eqx.nn.MLP`` for
+  vectors; for ensembles of events (``x`` of shape ``(N, m, *event_shape)``
+  with padding events all NaN, see :func:`pad_ensembles` and
+  :func:`ensemble_mask`) the set encoders :class:`hepjax.nn.DeepSets` and
+  :class:`hepjax.nn.SetTransformer`, with :class:`hepjax.nn.CNNEncoder` as
+  their per-event ``encoder=`` for images.
 - :class:`HierarchicalNPE`: global posterior $q(\theta \mid X)$ over a
   variable-size ensemble $X$ and local posteriors $q(z_i \mid x_i, \theta,
   s(X))$ (Heinrich et al. 2023, arXiv:2306.12584).
@@ -36,13 +37,9 @@ sbi.diagnostics.c2st(samples, task.reference_posterior(key, x_obs, 10_000))
 from . import diagnostics as diagnostics
 from . import frequentist as frequentist
 from . import tasks as tasks
-from ._cnn import CNNEmbedding as CNNEmbedding
+from ._context import ensemble_mask as ensemble_mask
+from ._context import pad_ensembles as pad_ensembles
 from ._data import NotFittedError as NotFittedError
-from ._embeddings import DeepSetEmbedding as DeepSetEmbedding
-from ._embeddings import MLPEmbedding as MLPEmbedding
-from ._embeddings import SetTransformerEmbedding as SetTransformerEmbedding
-from ._embeddings import ensemble_mask as ensemble_mask
-from ._embeddings import pad_ensembles as pad_ensembles
 from ._fmpe import FMPE as FMPE
 from ._hierarchical import HierarchicalNPE as HierarchicalNPE
 from ._nle import NLE as NLE
@@ -56,12 +53,8 @@ __all__ = [
     "NPE",
     "NRE",
     "AbstractPosteriorEstimator",
-    "CNNEmbedding",
-    "DeepSetEmbedding",
     "HierarchicalNPE",
-    "MLPEmbedding",
     "NotFittedError",
-    "SetTransformerEmbedding",
     "diagnostics",
     "ensemble_mask",
     "frequentist",

@@ -2,11 +2,12 @@
 
 import warnings
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array
+
+from ..data import Standardizer
 
 
 class NotFittedError(ValueError):
@@ -103,54 +104,23 @@ def check_training_data(theta, x, nan_policy: str) -> tuple[np.ndarray, np.ndarr
     return theta, x
 
 
-class Standardizer(eqx.Module):
-    """Affine z-scoring ``(a - shift) / scale`` per column, fitted on the training data.
-
-    For ensembles ``(N, m, *event)`` (``event_ndim = a.ndim - 1 >= 2``) the
-    statistics are per event feature, over all real (non-padding) events, and
-    padding stays NaN.
-    """
-
-    shift: Float[Array, " d"]
-    scale: Float[Array, " d"]
-    event_ndim: int = eqx.field(static=True, default=1)
-
-    @classmethod
-    def fit(cls, a: np.ndarray, min_scale: float = 1e-8) -> "Standardizer":
-        if a.ndim >= 3:
-            real = a[~ensemble_padding(a)]  # (num_events, *event)
-            shift = real.mean(axis=0)
-            scale = np.maximum(real.std(axis=0), min_scale)
-            return cls(jnp.asarray(shift, jnp.float32), jnp.asarray(scale, jnp.float32), a.ndim - 1)
-        shift = a.mean(axis=0)
-        scale = np.maximum(a.std(axis=0), min_scale)
-        return cls(jnp.asarray(shift, jnp.float32), jnp.asarray(scale, jnp.float32))
-
-    @property
-    def is_ensemble(self) -> bool:
-        """Whether this z-scores ensembles ``(m, *event)`` rather than vectors."""
-        return self.event_ndim >= 2
-
-    def forward(self, a):
-        return (a - jax.lax.stop_gradient(self.shift)) / jax.lax.stop_gradient(self.scale)
-
-    def inverse(self, z):
-        return z * jax.lax.stop_gradient(self.scale) + jax.lax.stop_gradient(self.shift)
-
-    def log_det(self):
-        """``log |d z / d a|`` of :meth:`forward` (per example)."""
-        return -jnp.sum(jnp.log(self.scale))
+def fit_standardizer(a: np.ndarray) -> Standardizer:
+    """The :class:`hepjax.data.Standardizer` of vectors ``(N, d)`` or of NaN-padded
+    ensembles ``(N, m, *event)`` (statistics over the real events; padding stays NaN)."""
+    if a.ndim >= 3:
+        return Standardizer.fit(a, ~ensemble_padding(a))
+    return Standardizer.fit(a)
 
 
 def _event_shape(dim_x) -> tuple[int, ...] | None:
     """``None`` for vector data of size ``dim_x`` (an int), or the event shape of ensembles."""
     if isinstance(dim_x, Standardizer):
-        return tuple(dim_x.shift.shape) if dim_x.is_ensemble else None
+        return tuple(dim_x.mean.shape) if dim_x.set_ndim else None
     return None
 
 
 def _size(dim_x) -> int:
-    return dim_x.shift.shape[0] if isinstance(dim_x, Standardizer) else int(dim_x)
+    return dim_x.mean.shape[0] if isinstance(dim_x, Standardizer) else int(dim_x)
 
 
 def _check_ensemble_observation(x_obs, event_shape, who: str) -> Array:

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ..generative import CondOT, flow_matching_loss, sample_ode
+from ._context import embed
 from ._data import check_num_samples, check_observation
-from ._flows import Identity, embed
 from ._npe import AbstractPosteriorEstimator, _prepare, _sample_one
 from ._training import check_training_options
 
@@ -49,7 +49,7 @@ class ConditionalVectorField(eqx.Module):
         num_frequencies: int = 4,
         key: PRNGKeyArray,
     ):
-        self.embedding = Identity() if embedding is None else embedding
+        self.embedding = eqx.nn.Identity() if embedding is None else embedding
         self.num_frequencies = num_frequencies
         size = 1 + 2 * num_frequencies + dim + context_dim
         self.mlp = eqx.nn.MLP(size, dim, hidden_features, depth, activation=jax.nn.silu, key=key)

@@ -42,18 +42,18 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from ..generative import ConditionalSplineFlow
+from ..nn import DeepSets
 from ._data import (
     NAN_POLICIES,
     NotFittedError,
-    Standardizer,
     as_2d_float,
     as_x_float,
     check_ensembles_not_empty,
     check_num_samples,
     check_observation,
+    fit_standardizer,
 )
-from ._embeddings import DeepSetEmbedding
-from ._flows import ConditionalSplineFlow
 from ._npe import NPE, AbstractPosteriorEstimator
 from ._training import check_training_options, train
 
@@ -90,7 +90,7 @@ class LocalPosteriorNet(eqx.Module):
         """Per-event ``log q(z_i | ...)`` ``(m,)`` of one ensemble (0 on padding) and the mask."""
         context, mask = self.contexts(theta, x)
         z0 = jnp.where(mask[:, None], z, 0.0)
-        lp = jax.vmap(self.flow.log_prob_given_context)(z0, context)
+        lp = jax.vmap(self.flow.log_prob)(z0, context)
         return jnp.where(mask, lp, 0.0), mask
 
 
@@ -119,9 +119,9 @@ def _default_set_embedding(event_shape, out_features, key):
     if len(event_shape) != 1:
         raise ValueError(
             f"events of shape {event_shape} need an explicit set embedding with a per-event "
-            "encoder, e.g. DeepSetEmbedding(k, 16, encoder=cnn, event_ndim=2, key=key)"
+            "encoder, e.g. hepjax.nn.DeepSets(k, 16, encoder=cnn, key=key)"
         )
-    return DeepSetEmbedding(event_shape[0], out_features, key=key)
+    return DeepSets(event_shape[0], out_features, key=key)
 
 
 class HierarchicalNPE(eqx.Module):
@@ -135,7 +135,7 @@ class HierarchicalNPE(eqx.Module):
         global_estimator: the estimator of $q(\\theta \\mid X)$: an unfitted
             :class:`~hepjax.sbi.NPE`, :class:`~hepjax.sbi.FMPE` or
             :class:`~hepjax.sbi.NRE`. Without an ``embedding`` it gets a
-            :class:`~hepjax.sbi.DeepSetEmbedding` (for vector events). ``None``: ``NPE()``.
+            :class:`~hepjax.nn.DeepSets` (for vector events). ``None``: ``NPE()``.
         ensemble_context: condition the local posterior on a set summary $s(X)$
             of the whole ensemble (besides the event and $\\theta$).
         summary_embedding: the set embedding $s$ (``None``: a deep set built at fit).
@@ -286,7 +286,7 @@ class HierarchicalNPE(eqx.Module):
             glob = dataclasses.replace(glob, embedding=emb)
         glob = glob.fit(k_glob, theta, x)
 
-        theta_std, z_std, x_std = (Standardizer.fit(a) for a in (theta, z, x))
+        theta_std, z_std, x_std = (fit_standardizer(a) for a in (theta, z, x))
         data = {
             "theta": np.asarray(theta_std.forward(theta)),
             "z": np.asarray(z_std.forward(z)),
@@ -303,9 +303,9 @@ class HierarchicalNPE(eqx.Module):
             x.shape[1:],
             summary,
             self.event_encoder,
-            num_transforms=self.num_transforms,
-            hidden_features=self.hidden_features,
-            depth=self.depth,
+            num_layers=self.num_transforms,
+            hidden_size=self.hidden_features,
+            conditioner_depth=self.depth,
             num_bins=self.num_bins,
             tail_bound=self.tail_bound,
             key=k_flow,
@@ -369,7 +369,7 @@ class HierarchicalNPE(eqx.Module):
     # local posterior --------------------------------------------------------------
 
     def _check_theta(self, theta) -> Array:
-        d = self.theta_std.shift.shape[0]
+        d = self.theta_std.mean.shape[0]
         theta = jnp.asarray(theta, jnp.float32)
         if theta.shape != (d,):
             raise ValueError(
@@ -397,7 +397,7 @@ class HierarchicalNPE(eqx.Module):
         if theta is None:
             thetas = jnp.asarray(self.global_.sample(k_theta, x_obs, n), jnp.float32)
         else:
-            thetas = jnp.broadcast_to(self._check_theta(theta), (n, self.theta_std.shift.shape[0]))
+            thetas = jnp.broadcast_to(self._check_theta(theta), (n, self.theta_std.mean.shape[0]))
         return _sample_local(self.net, self.theta_std, self.z_std, self.x_std, k_z, thetas, x_obs)
 
     def log_prob_local(
@@ -407,7 +407,7 @@ class HierarchicalNPE(eqx.Module):
         self._require_fitted("log_prob_local")
         x_obs = check_observation(x_obs, self.x_std, "HierarchicalNPE")
         theta = self._check_theta(theta)
-        dz = self.z_std.shift.shape[0]
+        dz = self.z_std.mean.shape[0]
         z = jnp.asarray(z, jnp.float32)
         if z.ndim == 1 and dz == 1:
             z = z[:, None]
@@ -423,7 +423,7 @@ def _build_local(dz, dtheta, x_shape, summary, encoder, *, key, **flow_kwargs):
     h = x0.reshape(x_shape[0], -1) if encoder is None else jax.vmap(encoder)(x0)
     context_dim = h.shape[1] + dtheta
     if summary is not None:
-        context_dim += summary(x0).shape[0]
+        context_dim += summary(x0, jnp.ones(x_shape[0], bool)).shape[0]
     flow = ConditionalSplineFlow(dz, context_dim, key=key, **flow_kwargs)
     return LocalPosteriorNet(flow, summary, encoder, event_ndim)
 
@@ -436,7 +436,7 @@ def _sample_local(net, theta_std, z_std, x_std, key, thetas, x_obs):
     def one(k, theta):
         context, mask = net.contexts(theta_std.forward(theta), x_z)
         keys = jax.random.split(k, m)
-        z = jax.vmap(net.flow.sample_given_context)(keys, context)
+        z = jax.vmap(net.flow.sample)(keys, context)
         return jnp.where(mask[:, None], z_std.inverse(z), jnp.nan)
 
     return jax.vmap(one)(jax.random.split(key, thetas.shape[0]), thetas)

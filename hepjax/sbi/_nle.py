@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from ..generative import ConditionalSplineFlow
 from ._data import check_num_samples, check_observation
-from ._flows import ConditionalSplineFlow
 from ._npe import AbstractPosteriorEstimator, _prepare
 from ._nre import KDEPrior
 from ._training import check_training_options
@@ -101,8 +101,8 @@ class NLE(AbstractPosteriorEstimator):
         net = eqx.filter_jit(ConditionalSplineFlow)(
             x.shape[1],
             theta.shape[1],
-            num_transforms=self.num_transforms,
-            hidden_features=self.hidden_features,
+            num_layers=self.num_transforms,
+            hidden_size=self.hidden_features,
             num_bins=self.num_bins,
             key=k_init,
         )

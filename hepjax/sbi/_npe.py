@@ -9,7 +9,8 @@ $(\theta_i, x_i)$ drawn from the prior and the simulator by maximum likelihood,
 whose minimiser is the posterior $p(\theta \mid x)$ for every $x$ at once
 (amortised: no retraining per observation). Papamakarios & Murray 2016
 (arXiv:1605.06376); Greenberg et al. 2019 (arXiv:1905.07488). Here
-$q_\phi$ is a conditional neural spline flow (:mod:`hepjax.sbi._flows`) on
+$q_\phi$ is a conditional neural spline flow
+(:class:`hepjax.generative.ConditionalSplineFlow`) on
 z-scored $\theta$ and $x$.
 """
 
@@ -24,15 +25,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from ..generative import ConditionalSplineFlow
+from ._context import EmbeddedFlow, embed
 from ._data import (
     NotFittedError,
-    Standardizer,
     check_num_samples,
     check_observation,
     check_observations,
     check_training_data,
+    fit_standardizer,
 )
-from ._flows import ConditionalSplineFlow, embed
 from ._training import check_training_options, train
 
 
@@ -123,13 +125,13 @@ def _npe_loss(net, batch, *, key=None):
 
 def _prepare(key, theta, x, nan_policy, embedding):
     theta, x = check_training_data(theta, x, nan_policy)
-    theta_std, x_std = Standardizer.fit(theta), Standardizer.fit(x)
+    theta_std, x_std = fit_standardizer(theta), fit_standardizer(x)
     data = {"theta": np.asarray(theta_std.forward(theta)), "x": np.asarray(x_std.forward(x))}
     context_dim = x.shape[1]
     if x.ndim >= 3 and embedding is None:
         raise ValueError(
             f"x holds ensembles of shape {x.shape} (simulations, events, *event_shape): it "
-            "needs a set embedding, e.g. embedding=sbi.DeepSetEmbedding(num_features, 16, "
+            "needs a set embedding, e.g. embedding=hepjax.nn.DeepSets(num_features, 16, "
             "key=key) (NLE models vector x only)"
         )
     if embedding is not None:
@@ -278,7 +280,7 @@ class NPE(AbstractPosteriorEstimator):
         theta = jnp.asarray(theta, jnp.float32)
         single = theta.ndim == 1
         theta = theta[None] if single else theta
-        d = self.theta_std.shift.shape[0]
+        d = self.theta_std.mean.shape[0]
         if theta.ndim != 2 or theta.shape[1] != d:
             raise ValueError(f"theta must have shape (n, {d}) or ({d},), got {theta.shape}")
         out = _npe_log_prob(self.net, self.theta_std, self.x_std, theta, x_obs)
@@ -291,9 +293,17 @@ def _log_prior(prior, theta):
 
 
 @eqx.filter_jit
-def _make_flow(*args, **kwargs):
+def _make_flow(dim, context_dim, *, embedding, num_transforms, hidden_features, depth, **kwargs):
     # one compilation instead of one per eager initialiser
-    return ConditionalSplineFlow(*args, **kwargs)
+    flow = ConditionalSplineFlow(
+        dim,
+        context_dim,
+        hidden_size=hidden_features,
+        num_layers=num_transforms,
+        conditioner_depth=depth,
+        **kwargs,
+    )
+    return EmbeddedFlow(flow, eqx.nn.Identity() if embedding is None else embedding)
 
 
 @eqx.filter_jit

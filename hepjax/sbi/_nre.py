@@ -31,8 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ._data import Standardizer, check_num_samples, check_observation
-from ._flows import Identity, embed
+from ..data import Standardizer
+from ._context import embed
+from ._data import check_num_samples, check_observation
 from ._npe import AbstractPosteriorEstimator, _prepare
 from ._training import check_training_options
 
@@ -46,7 +47,7 @@ class RatioClassifier(eqx.Module):
     embedding: eqx.Module
 
     def __init__(self, dim, context_dim, *, embedding, hidden_features, depth, key):
-        self.embedding = Identity() if embedding is None else embedding
+        self.embedding = eqx.nn.Identity() if embedding is None else embedding
         self.mlp = eqx.nn.MLP(
             dim + context_dim, "scalar", hidden_features, depth, activation=jax.nn.silu, key=key
         )

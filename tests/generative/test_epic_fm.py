@@ -40,7 +40,7 @@ def test_small_epic_fm_beats_the_independent_particle_baseline():
     jets = hd.toy_shower_jets(jax.random.key(0), "t", 3200, max_particles=30)
     train, test = jets["particle_features"][:2000], jets["particle_features"][2000:]
     x, mask = hd.split_jetnet(train)
-    scaler = hd.SetStandardizer.fit(x, mask)
+    scaler = hd.Standardizer.fit(x, mask)
     data = hd.ArrayDataset(x=np.asarray(scaler(x, mask)), mask=np.asarray(mask))
 
     def loss_fn(model, batch, *, key):

@@ -125,7 +125,7 @@ def test_bad_inputs_are_named(fields, inputs, no_jaxtyping):
         field(0.1, x, (mask, cond))
     with pytest.raises(ValueError, match="x"):
         fields["transformer"](0.1, x[:, :2], {"mask": mask, "cond": cond})
-    with pytest.raises(TypeError, match="hidden must be an int"):
+    with pytest.raises(ValueError, match="hidden must be a positive int, got 2.5"):
         EPiCNetwork(3, 3, hidden=2.5, key=jax.random.key(0))
     with pytest.raises(ValueError, match="num_layers"):
         EPiCNetwork(3, 3, num_layers=0, key=jax.random.key(0))

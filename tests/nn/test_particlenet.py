@@ -126,7 +126,7 @@ def test_dropout_needs_key_in_training(key, rng):
     ("kw", "exc", "match"),
     [
         (dict(k=0), ValueError, "k must be"),
-        (dict(k=2.0), TypeError, "k must be an int"),
+        (dict(k=2.0), ValueError, "k must be a positive int, got 2.0"),
         (dict(channels=()), ValueError, "channels must be a non-empty"),
         (dict(channels=((8, 0),)), ValueError, r"channels\[0\]\[1\]"),
         (dict(channels=(8,)), ValueError, r"channels\[0\] must be"),
