@@ -11,8 +11,17 @@ where $b_s$ is the batch at step $s$ (a pure function of the step), $k_s$ a key
 split from the carried PRNG key, and $\bar\theta$ the optional EMA of the
 weights. The loop adds the rest of what a long run needs: gradient clipping in
 the Optax chain, a progress bar with loss and throughput, evaluation
-callbacks, atomic Orbax checkpoints with exact resume, a stop at the first
-non-finite loss, and data parallelism over all devices.
+callbacks, early stopping on a validation loss that keeps the best model
+(:class:`EarlyStopping`), atomic Orbax checkpoints with exact resume, a stop at
+the first non-finite loss, and data parallelism over all devices.
+
+One compiled call runs ``steps_per_call`` steps with ``lax.scan`` over a stack
+of batches, so that small models (a step of about a millisecond, as in
+simulation-based inference) are not dominated by Python's per-step dispatch.
+A call always scans the same number of steps (one compilation); when a
+callback, an evaluation, a checkpoint or the last step falls inside it, the
+steps past that point are inactive and change nothing, so every chunking gives
+the same training run.
 """
 
 import dataclasses
@@ -29,8 +38,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._core import check_positive_int
 from ._callbacks import StepInfo, due
 from ._checkpoint import Checkpointer, CheckpointError
+from ._early_stopping import EarlyStopping, _Tracker
 from ._sharding import DataParallel
 from ._state import split_model
 
@@ -48,7 +59,8 @@ class FitResult:
     """What :func:`fit` returns.
 
     Attributes:
-        model: the trained model (same type as the input model).
+        model: the trained model (same type as the input model); with early
+            stopping, the model at the best validation loss.
         ema_model: the model with EMA weights, or ``None`` without ``ema_decay``.
         opt_state: the optimizer state.
         key: the PRNG key after the last step (continue a run from it).
@@ -56,7 +68,12 @@ class FitResult:
         losses: training loss at every step from 1 to ``step``.
         evals: one dict per evaluation, with its ``"step"``.
         resumed_from: the checkpoint step this run resumed from, if any.
-        examples_per_second: throughput of this run, excluding the first (compiling) step.
+        examples_per_second: throughput of this run, excluding the first (compiling) call.
+        best_step: the step of the best validation loss (``None`` without early stopping).
+        best_validation_loss: that loss (``nan`` without early stopping).
+        validation_steps: the steps at which the validation loss was evaluated.
+        validation_losses: the validation loss at each of them.
+        stopped_early: whether early stopping ended the run before ``steps``.
     """
 
     model: Any
@@ -68,6 +85,11 @@ class FitResult:
     evals: list[dict]
     resumed_from: int | None
     examples_per_second: float
+    best_step: int | None = None
+    best_validation_loss: float = float("nan")
+    validation_steps: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
+    validation_losses: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    stopped_early: bool = False
 
 
 def _accepts_key(fn: Callable) -> bool:
@@ -120,7 +142,7 @@ def _leading_size(batch: Any) -> int:
 
 
 class _BatchFeeder:
-    """Fetches the batch of a step, checks it against the first one, and shards it."""
+    """Fetches the batches of a chunk of steps, checks them against the first one, shards them."""
 
     def __init__(self, get_batch: Callable[[int], Any], parallel: DataParallel):
         self.get_batch = get_batch
@@ -128,7 +150,7 @@ class _BatchFeeder:
         self.signature = None
         self.batch_size = 0
 
-    def __call__(self, step: int) -> Any:
+    def _checked(self, step: int) -> Any:
         batch = self.get_batch(step)
         signature = _batch_signature(batch)
         if self.signature is None:
@@ -140,7 +162,21 @@ class _BatchFeeder:
                 f"the batch at step {step} does not match the first batch: "
                 f"{_describe_mismatch(self.signature, signature)}"
             )
-        return self.parallel.shard_batch(batch)
+        return batch
+
+    def chunk(self, start: int, length: int, active: int) -> Any:
+        """The batches of steps ``start .. start + length - 1`` stacked on a leading axis.
+
+        Only the first ``active`` steps are trained; the rest repeat the last
+        active batch (their updates are discarded) so the stack keeps its shape.
+        """
+        batches = [self._checked(start + i) for i in range(active)]
+        batches += [batches[-1]] * (length - active)
+        if length == 1:
+            stacked = jax.tree.map(lambda x: np.asarray(x)[None], batches[0])
+        else:
+            stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *batches)
+        return self.parallel.shard_stacked_batch(stacked)
 
 
 def _key_data(key: Any) -> tuple[np.ndarray, Callable[[Any], Any]]:
@@ -155,20 +191,23 @@ def _key_data(key: Any) -> tuple[np.ndarray, Callable[[Any], Any]]:
     return np.asarray(key), jnp.asarray
 
 
-def _make_step(loss_fn, optimizer, rebuild, ema_decay, pass_key):
+def _make_steps(loss_fn, optimizer, rebuild, ema_decay, pass_key):
+    """The compiled call: ``lax.scan`` of optimizer steps over a stack of batches.
+
+    Step ``i`` of the stack runs only if ``i < num_active`` and no earlier step
+    of the call met a non-finite loss or gradient; otherwise it leaves the
+    state (and the key) unchanged. Returns the new state, the per-step losses
+    and whether each step was good.
+    """
+
     def objective(params, batch, key):
         model = rebuild(params)
-        loss = loss_fn(model, batch, key=key) if pass_key else loss_fn(model, batch)
-        return loss
+        return loss_fn(model, batch, key=key) if pass_key else loss_fn(model, batch)
 
-    def step(params, opt_state, ema, key, batch):
-        key, sub = jax.random.split(key)
-        out = jax.eval_shape(objective, params, batch, sub)
-        if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != ():
-            got = getattr(out, "shape", type(out).__name__)
-            raise ValueError(f"loss_fn must return a scalar loss, got {got}")
-        if not jnp.issubdtype(out.dtype, jnp.floating):
-            raise TypeError(f"loss_fn must return a floating-point loss, got dtype {out.dtype}")
+    def one_step(carry, inputs):
+        params, opt_state, ema, key, failed = carry
+        batch, index, num_active = inputs
+        next_key, sub = jax.random.split(key)
         loss, grads = jax.value_and_grad(objective)(params, batch, sub)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
@@ -176,17 +215,33 @@ def _make_step(loss_fn, optimizer, rebuild, ema_decay, pass_key):
         if ema is not None:
             new_ema = optax.incremental_update(new_params, ema, step_size=1.0 - ema_decay)
         ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads))
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-        return (
+        active = (index < num_active) & ~failed
+        take = active & ok
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(take, a, b), new, old)
+        carry = (
             keep(new_params, params),
             keep(new_opt_state, opt_state),
             None if ema is None else keep(new_ema, ema),
-            key,
-            loss,
-            ok,
+            jnp.where(active, next_key, key),
+            failed | (active & ~ok),
         )
+        return carry, (loss, ok)
 
-    return jax.jit(step, donate_argnums=(0, 1, 2))
+    def steps(params, opt_state, ema, key, batches, num_active):
+        first = jax.tree.map(lambda b: b[0], batches)
+        out = jax.eval_shape(objective, params, first, key)
+        if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != ():
+            got = getattr(out, "shape", type(out).__name__)
+            raise ValueError(f"loss_fn must return a scalar loss, got {got}")
+        if not jnp.issubdtype(out.dtype, jnp.floating):
+            raise TypeError(f"loss_fn must return a floating-point loss, got dtype {out.dtype}")
+        length = jax.tree.leaves(batches)[0].shape[0]
+        carry = (params, opt_state, ema, key, jnp.zeros((), bool))
+        inputs = (batches, jnp.arange(length), jnp.full(length, num_active))
+        (params, opt_state, ema, key, _), (losses, oks) = jax.lax.scan(one_step, carry, inputs)
+        return params, opt_state, ema, key, losses, oks
+
+    return jax.jit(steps, donate_argnums=(0, 1, 2))
 
 
 def _progress_bar(total: int, initial: int, enabled: bool | None):
@@ -207,6 +262,8 @@ def fit(
     clip_norm: float | None = None,
     ema_decay: float | None = None,
     callbacks: Sequence[Callable[[StepInfo], dict | None]] = (),
+    early_stopping: EarlyStopping | None = None,
+    steps_per_call: int = 1,
     checkpoint_dir: str | pathlib.Path | None = None,
     checkpoint_every: int | None = None,
     keep_checkpoints: int = 3,
@@ -234,6 +291,13 @@ def fit(
         callbacks: called as ``cb(info)`` after each step where due (every
             ``cb.every`` steps, default every step, and at the end); a returned
             dict is logged in ``FitResult.evals``. See :class:`Evaluate`.
+        early_stopping: an :class:`EarlyStopping` rule: evaluate a validation
+            loss every ``early_stopping.every`` steps, stop after ``patience``
+            evaluations without improvement, and return the best model.
+        steps_per_call: optimizer steps per compiled call (a ``lax.scan`` over
+            that many batches). Values above 1 pay off for small models whose
+            steps take about a millisecond; a callback due every step makes
+            every call a single active step.
         checkpoint_dir: write Orbax checkpoints here; an existing checkpoint is
             resumed from (unless ``resume=False``).
         checkpoint_every: steps between checkpoints (default ``max(1, steps // 10)``);
@@ -253,14 +317,18 @@ def fit(
             ``err.result`` holds the last good state.
         CheckpointError: an unwritable, corrupted or mismatched ``checkpoint_dir``.
     """
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check_positive_int("steps", steps)
+    check_positive_int("steps_per_call", steps_per_call)
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax.GradientTransformation, got {optimizer!r}")
     if clip_norm is not None and not (math.isfinite(clip_norm) and clip_norm > 0):
         raise ValueError(f"clip_norm must be a positive number, got {clip_norm!r}")
     if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(
+            f"early_stopping must be a hepjax.train.EarlyStopping, got {early_stopping!r}"
+        )
     get_batch = _batch_getter(data)
     fingerprint = data.fingerprint() if hasattr(data, "fingerprint") else None
     if clip_norm is not None:
@@ -271,6 +339,12 @@ def fit(
     ema = jax.tree.map(jnp.copy, params) if ema_decay is not None else None
     key_data, wrap_key = _key_data(key)
     start, losses, evals, resumed_from = 0, [], [], None
+    finished_early = False  # a resumed run that early stopping had already ended
+    parallel = DataParallel(devices)
+    pass_key = _accepts_key(loss_fn)
+    tracker = None
+    if early_stopping is not None:
+        tracker = _Tracker(early_stopping, loss_fn, adapter.rebuild, pass_key, parallel.replicate)
 
     checkpointer = None
     if checkpoint_dir is not None:
@@ -278,6 +352,8 @@ def fit(
         checkpointer = Checkpointer(checkpoint_dir, every=every, keep=keep_checkpoints)
         if resume and checkpointer.latest_step() is not None:
             template = {"params": params, "opt_state": opt_state, "ema": ema, "key": key_data}
+            if tracker is not None:
+                template["best"] = params
             restored, record, resumed_from = checkpointer.restore(template)
             if record.get("data") != fingerprint:
                 raise CheckpointError(
@@ -285,18 +361,27 @@ def fit(
                     f"data {record.get('data')}, but this run's data is {fingerprint}; use "
                     "the same data stream, a fresh checkpoint_dir, or resume=False"
                 )
+            if (tracker is not None) != ("early_stopping" in record):
+                raise CheckpointError(
+                    f"checkpoint {resumed_from} in {checkpointer.directory} was written "
+                    f"{'with' if 'early_stopping' in record else 'without'} early stopping; "
+                    "resume with the same early_stopping, a fresh checkpoint_dir, or resume=False"
+                )
             params, opt_state, ema = restored["params"], restored["opt_state"], restored["ema"]
             key_data = restored["key"]
             start, losses, evals = resumed_from, list(record["losses"]), list(record["evals"])
+            finished_early = bool(record.get("stopped_early", False))
+            if tracker is not None:
+                tracker.restore(record["early_stopping"], parallel.replicate(restored["best"]))
 
-    parallel = DataParallel(devices)
     params, opt_state, ema = parallel.replicate((params, opt_state, ema))
     run_key = parallel.replicate(wrap_key(key_data))
-    step_fn = _make_step(loss_fn, optimizer, adapter.rebuild, ema_decay, _accepts_key(loss_fn))
+    run_steps = _make_steps(loss_fn, optimizer, adapter.rebuild, ema_decay, pass_key)
 
-    def result(step: int, seconds: float, examples: int) -> FitResult:
+    def result(step: int, seconds: float, examples: int, stopped: bool = False) -> FitResult:
+        best = tracker is not None and tracker.best_params is not None
         return FitResult(
-            model=adapter.rebuild(params),
+            model=adapter.rebuild(tracker.best_params if best else params),
             ema_model=None if ema is None else adapter.rebuild(ema),
             opt_state=opt_state,
             key=run_key,
@@ -305,28 +390,61 @@ def fit(
             evals=evals,
             resumed_from=resumed_from,
             examples_per_second=examples / seconds if seconds > 0 else float("nan"),
+            best_step=tracker.best_step if tracker is not None else None,
+            best_validation_loss=tracker.best if best else float("nan"),
+            validation_steps=np.asarray(tracker.steps if tracker else [], dtype=int),
+            validation_losses=np.asarray(tracker.losses if tracker else [], dtype=np.float64),
+            stopped_early=stopped,
         )
 
     def save(step: int) -> None:
         state = {"params": params, "opt_state": opt_state, "ema": ema}
         state["key"] = _key_data(run_key)[0]
         record = {"losses": losses, "evals": evals, "data": fingerprint, "step": step}
+        if tracker is not None:
+            state["best"] = tracker.best_params if tracker.best_params is not None else params
+            record["early_stopping"] = tracker.state()
+            record["stopped_early"] = stopped
         checkpointer.save(step, state, record)
+
+    def next_stop(step: int) -> int:
+        """The end of the call that starts after ``step``: at most ``steps_per_call``
+        steps, cut at the next step where the host has to look (a callback, an
+        evaluation, a checkpoint, the end)."""
+        end = min(steps, step + steps_per_call)
+        periods = [getattr(cb, "every", 1) for cb in callbacks]
+        if tracker is not None:
+            periods.append(early_stopping.every)
+        if checkpointer is not None:
+            periods.append(checkpointer.every)
+        for every in periods:
+            end = min(end, (step // every + 1) * every)
+        return end
 
     feeder = _BatchFeeder(get_batch, parallel)
     timed_seconds, timed_examples = 0.0, 0
     started = time.perf_counter()
     bar = _progress_bar(steps, start, progress)
+    stopped = finished_early
     try:
-        batch = feeder(start) if start < steps else None
-        for step in range(start, steps):
+        step = start
+        running = step < steps and not stopped
+        end = next_stop(step) if running else step
+        batches = feeder.chunk(step, steps_per_call, end - step) if running else None
+        while running:
             tick = time.perf_counter()
-            new = step_fn(params, opt_state, ema, run_key, batch)
-            if step + 1 < steps:  # prepare the next batch while the devices compute
-                batch = feeder(step + 1)
-            params, opt_state, ema, run_key, loss, ok = jax.block_until_ready(new)
-            loss = float(loss)
-            if not bool(ok):
+            num_active = end - step
+            new = run_steps(params, opt_state, ema, run_key, batches, num_active)
+            following = next_stop(end)
+            if end < steps:  # prepare the next batches while the devices compute (a batch
+                # after an early stop is fetched in vain, a small price for the overlap)
+                batches = feeder.chunk(end, steps_per_call, following - end)
+            params, opt_state, ema, run_key, chunk_losses, oks = jax.block_until_ready(new)
+            chunk_losses = np.asarray(chunk_losses)[:num_active]
+            oks = np.asarray(oks)[:num_active]
+            if not oks.all():
+                bad = int(np.argmin(oks))
+                losses.extend(float(v) for v in chunk_losses[:bad])
                 last = checkpointer.latest_step() if checkpointer else None
                 where = (
                     f"; the last checkpoint is step {last} in {checkpointer.directory}"
@@ -334,20 +452,25 @@ def fit(
                     else ""
                 )
                 raise NonFiniteLossError(
-                    f"non-finite loss ({loss}) or gradient at step {step + 1}; training "
-                    f"stopped with the parameters after step {step}{where}",
-                    result(step, timed_seconds, timed_examples),
+                    f"non-finite loss ({chunk_losses[bad]}) or gradient at step "
+                    f"{step + bad + 1}; training stopped with the parameters after step "
+                    f"{step + bad}{where}",
+                    result(step + bad, timed_seconds, timed_examples),
                 )
             if step > start:
                 timed_seconds += time.perf_counter() - tick
-                timed_examples += feeder.batch_size
-            losses.append(loss)
-            done = step + 1
+                timed_examples += feeder.batch_size * num_active
+            losses.extend(float(v) for v in chunk_losses)
+            step = done = end
+            end = following
             final = done == steps
-            info = StepInfo(done, loss, params, ema, adapter.rebuild, started)
-            shown = {"loss": f"{loss:.4g}"}
+            shown = {"loss": f"{losses[-1]:.4g}"}
+            if tracker is not None and tracker.due(done, final):
+                stopped = tracker(done, params) and not final
+                shown["val_loss"] = f"{tracker.losses[-1]:.4g}"
+            info = StepInfo(done, losses[-1], params, ema, adapter.rebuild, started)
             for callback in callbacks:
-                if due(callback, done, final):
+                if due(callback, done, final or stopped):
                     metrics = callback(info)
                     if metrics:
                         evals.append({"step": done, **metrics})
@@ -355,11 +478,12 @@ def fit(
             if timed_seconds > 0:
                 shown["ex/s"] = f"{timed_examples / timed_seconds:.4g}"
             bar.set_postfix(shown, refresh=False)
-            bar.update(1)
-            if checkpointer is not None and (done % checkpointer.every == 0 or final):
+            bar.update(num_active)
+            if checkpointer is not None and (done % checkpointer.every == 0 or final or stopped):
                 save(done)
+            running = step < steps and not stopped
     finally:
         bar.close()
         if checkpointer is not None:
             checkpointer.close()
-    return result(max(start, steps), timed_seconds, timed_examples)
+    return result(max(start, step), timed_seconds, timed_examples, stopped)

@@ -41,6 +41,7 @@ class DataParallel:
         self.mesh = Mesh(np.asarray(devices), ("batch",))
         self.replicated = NamedSharding(self.mesh, P())
         self.batch_sharding = NamedSharding(self.mesh, P("batch"))
+        self.stacked_batch_sharding = NamedSharding(self.mesh, P(None, "batch"))
 
     @property
     def num_devices(self) -> int:
@@ -67,4 +68,13 @@ class DataParallel:
         return jax.tree.map(
             lambda x: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(x)),
             batch,
+        )
+
+    def shard_stacked_batch(self, batches: Any) -> Any:
+        """Split a stack of host batches ``(steps, batch, ...)`` along the batch axis."""
+        return jax.tree.map(
+            lambda x: jax.make_array_from_process_local_data(
+                self.stacked_batch_sharding, np.asarray(x)
+            ),
+            batches,
         )
