@@ -72,8 +72,8 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
 
     with the pre-LN masked encoder of
     [`TransformerEncoder`][hepjax.nn.TransformerEncoder], two-layer GELU MLPs
-    ``in_features -> d_model -> d_model`` (embedding) and
-    ``d_model -> d_model -> num_classes`` (head), and masked mean pooling.
+    ``in_features -> hidden_size -> hidden_size`` (embedding) and
+    ``hidden_size -> hidden_size -> num_classes`` (head), and masked mean pooling.
 
     Compared with the Particle Transformer (Qu, Li & Qian 2022,
     arXiv:2202.03772) this omits the pairwise interaction features and the
@@ -86,7 +86,7 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
         from hepjax.nn import ParticleTransformerClassifier
 
         model = ParticleTransformerClassifier(
-            4, 2, d_model=32, num_heads=4, num_layers=2, key=jax.random.key(0)
+            4, 2, hidden_size=32, num_heads=4, num_layers=2, key=jax.random.key(0)
         )
         x = jnp.ones((8, 16, 4))
         mask = jnp.arange(16) < jnp.arange(1, 9)[:, None]
@@ -100,14 +100,14 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
     dropout: eqx.nn.Dropout
     in_features: int = eqx.field(static=True)
     num_classes: int = eqx.field(static=True)
-    d_model: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
 
     def __init__(
         self,
         in_features: int,
         num_classes: int,
         *,
-        d_model: int = 128,
+        hidden_size: int = 128,
         num_heads: int = 8,
         num_layers: int = 4,
         mlp_ratio: int = 4,
@@ -119,31 +119,33 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
         Args:
             in_features: features per particle.
             num_classes: number of logits returned.
-            d_model: width of the embedding and the encoder.
-            num_heads: attention heads; must divide ``d_model``.
+            hidden_size: width of the embedding and the encoder.
+            num_heads: attention heads; must divide ``hidden_size``.
             num_layers: encoder layers.
-            mlp_ratio: encoder MLP hidden width is ``mlp_ratio * d_model``.
+            mlp_ratio: encoder MLP hidden width is ``mlp_ratio * hidden_size``.
             dropout: dropout in the encoder and before the head (0 disables it).
             key: PRNG key for the initialisation (keyword-only).
         """
         check_positive_int("in_features", in_features)
         check_positive_int("num_classes", num_classes)
-        check_positive_int("d_model", d_model)
+        check_positive_int("hidden_size", hidden_size)
         check_rate("dropout", dropout)
         ke, kt, kh = jax.random.split(key, 3)
-        self.embed = _mlp([in_features, d_model, d_model], ke)
+        self.embed = _mlp([in_features, hidden_size, hidden_size], ke)
         self.encoder = TransformerEncoder(
-            d_model, num_heads, num_layers, mlp_ratio=mlp_ratio, dropout=dropout, key=kt
+            hidden_size, num_heads, num_layers, mlp_ratio=mlp_ratio, dropout=dropout, key=kt
         )
-        self.head = _mlp([d_model, d_model, num_classes], kh)
+        self.head = _mlp([hidden_size, hidden_size, num_classes], kh)
         self.dropout = eqx.nn.Dropout(dropout)
         self.in_features = in_features
         self.num_classes = num_classes
-        self.d_model = d_model
+        self.hidden_size = hidden_size
 
     def __check_init__(self):
-        if self.encoder.d_model != self.d_model:
-            raise ValueError(f"encoder width {self.encoder.d_model} != d_model {self.d_model}")
+        if self.encoder.hidden_size != self.hidden_size:
+            raise ValueError(
+                f"encoder width {self.encoder.hidden_size} != hidden_size {self.hidden_size}"
+            )
         if self.embed[0].in_features != self.in_features:
             raise ValueError("embedding input width does not match in_features")
         if self.head[-1].out_features != self.num_classes:

@@ -55,11 +55,12 @@ def check_rate(name: str, value: object) -> None:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
 
-def check_heads(d_model: int, num_heads: int, *, name: str = "d_model") -> None:
-    """The width ``d_model`` (called ``name``) must split evenly into ``num_heads`` heads."""
-    if d_model % num_heads != 0:
+def check_heads(hidden_size: int, num_heads: int) -> None:
+    """The width ``hidden_size`` must split evenly into ``num_heads`` heads."""
+    if hidden_size % num_heads != 0:
         raise ValueError(
-            f"{name} must be divisible by num_heads, got {name}={d_model}, num_heads={num_heads}"
+            f"hidden_size must be divisible by num_heads, got hidden_size={hidden_size}, "
+            f"num_heads={num_heads}"
         )
 
 

@@ -227,7 +227,7 @@ class SetTransformer(eqx.Module):
         hidden_size = check_positive_int("hidden_size", hidden_size)
         num_heads = check_positive_int("num_heads", num_heads)
         num_layers = check_positive_int("num_layers", num_layers)
-        check_heads(hidden_size, num_heads, name="hidden_size")
+        check_heads(hidden_size, num_heads)
         check_choice("pooling", pooling, ("attention", "mean"))
         ke, kt, ks, kp, kr = jax.random.split(key, 5)
         self.embed = eqx.nn.Linear(in_features, hidden_size, key=ke)

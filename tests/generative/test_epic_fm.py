@@ -49,7 +49,7 @@ def test_small_epic_fm_beats_the_independent_particle_baseline():
             model, batch["x"], key=key, mask=batch["mask"], path=hg.CondOT(sigma_min=1e-4)
         )
 
-    field = EPiCVectorField(3, hidden=32, latent=8, num_layers=2, key=jax.random.key(1))
+    field = EPiCVectorField(3, hidden_size=32, latent=8, num_layers=2, key=jax.random.key(1))
     fit = ht.fit(
         field,
         loss_fn,

@@ -24,7 +24,7 @@ F = 4
 
 
 def _transformer(key, **kw):
-    cfg = dict(d_model=8, num_heads=2, num_layers=2)
+    cfg = dict(hidden_size=8, num_heads=2, num_layers=2)
     return ParticleTransformerClassifier(F, 3, **{**cfg, **kw}, key=key)
 
 
@@ -146,7 +146,11 @@ def test_call_errors_with_jaxtyping_hook(key):
 @pytest.mark.parametrize(
     ("build", "exc", "match"),
     [
-        (lambda k: _transformer(k, d_model=10, num_heads=4), ValueError, "divisible by num_heads"),
+        (
+            lambda k: _transformer(k, hidden_size=10, num_heads=4),
+            ValueError,
+            "divisible by num_heads",
+        ),
         (lambda k: _transformer(k, num_layers=0), ValueError, "num_layers must be a positive int"),
         (lambda k: _transformer(k, dropout=-0.1), ValueError, r"dropout must be in \[0, 1\)"),
         (lambda k: _transformer(k, mlp_ratio=1.5), ValueError, "mlp_ratio must be a positive int"),
@@ -181,7 +185,9 @@ def _separable_data(key, size, n=12):
 @pytest.mark.parametrize(
     "make",
     [
-        lambda k: ParticleTransformerClassifier(F, 2, d_model=16, num_heads=2, num_layers=1, key=k),
+        lambda k: ParticleTransformerClassifier(
+            F, 2, hidden_size=16, num_heads=2, num_layers=1, key=k
+        ),
         lambda k: DeepSets(F, 2, hidden_size=16, key=k),
     ],
     ids=["transformer", "deepsets"],
