@@ -31,26 +31,27 @@ class Standardizer(eqx.Module):
     element's features.
 
     **Floor.** $s = \max(\hat\sigma, s_{\min})$ with $\hat\sigma$ the
-    (biased) standard deviation and $s_{\min}$ = ``min_std`` = ``1e-6`` by
+    (biased) standard deviation and $s_{\min}$ = ``min_scale`` = ``1e-6`` by
     default, so a constant feature maps to 0 instead of dividing by zero.
 
     The statistics are constants of the map (``jax.lax.stop_gradient``): a
     standardiser held inside a trained model stays fixed.
 
     Attributes:
-        mean: $\mu$, the shape of one element's features.
-        std: $s$, the same shape, strictly positive.
+        shift: $\mu$, the mean, with the shape of one element's features.
+        scale: $s$, the floored standard deviation, the same shape, strictly positive.
         set_ndim: 1 if it was fitted on padded sets (``fit`` got a mask), else 0.
     """
 
-    mean: Float[Array, "*f"]
-    std: Float[Array, "*f"]
+    shift: Float[Array, "*f"]
+    scale: Float[Array, "*f"]
     set_ndim: int = eqx.field(static=True, default=0)
 
     def __check_init__(self):
-        if self.mean.shape != self.std.shape:
+        if self.shift.shape != self.scale.shape:
             raise ValueError(
-                f"mean and std must have the same shape, got {self.mean.shape}, {self.std.shape}"
+                f"shift and scale must have the same shape, got {self.shift.shape}, "
+                f"{self.scale.shape}"
             )
         if self.set_ndim not in (0, 1):
             raise ValueError(f"set_ndim must be 0 or 1, got {self.set_ndim!r}")
@@ -61,7 +62,7 @@ class Standardizer(eqx.Module):
         x: Float[ArrayLike, "..."],
         mask: Bool[ArrayLike, "..."] | None = None,
         *,
-        min_std: float = 1e-6,
+        min_scale: float = 1e-6,
     ) -> "Standardizer":
         r"""Mean and standard deviation of every feature over the real elements of ``x``.
 
@@ -71,13 +72,13 @@ class Standardizer(eqx.Module):
                 ``(N, n, *features)``.
             mask: ``(N, n)``, true on the real elements; the features are the
                 axes of ``x`` after the mask's.
-            min_std: the floor $s_{\min}$ on the scale.
+            min_scale: the floor $s_{\min}$ on the scale.
 
         Raises:
             ValueError: ``mask`` not shaped like the leading axes of ``x``, or no
                 real element at all.
         """
-        check_positive("min_std", min_std)
+        check_positive("min_scale", min_scale)
         x = np.asarray(x)
         check_dtype("x", x, "number")
         if mask is None:
@@ -98,16 +99,16 @@ class Standardizer(eqx.Module):
         dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
         dtype = jax.dtypes.canonicalize_dtype(dtype)
         rows = rows.astype(np.float64)
-        mean = rows.mean(axis=0)
-        std = np.maximum(rows.std(axis=0), min_std)
-        return cls(jnp.asarray(mean, dtype), jnp.asarray(std, dtype), set_ndim)
+        shift = rows.mean(axis=0)
+        scale = np.maximum(rows.std(axis=0), min_scale)
+        return cls(jnp.asarray(shift, dtype), jnp.asarray(scale, dtype), set_ndim)
 
     def _checked(self, name: str, x, mask) -> tuple[Array, Array | None]:
         x = jnp.asarray(x)
-        f = self.mean.ndim
-        if x.shape[x.ndim - f :] != self.mean.shape or x.ndim < f:
+        f = self.shift.ndim
+        if x.shape[x.ndim - f :] != self.shift.shape or x.ndim < f:
             raise ValueError(
-                f"{name} must end with the feature shape {self.mean.shape}, got shape {x.shape}"
+                f"{name} must end with the feature shape {self.shift.shape}, got shape {x.shape}"
             )
         if mask is None:
             return x, None
@@ -117,7 +118,7 @@ class Standardizer(eqx.Module):
         return x, mask.reshape(mask.shape + (1,) * f)
 
     def _stats(self) -> tuple[Array, Array]:
-        return jax.lax.stop_gradient(self.mean), jax.lax.stop_gradient(self.std)
+        return jax.lax.stop_gradient(self.shift), jax.lax.stop_gradient(self.scale)
 
     def forward(self, x: Float[ArrayLike, "..."], mask=None) -> Float[Array, "..."]:
         """Standardise ``x`` (any leading axes); padded elements (``mask`` false) become 0."""

@@ -115,12 +115,12 @@ def fit_standardizer(a: np.ndarray) -> Standardizer:
 def _event_shape(dim_x) -> tuple[int, ...] | None:
     """``None`` for vector data of size ``dim_x`` (an int), or the event shape of ensembles."""
     if isinstance(dim_x, Standardizer):
-        return tuple(dim_x.mean.shape) if dim_x.set_ndim else None
+        return tuple(dim_x.shift.shape) if dim_x.set_ndim else None
     return None
 
 
 def _size(dim_x) -> int:
-    return dim_x.mean.shape[0] if isinstance(dim_x, Standardizer) else int(dim_x)
+    return dim_x.shift.shape[0] if isinstance(dim_x, Standardizer) else int(dim_x)
 
 
 def _check_ensemble_observation(x_obs, event_shape, who: str) -> Array:

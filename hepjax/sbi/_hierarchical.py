@@ -369,7 +369,7 @@ class HierarchicalNPE(eqx.Module):
     # local posterior --------------------------------------------------------------
 
     def _check_theta(self, theta) -> Array:
-        d = self.theta_std.mean.shape[0]
+        d = self.theta_std.shift.shape[0]
         theta = jnp.asarray(theta, jnp.float32)
         if theta.shape != (d,):
             raise ValueError(
@@ -397,7 +397,7 @@ class HierarchicalNPE(eqx.Module):
         if theta is None:
             thetas = jnp.asarray(self.global_.sample(k_theta, x_obs, n), jnp.float32)
         else:
-            thetas = jnp.broadcast_to(self._check_theta(theta), (n, self.theta_std.mean.shape[0]))
+            thetas = jnp.broadcast_to(self._check_theta(theta), (n, self.theta_std.shift.shape[0]))
         return _sample_local(self.net, self.theta_std, self.z_std, self.x_std, k_z, thetas, x_obs)
 
     def log_prob_local(
@@ -407,7 +407,7 @@ class HierarchicalNPE(eqx.Module):
         self._require_fitted("log_prob_local")
         x_obs = check_observation(x_obs, self.x_std, "HierarchicalNPE")
         theta = self._check_theta(theta)
-        dz = self.z_std.mean.shape[0]
+        dz = self.z_std.shift.shape[0]
         z = jnp.asarray(z, jnp.float32)
         if z.ndim == 1 and dz == 1:
             z = z[:, None]

@@ -280,7 +280,7 @@ class NPE(AbstractPosteriorEstimator):
         theta = jnp.asarray(theta, jnp.float32)
         single = theta.ndim == 1
         theta = theta[None] if single else theta
-        d = self.theta_std.mean.shape[0]
+        d = self.theta_std.shift.shape[0]
         if theta.ndim != 2 or theta.shape[1] != d:
             raise ValueError(f"theta must have shape (n, {d}) or ({d},), got {theta.shape}")
         out = _npe_log_prob(self.net, self.theta_std, self.x_std, theta, x_obs)
