@@ -47,7 +47,7 @@ from ._transformer import TransformerEncoder
 
 
 def _elements(
-    name: str, x: Array, mask: Array, encoder: eqx.Module | None, in_features: int
+    name: str, x: Array, mask: Array, encoder: Callable | None, in_features: int
 ) -> Float[Array, "n f"]:
     """Check one set, zero its padding and encode every element to ``(in_features,)``."""
     if encoder is None:
@@ -109,7 +109,7 @@ class DeepSets(eqx.Module):
 
     phi: eqx.nn.MLP
     rho: eqx.nn.MLP
-    encoder: eqx.Module | None
+    encoder: Callable | None
     in_features: int = eqx.field(static=True)
     out_features: int = eqx.field(static=True)
     pooling: str = eqx.field(static=True)
@@ -124,7 +124,7 @@ class DeepSets(eqx.Module):
         num_layers: int = 2,
         pooling: str = "mean",
         with_size: bool = True,
-        encoder: eqx.Module | None = None,
+        encoder: Callable | None = None,
         activation: Callable = jax.nn.gelu,
         key: PRNGKeyArray,
     ):
@@ -202,7 +202,7 @@ class SetTransformer(eqx.Module):
     seed: Float[Array, "1 d"]
     pool: eqx.nn.MultiheadAttention
     rho: eqx.nn.MLP
-    encoder: eqx.Module | None
+    encoder: Callable | None
     in_features: int = eqx.field(static=True)
     out_features: int = eqx.field(static=True)
     pooling: str = eqx.field(static=True)
@@ -219,7 +219,7 @@ class SetTransformer(eqx.Module):
         mlp_ratio: int = 2,
         pooling: str = "attention",
         with_size: bool = True,
-        encoder: eqx.Module | None = None,
+        encoder: Callable | None = None,
         key: PRNGKeyArray,
     ):
         self.in_features = check_positive_int("in_features", in_features)

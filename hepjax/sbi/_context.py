@@ -17,6 +17,8 @@ NaN, so that a training set ``x: (N, m, *event_shape)`` travels through
 ensemble made entirely of padding is an error.
 """
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -63,7 +65,7 @@ def pad_ensembles(sets, max_size: int | None = None) -> np.ndarray:
     return x.reshape(x.shape[:2] + event_shape)
 
 
-def embed(embedding: eqx.Module, x: Float[ArrayLike, "..."]) -> Float[Array, " e"]:
+def embed(embedding: Callable, x: Float[ArrayLike, "..."]) -> Float[Array, " e"]:
     """The feature vector of one observation: ``embedding(x)``, or for a NaN-padded
     ensemble ``(m, *event_shape)`` the set encoder's ``embedding(x, mask)``."""
     x = jnp.asarray(x)
@@ -89,7 +91,7 @@ class EmbeddedFlow(eqx.Module):
     context $c = e(x)$ of an embedding trained jointly with it."""
 
     flow: ConditionalSplineFlow
-    embedding: eqx.Module
+    embedding: Callable
 
     def context(self, x: Float[ArrayLike, "..."]) -> Float[Array, " c"]:
         return embed(self.embedding, x)
