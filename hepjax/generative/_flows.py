@@ -62,8 +62,8 @@ class ConditionalSplineFlow(eqx.Module):
         dim: $D$, the size of $y$.
         context_size: the size of $c$.
         hidden_size: width of the conditioner MLPs.
-        num_layers: $K$, the number of spline coupling layers.
-        conditioner_depth: hidden layers of each conditioner MLP.
+        num_transforms: $K$, the number of spline coupling layers.
+        num_layers: hidden layers of each conditioner MLP.
         num_bins: spline bins per coordinate.
         tail_bound: $B$; the splines act on $[-B, B]$ (identity outside).
         key: PRNG key (keyword-only).
@@ -85,7 +85,7 @@ class ConditionalSplineFlow(eqx.Module):
     affine: eqx.nn.MLP
     dim: int = eqx.field(static=True)
     context_size: int = eqx.field(static=True)
-    num_layers: int = eqx.field(static=True)
+    num_transforms: int = eqx.field(static=True)
     num_bins: int = eqx.field(static=True)
     tail_bound: float = eqx.field(static=True)
 
@@ -95,18 +95,18 @@ class ConditionalSplineFlow(eqx.Module):
         context_size: int,
         *,
         hidden_size: int = 64,
-        num_layers: int = 5,
-        conditioner_depth: int = 2,
+        num_transforms: int = 5,
+        num_layers: int = 2,
         num_bins: int = 8,
         tail_bound: float = 5.0,
         key: PRNGKeyArray,
     ):
         self.dim = check_positive_int("dim", dim)
         self.context_size = check_positive_int("context_size", context_size)
-        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.num_transforms = check_positive_int("num_transforms", num_transforms)
         self.num_bins = check_positive_int("num_bins", num_bins)
         hidden_size = check_positive_int("hidden_size", hidden_size)
-        conditioner_depth = check_positive_int("conditioner_depth", conditioner_depth)
+        num_layers = check_positive_int("num_layers", num_layers)
         check_positive("tail_bound", tail_bound)
         self.tail_bound = float(tail_bound)
         n_a, n_b = self._halves()
@@ -118,7 +118,7 @@ class ConditionalSplineFlow(eqx.Module):
                     size_in + context_size,
                     size_out * (3 * num_bins - 1),
                     hidden_size,
-                    conditioner_depth,
+                    num_layers,
                     activation=jax.nn.silu,
                     key=k,
                 )
@@ -142,8 +142,8 @@ class ConditionalSplineFlow(eqx.Module):
     def _counts(self) -> tuple[int, int]:
         """Number of layers transforming $B$ (even $k$) and $A$ (odd $k$)."""
         if self.dim == 1:
-            return self.num_layers, 0
-        return (self.num_layers + 1) // 2, self.num_layers // 2
+            return self.num_transforms, 0
+        return (self.num_transforms + 1) // 2, self.num_transforms // 2
 
     def _to_halves(self, y):
         # (A, B) = (even positions, odd positions)

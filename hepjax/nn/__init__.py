@@ -25,6 +25,7 @@ from ._embeddings import GaussianFourierFeatures as GaussianFourierFeatures
 from ._embeddings import SinusoidalEmbedding as SinusoidalEmbedding
 from ._epic import EPiCLayer as EPiCLayer
 from ._epic import EPiCNetwork as EPiCNetwork
+from ._graph import InteractionNetwork as InteractionNetwork
 from ._particlenet import ParticleNet as ParticleNet
 from ._particlenet import knn as knn
 from ._sets import DeepSets as DeepSets
@@ -42,6 +43,7 @@ __all__ = [
     "EPiCNetwork",
     "EPiCVectorField",
     "GaussianFourierFeatures",
+    "InteractionNetwork",
     "MaskedMultiheadAttention",
     "ParticleNet",
     "ParticleTransformerClassifier",

@@ -12,7 +12,7 @@ from scipy import stats
 
 from hepjax.generative import ConditionalSplineFlow
 
-# (dim, num_layers): the scan over one-dimensional layers; pairs of coupling layers plus a
+# (dim, num_transforms): the scan over one-dimensional layers; pairs of coupling layers plus a
 # last layer, with halves of unequal size. The density and the Jacobian tests together check
 # the change of variables in any dimension.
 SHAPES = [(1, 2), (3, 3)]
@@ -29,9 +29,9 @@ def _perturbed(flow, key, scale=0.2):
 def flows():
     """New flows and perturbed copies, built once for the module."""
     out = {}
-    for i, (dim, num_layers) in enumerate(SHAPES):
+    for i, (dim, num_transforms) in enumerate(SHAPES):
         k_init, k_perturb = jax.random.split(jax.random.key(i))
-        new = ConditionalSplineFlow(dim, 1, hidden_size=8, num_layers=num_layers, key=k_init)
+        new = ConditionalSplineFlow(dim, 1, hidden_size=8, num_transforms=num_transforms, key=k_init)
         out[dim] = (new, _perturbed(new, k_perturb))
     return out
 
@@ -141,6 +141,8 @@ def test_errors(flows, key, no_jaxtyping):
         flow.log_prob(jnp.zeros(3), jnp.zeros(2))
     with pytest.raises(ValueError, match=r"z must have shape \(3\)"):
         flow.transform_and_log_det(jnp.zeros((4, 3)), jnp.zeros(1))
+    with pytest.raises(ValueError, match="num_transforms must be a positive int, got 0"):
+        ConditionalSplineFlow(2, 3, num_transforms=0, key=key)
     with pytest.raises(ValueError, match="num_layers must be a positive int, got 0"):
         ConditionalSplineFlow(2, 3, num_layers=0, key=key)
     with pytest.raises(ValueError, match="hidden_size must be a positive int"):
