@@ -107,8 +107,8 @@ class Prepared:
     train: hd.ArrayDataset
     test_jets: np.ndarray
     test_cond: np.ndarray
-    particles: hd.SetStandardizer
-    cond: hd.SetStandardizer
+    particles: hd.Standardizer
+    cond: hd.Standardizer
 
 
 def prepare(jets: dict[str, np.ndarray], cfg: Config, key) -> Prepared:
@@ -118,8 +118,8 @@ def prepare(jets: dict[str, np.ndarray], cfg: Config, key) -> Prepared:
     n_test = min(cfg.eval_jets, len(pf) // 3)
     test, train = order[:n_test], order[n_test:]
     x, mask = hd.split_jetnet(pf[train], log_pt=cfg.log_pt)
-    particles = hd.SetStandardizer.fit(x, mask)
-    cond = hd.SetStandardizer.fit(conditioning(jf[train]))
+    particles = hd.Standardizer.fit(x, mask)
+    cond = hd.Standardizer.fit(conditioning(jf[train]))
     data = hd.ArrayDataset(
         x=np.asarray(particles(x, mask)),
         mask=np.asarray(mask),

@@ -9,8 +9,8 @@ and the Einstein radii are drawn from a population with global mean ``mu_E``
 and scatter ``sigma_E``.
 
 A neural posterior estimator (:class:`hepjax.sbi.NPE`) learns
-``q(mu_E, sigma_E | ensemble)`` through a :class:`hepjax.sbi.CNNEmbedding` per
-image feeding a :class:`hepjax.sbi.DeepSetEmbedding` over the ensemble
+``q(mu_E, sigma_E | ensemble)`` through a :class:`hepjax.nn.CNNEncoder` per
+image feeding a :class:`hepjax.nn.DeepSets` over the ensemble
 (ensembles of 1 to ``max_events`` images, NaN-padded). The study shows
 
 1. the global posterior tightens with the ensemble size, next to the oracle
@@ -38,7 +38,7 @@ import time
 import jax
 import numpy as np
 
-from hepjax import sbi
+from hepjax import nn, sbi
 from hepjax.cli import example_main, register
 
 SCALES = {
@@ -75,10 +75,8 @@ CL = (0.6827, 0.9545)
 
 def build_estimator(cfg, key):
     k_cnn, k_set = jax.random.split(key)
-    cnn = sbi.CNNEmbedding((32, 32), cfg["features"], channels=cfg["channels"], key=k_cnn)
-    emb = sbi.DeepSetEmbedding(
-        cfg["features"], cfg["features"], encoder=cnn, event_ndim=2, key=k_set
-    )
+    cnn = nn.CNNEncoder((32, 32), cfg["features"], channels=cfg["channels"], key=k_cnn)
+    emb = nn.DeepSets(cfg["features"], cfg["features"], encoder=cnn, key=k_set)
     training = sbi.TrainingOptions(
         batch_size=cfg["batch_size"],
         max_steps=cfg["max_steps"],

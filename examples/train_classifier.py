@@ -83,7 +83,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
     model = ParticleTransformerClassifier(
         3,
         2,
-        d_model=cfg["hidden_size"],
+        hidden_size=cfg["hidden_size"],
         num_heads=4,
         num_layers=cfg["num_layers"],
         dropout=0.1,

@@ -62,7 +62,7 @@ def build_jax():
     return EPiCVectorField(
         CFG["features"],
         cond_dim=CFG["cond"],
-        hidden=CFG["hidden_size"],
+        hidden_size=CFG["hidden_size"],
         latent=CFG["latent"],
         num_layers=CFG["num_layers"],
         time_dim=CFG["time_dim"],

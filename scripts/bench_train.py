@@ -121,7 +121,7 @@ def build_jax():
     return ParticleTransformerClassifier(
         CFG["f"],
         CFG["classes"],
-        d_model=CFG["hidden_size"],
+        hidden_size=CFG["hidden_size"],
         num_heads=CFG["num_heads"],
         num_layers=CFG["num_layers"],
         mlp_ratio=CFG["mlp_ratio"],

@@ -8,7 +8,7 @@ from ._hdf5 import check_hdf5_schema as check_hdf5_schema
 from ._hdf5 import iter_hdf5 as iter_hdf5
 from ._hdf5 import read_hdf5 as read_hdf5
 from ._hdf5 import write_hdf5 as write_hdf5
-from ._preprocessing import SetStandardizer as SetStandardizer
+from ._preprocessing import Standardizer as Standardizer
 from ._preprocessing import join_jetnet as join_jetnet
 from ._preprocessing import resample_particles as resample_particles
 from ._preprocessing import split_jetnet as split_jetnet
@@ -19,7 +19,7 @@ __all__ = [
     "ArrayDataset",
     "Batches",
     "HDF5Writer",
-    "SetStandardizer",
+    "Standardizer",
     "check_hdf5_schema",
     "iter_hdf5",
     "join_jetnet",

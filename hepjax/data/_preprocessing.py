@@ -1,8 +1,9 @@
 r"""Preprocessing of padded particle sets for generative models, and a marginal baseline.
 
-- :class:`SetStandardizer`: per-feature standardisation $(x - \mu)/s$ with
-  $\mu, s$ the mean and standard deviation over the *real* elements only, as
-  EPiC-FM does before training (arXiv:2310.00049); padded rows stay zero.
+- :class:`Standardizer`: per-feature standardisation $(x - \mu)/s$ of
+  vectors, or of padded sets with $\mu, s$ the mean and standard deviation
+  over the *real* elements only (as EPiC-FM does before training,
+  arXiv:2310.00049); padded rows become zero.
 - :func:`split_jetnet`: JetNet-layout ``(N, n, 4)`` particle features into
   ``(N, n, 3)`` features and an ``(N, n)`` boolean mask; :func:`join_jetnet`
   puts generated features back into that layout.
@@ -16,81 +17,138 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from .._core import check_ndim, check_shape
+from .._core import check_dtype, check_ndim, check_positive, check_shape
 
 
-def _as_mask(mask, x) -> Array:
-    if mask is None:
-        return jnp.ones(jnp.shape(x)[:-1], bool)
-    check_shape("mask", mask, jnp.shape(x)[:-1])
-    return jnp.asarray(mask, bool)
+class Standardizer(eqx.Module):
+    r"""Per-feature affine map $x \mapsto (x - \mu) / s$, fitted on the real elements only.
 
+    One example is either a feature array (a vector ``(d,)``, or an image
+    ``(h, w)``: ``set_ndim = 0``) or a padded set of such elements
+    ``(n, *features)`` with a mask ``(n,)`` (``set_ndim = 1``). :meth:`fit`
+    takes a batch of examples and pools the statistics over the examples and
+    over the real elements of every set, so $\mu$ and $s$ have the shape of one
+    element's features.
 
-class SetStandardizer(eqx.Module):
-    r"""Per-feature affine map $x \mapsto (x - \mu) / s$ fitted on the real elements.
+    **Floor.** $s = \max(\hat\sigma, s_{\min})$ with $\hat\sigma$ the
+    (biased) standard deviation and $s_{\min}$ = ``min_scale`` = ``1e-6`` by
+    default, so a constant feature maps to 0 instead of dividing by zero.
 
-    Works on padded sets ``(..., n, d)`` with a mask ``(..., n)`` and on plain
-    feature rows ``(..., d)`` without one (e.g. jet-level conditioning).
+    The statistics are constants of the map (``jax.lax.stop_gradient``): a
+    standardiser held inside a trained model stays fixed.
 
     Attributes:
-        mean: $\mu$, shape ``(d,)``.
-        std: $s$, shape ``(d,)``, strictly positive.
+        shift: $\mu$, the mean, with the shape of one element's features.
+        scale: $s$, the floored standard deviation, the same shape, strictly positive.
+        set_ndim: 1 if it was fitted on padded sets (``fit`` got a mask), else 0.
     """
 
-    mean: Float[Array, " d"]
-    std: Float[Array, " d"]
+    shift: Float[Array, "*f"]
+    scale: Float[Array, "*f"]
+    set_ndim: int = eqx.field(static=True, default=0)
 
     def __check_init__(self):
-        if self.mean.shape != self.std.shape or self.mean.ndim != 1:
+        if self.shift.shape != self.scale.shape:
             raise ValueError(
-                f"mean and std must both have shape (d,), got {self.mean.shape}, {self.std.shape}"
+                f"shift and scale must have the same shape, got {self.shift.shape}, "
+                f"{self.scale.shape}"
             )
+        if self.set_ndim not in (0, 1):
+            raise ValueError(f"set_ndim must be 0 or 1, got {self.set_ndim!r}")
 
     @classmethod
     def fit(
         cls,
-        x: Float[ArrayLike, "... d"],
+        x: Float[ArrayLike, "..."],
         mask: Bool[ArrayLike, "..."] | None = None,
         *,
-        min_std: float = 1e-6,
-    ) -> "SetStandardizer":
-        """Mean and standard deviation of every feature over the real elements of ``x``.
+        min_scale: float = 1e-6,
+    ) -> "Standardizer":
+        r"""Mean and standard deviation of every feature over the real elements of ``x``.
+
+        Args:
+            x: a batch of vectors ``(N, d)`` (statistics per feature of the
+                last axis, over all leading axes), or with ``mask`` padded sets
+                ``(N, n, *features)``.
+            mask: ``(N, n)``, true on the real elements; the features are the
+                axes of ``x`` after the mask's.
+            min_scale: the floor $s_{\min}$ on the scale.
 
         Raises:
-            ValueError: ``mask`` not shaped like ``x`` without its last axis, or no
+            ValueError: ``mask`` not shaped like the leading axes of ``x``, or no
                 real element at all.
         """
-        x = jnp.asarray(x)
-        mask = _as_mask(mask, x)
-        count = jnp.sum(mask)
-        if int(count) == 0:
-            raise ValueError("mask has no real element: cannot fit a standardizer")
-        w = mask[..., None].astype(x.dtype)
-        flat_x, flat_w = x.reshape(-1, x.shape[-1]), w.reshape(-1, 1)
-        mean = jnp.sum(flat_x * flat_w, 0) / count
-        var = jnp.sum((flat_x - mean) ** 2 * flat_w, 0) / count
-        return cls(mean, jnp.maximum(jnp.sqrt(var), min_std))
+        check_positive("min_scale", min_scale)
+        x = np.asarray(x)
+        check_dtype("x", x, "number")
+        if mask is None:
+            if x.ndim < 1:
+                raise ValueError(f"x must have a feature axis, got shape {x.shape}")
+            rows, set_ndim = x.reshape(-1, x.shape[-1]), 0
+        else:
+            mask = np.asarray(mask)
+            check_dtype("mask", mask, "bool")
+            if mask.ndim != 2 or x.shape[:2] != mask.shape:
+                raise ValueError(
+                    f"mask must have shape (N, n), the leading axes of padded sets x of shape "
+                    f"(N, n, *features), got mask {mask.shape} and x {x.shape}"
+                )
+            rows, set_ndim = x[mask], 1
+        if rows.shape[0] == 0:
+            raise ValueError("x has no real element: cannot fit a standardizer")
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+        dtype = jax.dtypes.canonicalize_dtype(dtype)
+        rows = rows.astype(np.float64)
+        shift = rows.mean(axis=0)
+        scale = np.maximum(rows.std(axis=0), min_scale)
+        return cls(jnp.asarray(shift, dtype), jnp.asarray(scale, dtype), set_ndim)
 
-    def _checked(self, name: str, x) -> Array:
+    def _checked(self, name: str, x, mask) -> tuple[Array, Array | None]:
         x = jnp.asarray(x)
-        if x.shape[-1:] != self.mean.shape:
+        f = self.shift.ndim
+        if x.shape[x.ndim - f :] != self.shift.shape or x.ndim < f:
             raise ValueError(
-                f"{name} must have {self.mean.shape[0]} features on its last axis, "
-                f"got shape {x.shape}"
+                f"{name} must end with the feature shape {self.shift.shape}, got shape {x.shape}"
             )
-        return x
+        if mask is None:
+            return x, None
+        check_shape("mask", mask, x.shape[: x.ndim - f])
+        check_dtype("mask", mask, "bool")
+        mask = jnp.asarray(mask)
+        return x, mask.reshape(mask.shape + (1,) * f)
 
-    def __call__(self, x: Float[ArrayLike, "... d"], mask=None) -> Float[Array, "... d"]:
-        """Standardise; padded rows (``mask`` false) are set to zero."""
-        x = self._checked("x", x)
-        y = (x - self.mean) / self.std
-        return y if mask is None else jnp.where(_as_mask(mask, x)[..., None], y, 0.0)
+    def _stats(self) -> tuple[Array, Array]:
+        return jax.lax.stop_gradient(self.shift), jax.lax.stop_gradient(self.scale)
 
-    def inverse(self, y: Float[ArrayLike, "... d"], mask=None) -> Float[Array, "... d"]:
-        """Undo the standardisation; padded rows are set to zero."""
-        y = self._checked("y", y)
-        x = y * self.std + self.mean
-        return x if mask is None else jnp.where(_as_mask(mask, y)[..., None], x, 0.0)
+    def forward(self, x: Float[ArrayLike, "..."], mask=None) -> Float[Array, "..."]:
+        """Standardise ``x`` (any leading axes); padded elements (``mask`` false) become 0."""
+        x, keep = self._checked("x", x, mask)
+        mean, std = self._stats()
+        y = (x - mean) / std
+        return y if keep is None else jnp.where(keep, y, 0)
+
+    __call__ = forward
+
+    def inverse(self, y: Float[ArrayLike, "..."], mask=None) -> Float[Array, "..."]:
+        """Undo :meth:`forward`; padded elements (``mask`` false) become 0."""
+        y, keep = self._checked("y", y, mask)
+        mean, std = self._stats()
+        x = y * std + mean
+        return x if keep is None else jnp.where(keep, x, 0)
+
+    def log_det(self, mask: Bool[ArrayLike, " n"] | None = None) -> Float[Array, ""]:
+        r"""$\log|\det \partial\,\mathrm{forward} / \partial x|$ for one example.
+
+        $-\sum_j \log s_j$ for one element; for one padded set, ``mask (n,)``,
+        $-|m| \sum_j \log s_j$ (the map acts on its real elements).
+        """
+        per_element = -jnp.sum(jnp.log(self._stats()[1]))
+        if mask is None:
+            return per_element
+        check_dtype("mask", mask, "bool")
+        if np.ndim(mask) != 1:
+            raise ValueError(f"mask must be the (n,) mask of one set, got shape {np.shape(mask)}")
+        return jnp.sum(mask, dtype=per_element.dtype) * per_element
 
 
 def split_jetnet(

@@ -13,6 +13,9 @@ r"""Layer 3: probability paths, losses, samplers and likelihoods for generative 
   :func:`sample_sde_sets` generate whole data sets of padded sets in chunks.
 - **Likelihood**: :func:`log_likelihood` with :class:`ExactDivergence` or
   :class:`Hutchinson`.
+- **Normalising flows**: :class:`ConditionalSplineFlow`, a conditional
+  density $q(y \mid c)$ from rational-quadratic spline coupling layers
+  (neural spline flows, arXiv:1906.04032), with exact log-density and sampling.
 
 Vector fields use diffrax's signature ``f(t, x, args)`` where ``args`` is a
 dict with ``"mask"`` and ``"cond"`` entries when given. Time runs from noise
@@ -29,6 +32,7 @@ from ._discrete import discrete_flow_matching_loss as discrete_flow_matching_los
 from ._discrete import hybrid_flow_matching_loss as hybrid_flow_matching_loss
 from ._discrete import sample_ctmc as sample_ctmc
 from ._discrete import sample_hybrid as sample_hybrid
+from ._flows import ConditionalSplineFlow as ConditionalSplineFlow
 from ._likelihood import AbstractDivergence as AbstractDivergence
 from ._likelihood import ExactDivergence as ExactDivergence
 from ._likelihood import Hutchinson as Hutchinson
@@ -56,6 +60,7 @@ __all__ = [
     "AbstractGaussianPath",
     "AbstractPath",
     "CondOT",
+    "ConditionalSplineFlow",
     "Cosine",
     "EDMDenoiser",
     "ExactDivergence",

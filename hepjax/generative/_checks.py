@@ -5,11 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._core import check_dtype
-
-
-def _concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
+from .._core import check_dtype, is_concrete
 
 
 def check_mask(mask, x_shape: tuple[int, ...], *, batched: bool, name: str = "mask"):
@@ -35,7 +31,7 @@ def check_mask(mask, x_shape: tuple[int, ...], *, batched: bool, name: str = "ma
     mask = jnp.asarray(mask)
     empty = ~jnp.any(mask, axis=-1)
     message = f"{name}: a set is all padding (no real elements); drop empty sets first"
-    if _concrete(empty):
+    if is_concrete(empty):
         if bool(jnp.any(empty)):
             idx = np.flatnonzero(np.atleast_1d(np.asarray(empty)))
             raise ValueError(f"{message} (set index {idx.tolist()[:5]})")

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
-from .._core import check_choice, check_positive
+from .._core import check_choice, check_positive, check_positive_int
 from ..manifolds import AbstractManifold
 from ._checks import check_batch, check_cond, check_mask, make_args
 from ._losses import check_on_manifold, masked_mean_norm, sample_path
@@ -234,8 +234,7 @@ def sample_ctmc(
     check_choice("method", method, _METHODS)
     if not isinstance(path, MixturePath):
         raise TypeError(f"path must be a MixturePath, got {type(path).__name__}")
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    num_steps = check_positive_int("num_steps", num_steps)
     x0 = _check_tokens("x0", x0, path, batched=False)
     mask = check_mask(mask, (*x0.shape, 1), batched=False)
     args = make_args(mask, cond)
@@ -352,8 +351,7 @@ def sample_hybrid(
         ``(types, x)`` at $t = 1$.
     """
     check_choice("method", method, _METHODS)
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    num_steps = check_positive_int("num_steps", num_steps)
     tokens0 = _check_tokens("tokens0", tokens0, discrete_path, batched=False)
     x0 = jnp.asarray(x0)
     if x0.ndim != 2 or x0.shape[0] != tokens0.shape[0]:

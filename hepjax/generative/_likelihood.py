@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from .._core import check_choice
+from .._core import check_choice, check_positive_int
 from ..manifolds import AbstractManifold
 from ._checks import make_args
 from ._losses import check_on_manifold
@@ -61,8 +61,7 @@ class Hutchinson(AbstractDivergence):
     noise: str = "rademacher"
 
     def __check_init__(self):
-        if not isinstance(self.num_probes, int) or self.num_probes < 1:
-            raise ValueError(f"num_probes must be a positive int, got {self.num_probes!r}")
+        check_positive_int("num_probes", self.num_probes)
         check_choice("noise", self.noise, ("rademacher", "gaussian"))
 
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from .._core import check_positive
+from .._core import check_positive, check_positive_int
 from ..manifolds import AbstractManifold
 from ._checks import check_mask, make_args
 
@@ -128,8 +128,7 @@ def integrate(
     """``diffeqsolve`` with a fixed number of steps, or adaptively when ``num_steps`` is None."""
     solver = resolve_solver(solver)
     if num_steps is not None:
-        if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
-            raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+        num_steps = check_positive_int("num_steps", num_steps)
         controller = diffrax.ConstantStepSize()
         dt0 = (t1 - t0) / num_steps
         max_steps = num_steps

@@ -3,8 +3,12 @@
 Every model acts on one set and is invariant to the padding; batch with
 ``jax.vmap``. Attention never attends to padded elements.
 
-- Classifiers: :class:`ParticleTransformerClassifier`, :class:`DeepSets`,
-  :class:`ParticleNet` (EdgeConv on kNN graphs).
+- Set encoders ``(x, mask) -> (out_features,)``, for classifiers and for
+  summaries of event ensembles: :class:`DeepSets`, :class:`SetTransformer`
+  (attention blocks and attention pooling); both take an optional
+  per-element ``encoder=``, e.g. :class:`CNNEncoder` for images.
+- Classifiers: :class:`ParticleTransformerClassifier`, :class:`ParticleNet`
+  (EdgeConv on kNN graphs).
 - Set-to-set networks: :class:`TransformerEncoder`, :class:`EPiCNetwork`
   (EPiC layers with a global latent).
 - Vector fields ``f(t, x, args)`` for ``hepjax.generative``:
@@ -15,8 +19,8 @@ Every model acts on one set and is invariant to the padding; batch with
 
 from ._attention import MaskedMultiheadAttention as MaskedMultiheadAttention
 from ._classifiers import AbstractSetClassifier as AbstractSetClassifier
-from ._classifiers import DeepSets as DeepSets
 from ._classifiers import ParticleTransformerClassifier as ParticleTransformerClassifier
+from ._cnn import CNNEncoder as CNNEncoder
 from ._embeddings import GaussianFourierFeatures as GaussianFourierFeatures
 from ._embeddings import SinusoidalEmbedding as SinusoidalEmbedding
 from ._epic import EPiCLayer as EPiCLayer
@@ -24,6 +28,8 @@ from ._epic import EPiCNetwork as EPiCNetwork
 from ._graph import InteractionNetwork as InteractionNetwork
 from ._particlenet import ParticleNet as ParticleNet
 from ._particlenet import knn as knn
+from ._sets import DeepSets as DeepSets
+from ._sets import SetTransformer as SetTransformer
 from ._transformer import TransformerEncoder as TransformerEncoder
 from ._transformer import TransformerEncoderLayer as TransformerEncoderLayer
 from ._vector_fields import EPiCVectorField as EPiCVectorField
@@ -31,6 +37,7 @@ from ._vector_fields import TransformerVectorField as TransformerVectorField
 
 __all__ = [
     "AbstractSetClassifier",
+    "CNNEncoder",
     "DeepSets",
     "EPiCLayer",
     "EPiCNetwork",
@@ -40,6 +47,7 @@ __all__ = [
     "MaskedMultiheadAttention",
     "ParticleNet",
     "ParticleTransformerClassifier",
+    "SetTransformer",
     "SinusoidalEmbedding",
     "TransformerEncoder",
     "TransformerEncoderLayer",

@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from .._core import check_dtype, check_shape, masked_softmax
-from ._layers import check_heads, check_rate, check_size, linear
+from .._core import check_dtype, check_positive_int, check_shape, masked_softmax
+from ._layers import check_heads, check_rate, linear
 
 
 def check_set_inputs(x: Array, mask: Array, features: int, *, name: str = "x") -> None:
@@ -42,15 +42,15 @@ def check_set_inputs(x: Array, mask: Array, features: int, *, name: str = "x") -
 class MaskedMultiheadAttention(eqx.Module):
     r"""Multi-head self-attention that never attends to padded elements.
 
-    Acts on a single padded set ``x: (n, d_model)`` with ``mask: (n,)``; batch
+    Acts on a single padded set ``x: (n, hidden_size)`` with ``mask: (n,)``; batch
     with ``jax.vmap``. The query, key and value projections are one fused
-    ``(3 d_model, d_model)`` matrix, so each call is one GEMM for the
+    ``(3 hidden_size, hidden_size)`` matrix, so each call is one GEMM for the
     projections, two batched GEMMs for the attention, and one for the output.
 
     Attributes:
-        qkv: fused input projection ``Linear(d_model, 3 d_model)``; output
+        qkv: fused input projection ``Linear(hidden_size, 3 hidden_size)``; output
             columns are ``[Q | K | V]``, each split into ``num_heads`` heads.
-        out: output projection ``Linear(d_model, d_model)``.
+        out: output projection ``Linear(hidden_size, hidden_size)``.
         dropout: dropout on the attention weights (inactive for ``p = 0`` or
             under ``eqx.nn.inference_mode``).
     """
@@ -58,12 +58,12 @@ class MaskedMultiheadAttention(eqx.Module):
     qkv: eqx.nn.Linear
     out: eqx.nn.Linear
     dropout: eqx.nn.Dropout
-    d_model: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
     num_heads: int = eqx.field(static=True)
 
     def __init__(
         self,
-        d_model: int,
+        hidden_size: int,
         num_heads: int,
         *,
         dropout: float = 0.0,
@@ -72,28 +72,28 @@ class MaskedMultiheadAttention(eqx.Module):
         """Build the module (PRNG ``key`` is keyword-only).
 
         Args:
-            d_model: feature width $d$ of the set elements.
-            num_heads: number of heads $H$; must divide ``d_model``.
+            hidden_size: feature width $d$ of the set elements.
+            num_heads: number of heads $H$; must divide ``hidden_size``.
             dropout: dropout probability on the attention weights.
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("d_model", d_model)
-        check_size("num_heads", num_heads)
-        check_heads(d_model, num_heads)
+        check_positive_int("hidden_size", hidden_size)
+        check_positive_int("num_heads", num_heads)
+        check_heads(hidden_size, num_heads)
         check_rate("dropout", dropout)
         kqkv, kout = jax.random.split(key)
-        self.qkv = eqx.nn.Linear(d_model, 3 * d_model, key=kqkv)
-        self.out = eqx.nn.Linear(d_model, d_model, key=kout)
+        self.qkv = eqx.nn.Linear(hidden_size, 3 * hidden_size, key=kqkv)
+        self.out = eqx.nn.Linear(hidden_size, hidden_size, key=kout)
         self.dropout = eqx.nn.Dropout(dropout)
-        self.d_model = d_model
+        self.hidden_size = hidden_size
         self.num_heads = num_heads
 
     def __check_init__(self):
-        check_heads(self.d_model, self.num_heads)
+        check_heads(self.hidden_size, self.num_heads)
 
     def _project(self, x: Float[Array, "n d"]) -> tuple[Array, Array, Array]:
         n = x.shape[0]
-        dh = self.d_model // self.num_heads
+        dh = self.hidden_size // self.num_heads
         qkv = linear(self.qkv, x).reshape(n, 3, self.num_heads, dh)
         return qkv[:, 0], qkv[:, 1], qkv[:, 2]
 
@@ -112,7 +112,7 @@ class MaskedMultiheadAttention(eqx.Module):
         Columns of padded keys are exactly zero; each row sums to one over the
         real keys (all zeros if the set is empty).
         """
-        check_set_inputs(x, mask, self.d_model)
+        check_set_inputs(x, mask, self.hidden_size)
         q, k, _ = self._project(x)
         return self._weights(q, k, mask)
 
@@ -126,13 +126,13 @@ class MaskedMultiheadAttention(eqx.Module):
         """Self-attention of the set ``x`` restricted to the keys where ``mask`` is true.
 
         Args:
-            x: padded set, ``(n, d_model)``.
+            x: padded set, ``(n, hidden_size)``.
             mask: ``True`` for real elements, ``(n,)``.
             key: PRNG key for attention dropout; needed only when dropout is active.
         """
-        check_set_inputs(x, mask, self.d_model)
+        check_set_inputs(x, mask, self.hidden_size)
         n = x.shape[0]
         q, k, v = self._project(x)
         w = self.dropout(self._weights(q, k, mask), key=key)
-        o = jnp.einsum("hqk,khc->qhc", w, v).reshape(n, self.d_model)
+        o = jnp.einsum("hqk,khc->qhc", w, v).reshape(n, self.hidden_size)
         return linear(self.out, o)

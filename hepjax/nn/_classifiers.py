@@ -1,8 +1,10 @@
-r"""Set classifiers: a particle transformer and Deep Sets.
+r"""The set-classifier interface and a particle transformer.
 
-Both map one padded set ``x: (n, in_features)`` with ``mask: (n,)`` to
-``num_classes`` logits, are invariant to permutations of the real elements,
-and ignore the padded rows exactly (content and length). Batch with
+A set classifier maps one padded set ``x: (n, in_features)`` with ``mask: (n,)``
+to ``num_classes`` logits, is invariant to permutations of the real elements,
+and ignores the padded rows exactly (content and length). (The set encoders
+:class:`~hepjax.nn.DeepSets` and :class:`~hepjax.nn.SetTransformer` serve as
+classifiers too, with ``out_features`` logits.) Batch with
 ``jax.vmap(model)(x, mask)``; train with e.g.
 ``optax.softmax_cross_entropy_with_integer_labels``.
 """
@@ -13,9 +15,9 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from .._core import masked_mean, masked_sum
+from .._core import check_positive_int, masked_mean
 from ._attention import check_set_inputs
-from ._layers import check_pooling, check_rate, check_size, gelu, linear, split_key
+from ._layers import check_rate, gelu, linear, split_key
 from ._transformer import TransformerEncoder
 
 
@@ -70,8 +72,8 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
 
     with the pre-LN masked encoder of
     [`TransformerEncoder`][hepjax.nn.TransformerEncoder], two-layer GELU MLPs
-    ``in_features -> d_model -> d_model`` (embedding) and
-    ``d_model -> d_model -> num_classes`` (head), and masked mean pooling.
+    ``in_features -> hidden_size -> hidden_size`` (embedding) and
+    ``hidden_size -> hidden_size -> num_classes`` (head), and masked mean pooling.
 
     Compared with the Particle Transformer (Qu, Li & Qian 2022,
     arXiv:2202.03772) this omits the pairwise interaction features and the
@@ -84,7 +86,7 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
         from hepjax.nn import ParticleTransformerClassifier
 
         model = ParticleTransformerClassifier(
-            4, 2, d_model=32, num_heads=4, num_layers=2, key=jax.random.key(0)
+            4, 2, hidden_size=32, num_heads=4, num_layers=2, key=jax.random.key(0)
         )
         x = jnp.ones((8, 16, 4))
         mask = jnp.arange(16) < jnp.arange(1, 9)[:, None]
@@ -98,14 +100,14 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
     dropout: eqx.nn.Dropout
     in_features: int = eqx.field(static=True)
     num_classes: int = eqx.field(static=True)
-    d_model: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
 
     def __init__(
         self,
         in_features: int,
         num_classes: int,
         *,
-        d_model: int = 128,
+        hidden_size: int = 128,
         num_heads: int = 8,
         num_layers: int = 4,
         mlp_ratio: int = 4,
@@ -117,31 +119,33 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
         Args:
             in_features: features per particle.
             num_classes: number of logits returned.
-            d_model: width of the embedding and the encoder.
-            num_heads: attention heads; must divide ``d_model``.
+            hidden_size: width of the embedding and the encoder.
+            num_heads: attention heads; must divide ``hidden_size``.
             num_layers: encoder layers.
-            mlp_ratio: encoder MLP hidden width is ``mlp_ratio * d_model``.
+            mlp_ratio: encoder MLP hidden width is ``mlp_ratio * hidden_size``.
             dropout: dropout in the encoder and before the head (0 disables it).
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("in_features", in_features)
-        check_size("num_classes", num_classes)
-        check_size("d_model", d_model)
+        check_positive_int("in_features", in_features)
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("hidden_size", hidden_size)
         check_rate("dropout", dropout)
         ke, kt, kh = jax.random.split(key, 3)
-        self.embed = _mlp([in_features, d_model, d_model], ke)
+        self.embed = _mlp([in_features, hidden_size, hidden_size], ke)
         self.encoder = TransformerEncoder(
-            d_model, num_heads, num_layers, mlp_ratio=mlp_ratio, dropout=dropout, key=kt
+            hidden_size, num_heads, num_layers, mlp_ratio=mlp_ratio, dropout=dropout, key=kt
         )
-        self.head = _mlp([d_model, d_model, num_classes], kh)
+        self.head = _mlp([hidden_size, hidden_size, num_classes], kh)
         self.dropout = eqx.nn.Dropout(dropout)
         self.in_features = in_features
         self.num_classes = num_classes
-        self.d_model = d_model
+        self.hidden_size = hidden_size
 
     def __check_init__(self):
-        if self.encoder.d_model != self.d_model:
-            raise ValueError(f"encoder width {self.encoder.d_model} != d_model {self.d_model}")
+        if self.encoder.hidden_size != self.hidden_size:
+            raise ValueError(
+                f"encoder width {self.encoder.hidden_size} != hidden_size {self.hidden_size}"
+            )
         if self.embed[0].in_features != self.in_features:
             raise ValueError("embedding input width does not match in_features")
         if self.head[-1].out_features != self.num_classes:
@@ -160,75 +164,3 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
         h = self.encoder(_apply_mlp(self.embed, x), mask, key=kt)
         pooled = masked_mean(h, mask)
         return _apply_mlp(self.head, self.dropout(pooled, key=kd)[None])[0]
-
-
-class DeepSets(AbstractSetClassifier):
-    r"""Deep Sets classifier (Zaheer et al. 2017, arXiv:1703.06114).
-
-    $$
-    \mathrm{logits} = \rho\Big(\bigoplus_{i: m_i} \phi(x_i)\Big),
-    $$
-
-    with $\phi$ and $\rho$ GELU MLPs and $\bigoplus$ a masked sum (the form
-    of the Deep Sets theorem) or a masked mean (``pooling="mean"``, more robust
-    to varying multiplicities). It is exactly invariant to permutations and
-    to padding.
-    """
-
-    phi: tuple[eqx.nn.Linear, ...]
-    rho: tuple[eqx.nn.Linear, ...]
-    in_features: int = eqx.field(static=True)
-    num_classes: int = eqx.field(static=True)
-    pooling: str = eqx.field(static=True)
-
-    def __init__(
-        self,
-        in_features: int,
-        num_classes: int,
-        *,
-        width: int = 128,
-        phi_depth: int = 3,
-        rho_depth: int = 2,
-        pooling: str = "sum",
-        key: PRNGKeyArray,
-    ):
-        """Build the module (PRNG ``key`` is keyword-only).
-
-        Args:
-            in_features: features per element.
-            num_classes: number of logits returned.
-            width: hidden width of $\\phi$ and $\\rho$ (and the latent set size).
-            phi_depth: number of linear layers in $\\phi$ (GELU after each).
-            rho_depth: number of linear layers in $\\rho$.
-            pooling: ``"sum"`` or ``"mean"`` over the real elements.
-            key: PRNG key for the initialisation (keyword-only).
-        """
-        check_size("in_features", in_features)
-        check_size("num_classes", num_classes)
-        check_size("width", width)
-        check_size("phi_depth", phi_depth)
-        check_size("rho_depth", rho_depth)
-        check_pooling(pooling)
-        kp, kr = jax.random.split(key)
-        self.phi = _mlp([in_features] + [width] * phi_depth, kp)
-        self.rho = _mlp([width] * rho_depth + [num_classes], kr)
-        self.in_features = in_features
-        self.num_classes = num_classes
-        self.pooling = pooling
-
-    def __check_init__(self):
-        check_pooling(self.pooling)
-
-    def __call__(
-        self,
-        x: Float[Array, "n f"],
-        mask: Bool[Array, " n"],
-        *,
-        key: PRNGKeyArray | None = None,
-    ) -> Float[Array, " c"]:
-        """Logits for one set; ``key`` is unused (no dropout) and accepted for uniformity."""
-        del key
-        self._check_inputs(x, mask)
-        h = gelu(_apply_mlp(self.phi, x))
-        pool = masked_sum if self.pooling == "sum" else masked_mean
-        return _apply_mlp(self.rho, pool(h, mask)[None])[0]

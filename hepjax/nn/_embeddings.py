@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ._layers import check_size
+from .._core import check_positive_int
 
 
 class SinusoidalEmbedding(eqx.Module):
@@ -35,7 +35,7 @@ class SinusoidalEmbedding(eqx.Module):
     scale: float = eqx.field(default=1.0, static=True)
 
     def __check_init__(self):
-        check_size("dim", self.dim)
+        check_positive_int("dim", self.dim)
         if self.dim % 2:
             raise ValueError(f"dim must be even, got {self.dim}")
         if not self.max_period > 1:
@@ -76,8 +76,8 @@ class GaussianFourierFeatures(eqx.Module):
     ):
         self.scalar = in_features == "scalar"
         size = 1 if self.scalar else in_features
-        check_size("in_features", size)
-        check_size("num_frequencies", num_frequencies)
+        check_positive_int("in_features", size)
+        check_positive_int("num_frequencies", num_frequencies)
         self.frequencies = sigma * jax.random.normal(key, (num_frequencies, size))
 
     def __call__(self, x: Float[ArrayLike, "..."]) -> Float[Array, " f"]:

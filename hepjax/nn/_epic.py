@@ -30,9 +30,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from .._core import check_positive, check_shape
+from .._core import check_positive, check_positive_int, check_shape
 from ._attention import check_set_inputs
-from ._layers import check_size
 
 
 def leaky_relu(x: Array) -> Array:
@@ -77,7 +76,7 @@ def _check_context(context: Array | None, context_dim: int, dtype) -> Array:
 class EPiCLayer(eqx.Module):
     """One EPiC layer: update the global latent from pooled locals, then every local.
 
-    Acts on one padded set ``x: (n, hidden)`` with ``mask: (n,)``, its global
+    Acts on one padded set ``x: (n, hidden_size)`` with ``mask: (n,)``, its global
     vector ``g: (latent,)`` and a context ``(context_dim,)``; see the module
     docstring for the equations.
     """
@@ -86,7 +85,7 @@ class EPiCLayer(eqx.Module):
     global_out: eqx.nn.Linear
     local_in: eqx.nn.Linear
     local_out: eqx.nn.Linear
-    hidden: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
     latent: int = eqx.field(static=True)
     context_dim: int = eqx.field(static=True)
     sum_scale: float = eqx.field(static=True)
@@ -94,7 +93,7 @@ class EPiCLayer(eqx.Module):
 
     def __init__(
         self,
-        hidden: int,
+        hidden_size: int,
         latent: int,
         *,
         context_dim: int = 0,
@@ -105,7 +104,7 @@ class EPiCLayer(eqx.Module):
         """Build the layer (PRNG ``key`` is keyword-only).
 
         Args:
-            hidden: width $h$ of the local features.
+            hidden_size: width $h$ of the local features.
             latent: width $\\ell$ of the global vector.
             context_dim: size of the context appended to every linear layer's
                 input (time embedding plus conditioning); 0 for none.
@@ -113,29 +112,29 @@ class EPiCLayer(eqx.Module):
             activation: the nonlinearity $\\sigma$.
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("hidden", hidden)
-        check_size("latent", latent)
+        check_positive_int("hidden_size", hidden_size)
+        check_positive_int("latent", latent)
         check_positive("context_dim", context_dim, allow_zero=True)
         check_positive("sum_scale", sum_scale, allow_zero=True)
         k1, k2, k3, k4 = jax.random.split(key, 4)
         c = context_dim
-        self.global_in = eqx.nn.Linear(2 * hidden + latent + c, hidden, key=k1)
-        self.global_out = eqx.nn.Linear(hidden + c, latent, key=k2)
-        self.local_in = eqx.nn.Linear(hidden + latent + c, hidden, key=k3)
-        self.local_out = eqx.nn.Linear(hidden + c, hidden, key=k4)
-        self.hidden, self.latent, self.context_dim = hidden, latent, context_dim
+        self.global_in = eqx.nn.Linear(2 * hidden_size + latent + c, hidden_size, key=k1)
+        self.global_out = eqx.nn.Linear(hidden_size + c, latent, key=k2)
+        self.local_in = eqx.nn.Linear(hidden_size + latent + c, hidden_size, key=k3)
+        self.local_out = eqx.nn.Linear(hidden_size + c, hidden_size, key=k4)
+        self.hidden_size, self.latent, self.context_dim = hidden_size, latent, context_dim
         self.sum_scale = float(sum_scale)
         self.activation = activation
 
     def __call__(
         self,
-        x: Float[Array, "n hidden"],
+        x: Float[Array, "n hidden_size"],
         g: Float[Array, " latent"],
         mask: Bool[Array, " n"],
         context: Float[Array, " c"] | None = None,
-    ) -> tuple[Float[Array, "n hidden"], Float[Array, " latent"]]:
+    ) -> tuple[Float[Array, "n hidden_size"], Float[Array, " latent"]]:
         """Return the updated ``(x, g)``."""
-        check_set_inputs(x, mask, self.hidden)
+        check_set_inputs(x, mask, self.hidden_size)
         check_shape("g", g, (self.latent,))
         context = _check_context(context, self.context_dim, x.dtype)
         act = self.activation
@@ -154,7 +153,7 @@ class EPiCNetwork(eqx.Module):
     the global latent (two layers), ``num_layers`` EPiC layers, and a linear
     read-out per element. This is the generator and vector field of EPiC-GAN
     and EPiC-FM (arXiv:2301.08128, 2310.00049); the paper's configuration is
-    ``hidden=128, latent=10, num_layers=6``. Padded output rows are zero.
+    ``hidden_size=128, latent=10, num_layers=6``. Padded output rows are zero.
     """
 
     embed_in: eqx.nn.Linear
@@ -174,7 +173,7 @@ class EPiCNetwork(eqx.Module):
         in_features: int,
         out_features: int,
         *,
-        hidden: int = 128,
+        hidden_size: int = 128,
         latent: int = 10,
         num_layers: int = 6,
         context_dim: int = 0,
@@ -187,7 +186,7 @@ class EPiCNetwork(eqx.Module):
         Args:
             in_features: features per input element.
             out_features: features per output element.
-            hidden: local width $h$.
+            hidden_size: local width $h$.
             latent: global width $\\ell$.
             num_layers: number of EPiC layers.
             context_dim: size of the per-set context (0 for none).
@@ -196,21 +195,21 @@ class EPiCNetwork(eqx.Module):
             key: PRNG key for the initialisation (keyword-only).
         """
         for name, value in [("in_features", in_features), ("out_features", out_features)]:
-            check_size(name, value)
-        check_size("hidden", hidden)
-        check_size("latent", latent)
-        check_size("num_layers", num_layers)
+            check_positive_int(name, value)
+        check_positive_int("hidden_size", hidden_size)
+        check_positive_int("latent", latent)
+        check_positive_int("num_layers", num_layers)
         check_positive("context_dim", context_dim, allow_zero=True)
         keys = jax.random.split(key, num_layers + 5)
         c = context_dim
-        self.embed_in = eqx.nn.Linear(in_features + c, hidden, key=keys[0])
-        self.embed_out = eqx.nn.Linear(hidden + c, hidden, key=keys[1])
-        self.global_in = eqx.nn.Linear(2 * hidden + c, hidden, key=keys[2])
-        self.global_out = eqx.nn.Linear(hidden + c, latent, key=keys[3])
-        self.readout = eqx.nn.Linear(hidden + c, out_features, key=keys[4])
+        self.embed_in = eqx.nn.Linear(in_features + c, hidden_size, key=keys[0])
+        self.embed_out = eqx.nn.Linear(hidden_size + c, hidden_size, key=keys[1])
+        self.global_in = eqx.nn.Linear(2 * hidden_size + c, hidden_size, key=keys[2])
+        self.global_out = eqx.nn.Linear(hidden_size + c, latent, key=keys[3])
+        self.readout = eqx.nn.Linear(hidden_size + c, out_features, key=keys[4])
         self.layers = tuple(
             EPiCLayer(
-                hidden,
+                hidden_size,
                 latent,
                 context_dim=c,
                 sum_scale=sum_scale,

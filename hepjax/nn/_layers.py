@@ -15,8 +15,6 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._core import check_choice, check_positive
-
 
 def linear(layer: eqx.nn.Linear, x: Float[Array, "n i"]) -> Float[Array, "n o"]:
     """Apply ``layer`` to every row: $x W^\\top + b$."""
@@ -49,13 +47,6 @@ def gelu(x: Array) -> Array:
     return jax.nn.gelu(x, approximate=False)
 
 
-def check_size(name: str, value: object) -> None:
-    """A positive Python ``int`` (not bool), with a message naming ``name``."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    check_positive(name, value)
-
-
 def check_rate(name: str, value: object) -> None:
     """A dropout probability in ``[0, 1)``."""
     if not isinstance(value, int | float) or isinstance(value, bool):
@@ -64,16 +55,13 @@ def check_rate(name: str, value: object) -> None:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
 
-def check_heads(d_model: int, num_heads: int) -> None:
-    """``d_model`` must split evenly into ``num_heads`` heads."""
-    if d_model % num_heads != 0:
+def check_heads(hidden_size: int, num_heads: int) -> None:
+    """The width ``hidden_size`` must split evenly into ``num_heads`` heads."""
+    if hidden_size % num_heads != 0:
         raise ValueError(
-            f"d_model must be divisible by num_heads, got d_model={d_model}, num_heads={num_heads}"
+            f"hidden_size must be divisible by num_heads, got hidden_size={hidden_size}, "
+            f"num_heads={num_heads}"
         )
-
-
-def check_pooling(pooling: str) -> None:
-    check_choice("pooling", pooling, ("sum", "mean"))
 
 
 def split_key(key: jax.Array | None, num: int) -> tuple[jax.Array | None, ...]:

@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from .._core import masked_mean
+from .._core import check_positive_int, masked_mean
 from ._classifiers import AbstractSetClassifier, _mlp
-from ._layers import check_rate, check_size, layer_norm, linear, split_key
+from ._layers import check_rate, layer_norm, linear, split_key
 
 
 def knn(
@@ -87,7 +87,7 @@ def _check_channels(channels: object) -> tuple[tuple[int, ...], ...]:
         if not isinstance(block, Sequence) or len(block) == 0:
             raise ValueError(f"channels[{i}] must be a non-empty sequence of ints, got {block!r}")
         for j, c in enumerate(block):
-            check_size(f"channels[{i}][{j}]", c)
+            check_positive_int(f"channels[{i}][{j}]", c)
         out.append(tuple(block))
     return tuple(out)
 
@@ -107,7 +107,7 @@ class ParticleNet(AbstractSetClassifier):
     with $N_k(i)$ the ``k`` nearest *real* neighbours of $i$ in $c^{(b)}$
     (see [`knn`][hepjax.nn.knn]) and $\mathrm{MLP}_b$ three
     linear + norm + ReLU layers. The head is a masked global average over the
-    real particles, a ``fc_width`` ReLU layer with dropout, and a linear layer
+    real particles, a ``hidden_size`` ReLU layer with dropout, and a linear layer
     to ``num_classes`` logits.
 
     Padded particles are never neighbours, their rows are zeroed after every
@@ -118,16 +118,16 @@ class ParticleNet(AbstractSetClassifier):
     norm (a single set stays a pure function with no running statistics),
     and a set with fewer than ``k + 1`` real particles averages over the
     neighbours it has. The defaults are the paper's full model
-    (``k=16``, channels ``(64,)*3, (128,)*3, (256,)*3``, ``fc_width=256``,
+    (``k=16``, channels ``(64,)*3, (128,)*3, (256,)*3``, ``hidden_size=256``,
     dropout 0.1); ParticleNet-Lite is ``k=7``,
-    ``channels=((32, 32, 32), (64, 64, 64))``, ``fc_width=128``.
+    ``channels=((32, 32, 32), (64, 64, 64))``, ``hidden_size=128``.
 
     Example:
         ```python
         import jax, jax.numpy as jnp
         from hepjax.nn import ParticleNet
 
-        model = ParticleNet(3, 2, k=4, channels=((16, 16), (32, 32)), fc_width=32,
+        model = ParticleNet(3, 2, k=4, channels=((16, 16), (32, 32)), hidden_size=32,
                             key=jax.random.key(0))
         x = jnp.ones((8, 16, 3))
         mask = jnp.arange(16) < jnp.arange(6, 14)[:, None]
@@ -151,7 +151,7 @@ class ParticleNet(AbstractSetClassifier):
         *,
         k: int = 16,
         channels: Sequence[Sequence[int]] = ((64, 64, 64), (128, 128, 128), (256, 256, 256)),
-        fc_width: int = 256,
+        hidden_size: int = 256,
         dropout: float = 0.1,
         coords: Sequence[int] = (0, 1),
         key: PRNGKeyArray,
@@ -163,16 +163,16 @@ class ParticleNet(AbstractSetClassifier):
             num_classes: number of logits returned.
             k: neighbours per particle in every EdgeConv block.
             channels: one sequence of MLP widths per EdgeConv block.
-            fc_width: width of the hidden layer of the head.
+            hidden_size: width of the hidden layer of the head.
             dropout: dropout before the output layer (0 disables it).
             coords: columns of ``x`` spanning the first block's graph
                 (default $(\\eta, \\phi)$ = columns 0 and 1 of JetNet features).
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("in_features", in_features)
-        check_size("num_classes", num_classes)
-        check_size("k", k)
-        check_size("fc_width", fc_width)
+        check_positive_int("in_features", in_features)
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("k", k)
+        check_positive_int("hidden_size", hidden_size)
         check_rate("dropout", dropout)
         blocks_channels = _check_channels(channels)
         coords = tuple(coords)
@@ -188,8 +188,8 @@ class ParticleNet(AbstractSetClassifier):
             blocks.append(_EdgeConv(width, block_channels, k, key=bk))
             width = block_channels[-1]
         self.blocks = tuple(blocks)
-        self.fc = eqx.nn.Linear(width, fc_width, key=keys[-2])
-        self.out = eqx.nn.Linear(fc_width, num_classes, key=keys[-1])
+        self.fc = eqx.nn.Linear(width, hidden_size, key=keys[-2])
+        self.out = eqx.nn.Linear(hidden_size, num_classes, key=keys[-1])
         self.dropout = eqx.nn.Dropout(dropout)
         self.in_features = in_features
         self.num_classes = num_classes

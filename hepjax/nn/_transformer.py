@@ -20,11 +20,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from .._core import check_positive_int
 from ._attention import MaskedMultiheadAttention, check_set_inputs
 from ._layers import (
     check_heads,
     check_rate,
-    check_size,
     gelu,
     layer_norm,
     linear,
@@ -35,7 +35,7 @@ from ._layers import (
 class TransformerEncoderLayer(eqx.Module):
     """One pre-LayerNorm encoder layer: masked self-attention, then a GELU MLP.
 
-    Acts on one padded set ``x: (n, d_model)`` with ``mask: (n,)``.
+    Acts on one padded set ``x: (n, hidden_size)`` with ``mask: (n,)``.
     """
 
     norm1: eqx.nn.LayerNorm
@@ -44,13 +44,13 @@ class TransformerEncoderLayer(eqx.Module):
     mlp_in: eqx.nn.Linear
     mlp_out: eqx.nn.Linear
     dropout: eqx.nn.Dropout
-    d_model: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
     num_heads: int = eqx.field(static=True)
     mlp_ratio: int = eqx.field(static=True)
 
     def __init__(
         self,
-        d_model: int,
+        hidden_size: int,
         num_heads: int,
         *,
         mlp_ratio: int = 4,
@@ -60,32 +60,34 @@ class TransformerEncoderLayer(eqx.Module):
         """Build the module (PRNG ``key`` is keyword-only).
 
         Args:
-            d_model: feature width $d$.
-            num_heads: attention heads; must divide ``d_model``.
-            mlp_ratio: hidden width of the MLP is ``mlp_ratio * d_model``.
+            hidden_size: feature width $d$.
+            num_heads: attention heads; must divide ``hidden_size``.
+            mlp_ratio: hidden width of the MLP is ``mlp_ratio * hidden_size``.
             dropout: dropout probability on attention weights and both residual branches.
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("d_model", d_model)
-        check_size("num_heads", num_heads)
-        check_size("mlp_ratio", mlp_ratio)
-        check_heads(d_model, num_heads)
+        check_positive_int("hidden_size", hidden_size)
+        check_positive_int("num_heads", num_heads)
+        check_positive_int("mlp_ratio", mlp_ratio)
+        check_heads(hidden_size, num_heads)
         check_rate("dropout", dropout)
         ka, k1, k2 = jax.random.split(key, 3)
-        self.norm1 = eqx.nn.LayerNorm(d_model)
-        self.attention = MaskedMultiheadAttention(d_model, num_heads, dropout=dropout, key=ka)
-        self.norm2 = eqx.nn.LayerNorm(d_model)
-        self.mlp_in = eqx.nn.Linear(d_model, mlp_ratio * d_model, key=k1)
-        self.mlp_out = eqx.nn.Linear(mlp_ratio * d_model, d_model, key=k2)
+        self.norm1 = eqx.nn.LayerNorm(hidden_size)
+        self.attention = MaskedMultiheadAttention(hidden_size, num_heads, dropout=dropout, key=ka)
+        self.norm2 = eqx.nn.LayerNorm(hidden_size)
+        self.mlp_in = eqx.nn.Linear(hidden_size, mlp_ratio * hidden_size, key=k1)
+        self.mlp_out = eqx.nn.Linear(mlp_ratio * hidden_size, hidden_size, key=k2)
         self.dropout = eqx.nn.Dropout(dropout)
-        self.d_model = d_model
+        self.hidden_size = hidden_size
         self.num_heads = num_heads
         self.mlp_ratio = mlp_ratio
 
     def __check_init__(self):
-        check_heads(self.d_model, self.num_heads)
-        if self.attention.d_model != self.d_model:
-            raise ValueError(f"attention width {self.attention.d_model} != d_model {self.d_model}")
+        check_heads(self.hidden_size, self.num_heads)
+        if self.attention.hidden_size != self.hidden_size:
+            raise ValueError(
+                f"attention width {self.attention.hidden_size} != hidden_size {self.hidden_size}"
+            )
 
     def __call__(
         self,
@@ -95,7 +97,7 @@ class TransformerEncoderLayer(eqx.Module):
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, "n d"]:
         """Apply the layer; ``key`` is needed only when dropout is active."""
-        check_set_inputs(x, mask, self.d_model)
+        check_set_inputs(x, mask, self.hidden_size)
         ka, k1, k2 = split_key(key, 3)
         h = x + self.dropout(self.attention(layer_norm(self.norm1, x), mask, key=ka), key=k1)
         z = linear(self.mlp_out, gelu(linear(self.mlp_in, layer_norm(self.norm2, h))))
@@ -111,11 +113,11 @@ class TransformerEncoder(eqx.Module):
 
     layers: tuple[TransformerEncoderLayer, ...]
     norm: eqx.nn.LayerNorm
-    d_model: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
 
     def __init__(
         self,
-        d_model: int,
+        hidden_size: int,
         num_heads: int,
         num_layers: int,
         *,
@@ -126,28 +128,30 @@ class TransformerEncoder(eqx.Module):
         """Build the module (PRNG ``key`` is keyword-only).
 
         Args:
-            d_model: feature width.
-            num_heads: attention heads per layer; must divide ``d_model``.
+            hidden_size: feature width.
+            num_heads: attention heads per layer; must divide ``hidden_size``.
             num_layers: number of encoder layers.
-            mlp_ratio: MLP hidden width is ``mlp_ratio * d_model``.
+            mlp_ratio: MLP hidden width is ``mlp_ratio * hidden_size``.
             dropout: dropout probability inside every layer.
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("num_layers", num_layers)
+        check_positive_int("num_layers", num_layers)
         keys = jax.random.split(key, num_layers)
         self.layers = tuple(
-            TransformerEncoderLayer(d_model, num_heads, mlp_ratio=mlp_ratio, dropout=dropout, key=k)
+            TransformerEncoderLayer(
+                hidden_size, num_heads, mlp_ratio=mlp_ratio, dropout=dropout, key=k
+            )
             for k in keys
         )
-        self.norm = eqx.nn.LayerNorm(d_model)
-        self.d_model = d_model
+        self.norm = eqx.nn.LayerNorm(hidden_size)
+        self.hidden_size = hidden_size
 
     def __check_init__(self):
         if len(self.layers) == 0:
             raise ValueError("TransformerEncoder needs at least one layer")
-        widths = {layer.d_model for layer in self.layers}
-        if widths != {self.d_model}:
-            raise ValueError(f"all layers must have d_model={self.d_model}, got {widths}")
+        widths = {layer.hidden_size for layer in self.layers}
+        if widths != {self.hidden_size}:
+            raise ValueError(f"all layers must have hidden_size={self.hidden_size}, got {widths}")
 
     def __call__(
         self,
@@ -157,7 +161,7 @@ class TransformerEncoder(eqx.Module):
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, "n d"]:
         """Encode the set; padded output rows are zero."""
-        check_set_inputs(x, mask, self.d_model)
+        check_set_inputs(x, mask, self.hidden_size)
         for layer, k in zip(self.layers, split_key(key, len(self.layers)), strict=True):
             x = layer(x, mask, key=k)
         return jnp.where(mask[:, None], layer_norm(self.norm, x), 0.0)

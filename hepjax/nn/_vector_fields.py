@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._core import check_positive, check_shape
+from .._core import check_positive, check_positive_int, check_shape
 from ._embeddings import SinusoidalEmbedding
 from ._epic import EPiCNetwork
-from ._layers import check_size, gelu, linear
+from ._layers import gelu, linear
 from ._transformer import TransformerEncoder
 
 
@@ -57,7 +57,7 @@ class EPiCVectorField(eqx.Module):
     r"""The EPiC-FM vector field $v_\theta(t, x \mid c)$ on padded particle sets.
 
     The paper's configuration (arXiv:2310.00049) is the default:
-    ``hidden=128, latent=10, num_layers=6``, with conditioning on the jet
+    ``hidden_size=128, latent=10, num_layers=6``, with conditioning on the jet
     mass and $p_T$ (``cond_dim=2``).
     """
 
@@ -71,7 +71,7 @@ class EPiCVectorField(eqx.Module):
         features: int,
         *,
         cond_dim: int = 0,
-        hidden: int = 128,
+        hidden_size: int = 128,
         latent: int = 10,
         num_layers: int = 6,
         time_dim: int = 12,
@@ -82,19 +82,19 @@ class EPiCVectorField(eqx.Module):
         Args:
             features: features per particle (3 for $(\\eta, \\phi, p_T)$ relative).
             cond_dim: size of the per-jet conditioning (0 for none).
-            hidden: local width of the EPiC layers.
+            hidden_size: local width of the EPiC layers.
             latent: global latent width.
             num_layers: number of EPiC layers.
             time_dim: size of the sinusoidal time embedding (even).
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("features", features)
+        check_positive_int("features", features)
         check_positive("cond_dim", cond_dim, allow_zero=True)
         self.time_embedding = SinusoidalEmbedding(time_dim)
         self.network = EPiCNetwork(
             features,
             features,
-            hidden=hidden,
+            hidden_size=hidden_size,
             latent=latent,
             num_layers=num_layers,
             context_dim=time_dim + cond_dim,
@@ -133,7 +133,7 @@ class TransformerVectorField(eqx.Module):
         features: int,
         *,
         cond_dim: int = 0,
-        d_model: int = 64,
+        hidden_size: int = 64,
         num_heads: int = 4,
         num_layers: int = 3,
         time_dim: int = 16,
@@ -144,21 +144,21 @@ class TransformerVectorField(eqx.Module):
         Args:
             features: features per particle.
             cond_dim: size of the per-jet conditioning (0 for none).
-            d_model: token width; must be divisible by ``num_heads``.
+            hidden_size: token width; must be divisible by ``num_heads``.
             num_heads: attention heads.
             num_layers: encoder layers.
             time_dim: size of the sinusoidal time embedding (even).
             key: PRNG key for the initialisation (keyword-only).
         """
-        check_size("features", features)
+        check_positive_int("features", features)
         check_positive("cond_dim", cond_dim, allow_zero=True)
         k1, k2, k3, k4, k5 = jax.random.split(key, 5)
         self.time_embedding = SinusoidalEmbedding(time_dim)
-        self.embed = eqx.nn.Linear(features, d_model, key=k1)
-        self.context_in = eqx.nn.Linear(time_dim + cond_dim, d_model, key=k2)
-        self.context_out = eqx.nn.Linear(d_model, d_model, key=k3)
-        self.encoder = TransformerEncoder(d_model, num_heads, num_layers, key=k4)
-        self.readout = eqx.nn.Linear(d_model, features, key=k5)
+        self.embed = eqx.nn.Linear(features, hidden_size, key=k1)
+        self.context_in = eqx.nn.Linear(time_dim + cond_dim, hidden_size, key=k2)
+        self.context_out = eqx.nn.Linear(hidden_size, hidden_size, key=k3)
+        self.encoder = TransformerEncoder(hidden_size, num_heads, num_layers, key=k4)
+        self.readout = eqx.nn.Linear(hidden_size, features, key=k5)
         self.features, self.cond_dim = features, cond_dim
 
     def __call__(self, t: Float[ArrayLike, ""], x: Float[Array, "n d"], args=None) -> Array:

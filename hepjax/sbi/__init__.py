@@ -25,16 +25,18 @@ sbi.diagnostics.c2st(samples, task.reference_posterior(key, x_obs, 10_000))
   to a function of $x$, for test statistics), and ``log_prob`` (NPE, FMPE),
   ``log_likelihood`` (NLE) or ``log_ratio`` (NRE). Diagnostics and
   :mod:`~hepjax.sbi.frequentist` need only the method they use.
-- Embeddings for ``embedding=``: :class:`MLPEmbedding` (vectors),
-  :class:`DeepSetEmbedding` and :class:`SetTransformerEmbedding` (ensembles of
-  events: ``x`` of shape ``(N, m, *event_shape)`` with a bool ``mask (N, m)``
-  passed as ``mask=`` to ``fit``/``sample``, or padding events all NaN, see
-  :func:`pad_ensembles`); :class:`CNNEmbedding` for images (alone, or as the
-  per-event ``encoder=`` of a set embedding).
+- Embeddings for ``embedding=``: any Equinox module, e.g. ``eqx.nn.MLP`` for
+  vectors; for ensembles of events (``x`` of shape ``(N, m, *event_shape)``
+  with a bool ``mask (N, m)`` passed as ``mask=`` to ``fit``/``sample``, or
+  padding events all NaN, see :func:`pad_ensembles` and :func:`ensemble_mask`)
+  the set encoders :class:`hepjax.nn.DeepSets` and
+  :class:`hepjax.nn.SetTransformer`, called as ``embedding(x, mask)``, with
+  :class:`hepjax.nn.CNNEncoder` as their per-event ``encoder=`` for images.
 - :class:`HierarchicalNPE`: global posterior $q(\theta \mid X)$ over a
   variable-size ensemble $X$ and local posteriors $q(z_i \mid x_i, \theta,
   s(X))$ (Heinrich et al. 2023, arXiv:2306.12584).
-- :mod:`hepjax.sbi.tasks`: sbibm's ``gaussian_linear``, ``two_moons``, ``slcp``.
+- :mod:`hepjax.sbi.tasks`: a registry of tasks (sbibm's ``gaussian_linear``,
+  ``two_moons``, ``slcp``; ``on_off``; the hierarchical ensembles).
 - :mod:`hepjax.sbi.frequentist`: profile likelihood ratios from exact or
   learned likelihoods (any estimator's ``relative_log_likelihood``), the
   Neyman construction and its coverage.
@@ -48,13 +50,9 @@ from . import tasks as tasks
 from ._base import AbstractPosteriorEstimator as AbstractPosteriorEstimator
 from ._base import TrainingOptions as TrainingOptions
 from ._base import TrainingResult as TrainingResult
-from ._cnn import CNNEmbedding as CNNEmbedding
 from ._data import NotFittedError as NotFittedError
-from ._embeddings import DeepSetEmbedding as DeepSetEmbedding
-from ._embeddings import MLPEmbedding as MLPEmbedding
-from ._embeddings import SetTransformerEmbedding as SetTransformerEmbedding
-from ._embeddings import ensemble_mask as ensemble_mask
-from ._embeddings import pad_ensembles as pad_ensembles
+from ._ensembles import ensemble_mask as ensemble_mask
+from ._ensembles import pad_ensembles as pad_ensembles
 from ._fmpe import FMPE as FMPE
 from ._hierarchical import HierarchicalNPE as HierarchicalNPE
 from ._nle import NLE as NLE
@@ -67,12 +65,8 @@ __all__ = [
     "NPE",
     "NRE",
     "AbstractPosteriorEstimator",
-    "CNNEmbedding",
-    "DeepSetEmbedding",
     "HierarchicalNPE",
-    "MLPEmbedding",
     "NotFittedError",
-    "SetTransformerEmbedding",
     "TrainingOptions",
     "TrainingResult",
     "diagnostics",

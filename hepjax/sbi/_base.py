@@ -52,12 +52,11 @@ import optax
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
 from .._core import check_choice, check_positive_int
-from ..data import Batches
+from ..data import Batches, Standardizer
 from ..train import EarlyStopping, fit
 from ._data import (
     NAN_POLICIES,
     NotFittedError,
-    Standardizer,
     check_num_samples,
     check_observation,
     check_observations,
@@ -282,11 +281,11 @@ class ConditionedNet(eqx.Module):
     def sample_z(self, key: PRNGKeyArray, context: Float[Array, " c"], n: int) -> Array:
         """``n`` z-scored samples ``(n, d)`` of the body's density given one context."""
         keys = jax.random.split(key, n)
-        return jax.vmap(self.body.sample_given_context, in_axes=(0, None))(keys, context)
+        return jax.vmap(self.body.sample, in_axes=(0, None))(keys, context)
 
     def log_prob_z(self, theta_z: Float[Array, " d"], context: Float[Array, " c"]) -> Array:
         """The body's log density of one z-scored ``theta_z`` given one context."""
-        return self.body.log_prob_given_context(theta_z, context)
+        return self.body.log_prob(theta_z, context)
 
     def context(
         self, x: Float[Array, "..."], mask: Bool[Array, " m"] | None = None
@@ -328,7 +327,7 @@ def prepare_training_data(theta, x, mask, options: TrainingOptions, embedding):
     if x.ndim >= 3 and embedding is None:
         raise ValueError(
             f"x holds ensembles of shape {x.shape} (simulations, events, *event_shape): it "
-            "needs a set embedding, e.g. embedding=sbi.DeepSetEmbedding(num_features, 16, "
+            "needs a set embedding, e.g. embedding=hepjax.nn.DeepSets(num_features, 16, "
             "key=key)"
         )
     theta_std, x_std = Standardizer.fit(theta), Standardizer.fit(x, mask)
@@ -438,11 +437,11 @@ class AbstractFlowPosterior(AbstractPosteriorEstimator):
     r"""A posterior estimator that samples $\theta$ directly from a learned density.
 
     The fitted ``net`` is a :class:`ConditionedNet` whose body has
-    ``sample_given_context(key, context)`` and ``log_prob_given_context(theta_z,
-    context)`` on z-scored parameters. This base adds sampling with an
-    optional ``prior`` (leakage outside its support is rejected and redrawn),
-    batched sampling, ``log_prob`` in the original units and the relative log
-    likelihood $\log q(\theta \mid x) - \log p(\theta)$.
+    ``sample(key, context)`` and ``log_prob(theta_z, context)`` on z-scored
+    parameters (as :class:`hepjax.generative.ConditionalSplineFlow`). This base
+    adds sampling with an optional ``prior`` (leakage outside its support is
+    rejected and redrawn), batched sampling, ``log_prob`` in the original units
+    and the relative log likelihood $\log q(\theta \mid x) - \log p(\theta)$.
     """
 
     prior: eqx.AbstractVar[Any]

@@ -8,13 +8,13 @@ NaN): it is converted to a mask here, once, and never reaches a network.
 
 import warnings
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array
 
 from .._core import check_positive_int, is_concrete
+from ..data import Standardizer
 
 
 class NotFittedError(ValueError):
@@ -131,48 +131,9 @@ def check_training_data(
     return theta, x, mask
 
 
-class Standardizer(eqx.Module):
-    """Affine z-scoring ``(a - shift) / scale`` per column, fitted on the training data.
-
-    For ensembles ``(N, m, *event)`` (``event_ndim = a.ndim - 1 >= 2``) the
-    statistics are per event feature, over all real events.
-    """
-
-    shift: Float[Array, " d"]
-    scale: Float[Array, " d"]
-    event_ndim: int = eqx.field(static=True, default=1)
-
-    @classmethod
-    def fit(
-        cls, a: np.ndarray, mask: np.ndarray | None = None, min_scale: float = 1e-8
-    ) -> "Standardizer":
-        event_ndim = 1
-        if a.ndim >= 3:
-            event_ndim = a.ndim - 1
-            a = a[mask if mask is not None else nan_padding_mask(a)]  # (num_events, *event)
-        shift = a.mean(axis=0)
-        scale = np.maximum(a.std(axis=0), min_scale)
-        return cls(jnp.asarray(shift, jnp.float32), jnp.asarray(scale, jnp.float32), event_ndim)
-
-    @property
-    def is_ensemble(self) -> bool:
-        """Whether this z-scores ensembles ``(m, *event)`` rather than vectors."""
-        return self.event_ndim >= 2
-
-    def forward(self, a):
-        return (a - jax.lax.stop_gradient(self.shift)) / jax.lax.stop_gradient(self.scale)
-
-    def inverse(self, z):
-        return z * jax.lax.stop_gradient(self.scale) + jax.lax.stop_gradient(self.shift)
-
-    def log_det(self):
-        """``log |d z / d a|`` of :meth:`forward` (per example)."""
-        return -jnp.sum(jnp.log(self.scale))
-
-
 def _event_shape(x_std: Standardizer) -> tuple[int, ...] | None:
     """``None`` for vector data, or the event shape of ensembles."""
-    return tuple(x_std.shift.shape) if x_std.is_ensemble else None
+    return tuple(x_std.shift.shape) if x_std.set_ndim else None
 
 
 def _check_real(name: str, x_obs) -> None:
@@ -238,7 +199,7 @@ def _batch_mask(mask):
 def traced_observation(x, mask, x_std: Standardizer) -> tuple[Array, Array | None]:
     """``(x, mask)`` of one observation without value checks (works under ``jit``/``vmap``)."""
     x = jnp.asarray(x, jnp.float32)
-    if not x_std.is_ensemble:
+    if not x_std.set_ndim:
         return x, None
     if mask is None:
         mask = ~jnp.all(jnp.isnan(x.reshape(x.shape[0], -1)), axis=1)

@@ -69,13 +69,13 @@ class ConditionalVectorField(eqx.Module):
         features = jnp.concatenate([t[None], self.time_embedding(t)])
         return self.mlp(jnp.concatenate([features, theta, args["cond"]]))
 
-    def sample_given_context(self, key: PRNGKeyArray, context: Float[Array, " c"]) -> Array:
+    def sample(self, key: PRNGKeyArray, context: Float[Array, " c"]) -> Array:
         """One z-scored sample: $\\theta_0 \\sim \\mathcal N(0, I)$ integrated to $t = 1$."""
         x0 = jax.random.normal(key, (self.mlp.out_size,))
         solver = "midpoint" if self.num_steps is not None else "dopri5"
         return sample_ode(self, x0, cond=context, solver=solver, num_steps=self.num_steps)
 
-    def log_prob_given_context(self, theta: Float[Array, " d"], context: Float[Array, " c"]):
+    def log_prob(self, theta: Float[Array, " d"], context: Float[Array, " c"]):
         """Exact $\\log q(\\theta \\mid c)$ of the flow (adaptive Dopri5, exact divergence)."""
         return log_likelihood(self, theta, cond=context, solver="dopri5")
 

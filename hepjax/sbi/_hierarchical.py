@@ -43,17 +43,17 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._core import check_positive, check_positive_int
+from ..data import Standardizer
+from ..generative import ConditionalSplineFlow
+from ..nn import DeepSets
 from ._base import AbstractPosteriorEstimator, standardize_x, train_estimator
 from ._data import (
     NotFittedError,
-    Standardizer,
     as_2d_float,
     as_x_float,
     check_num_samples,
     ensemble_mask,
 )
-from ._embeddings import DeepSetEmbedding
-from ._flows import ConditionalSplineFlow
 from ._npe import NPE
 
 
@@ -84,7 +84,7 @@ class LocalPosteriorNet(eqx.Module):
     def log_prob(self, theta, z, x, mask) -> Array:
         """Per-event ``log q(z_i | ...)`` ``(m,)`` of one ensemble (0 on padding)."""
         context = self.contexts(theta, x, mask)
-        lp = jax.vmap(self.flow.log_prob_given_context)(z, context)
+        lp = jax.vmap(self.flow.log_prob)(z, context)
         return jnp.where(mask, lp, 0.0)
 
 
@@ -114,9 +114,9 @@ def _default_set_embedding(event_shape, out_features, key):
     if len(event_shape) != 1:
         raise ValueError(
             f"events of shape {event_shape} need an explicit set embedding with a per-event "
-            "encoder, e.g. DeepSetEmbedding(k, 16, encoder=cnn, event_ndim=2, key=key)"
+            "encoder, e.g. hepjax.nn.DeepSets(k, 16, encoder=cnn, key=key)"
         )
-    return DeepSetEmbedding(event_shape[0], out_features, key=key)
+    return DeepSets(event_shape[0], out_features, key=key)
 
 
 class HierarchicalNPE(AbstractPosteriorEstimator):
@@ -131,7 +131,7 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
             estimator of :mod:`hepjax.sbi` with an ``embedding`` field
             (:class:`~hepjax.sbi.NPE`, :class:`~hepjax.sbi.FMPE`,
             :class:`~hepjax.sbi.NRE`). Without an ``embedding`` it gets a
-            :class:`~hepjax.sbi.DeepSetEmbedding` (for vector events). It
+            :class:`~hepjax.nn.DeepSets` (for vector events). It
             trains with its own ``training`` options. ``None``: ``NPE()``.
         ensemble_context: condition the local posterior on a set summary $s(X)$
             of the whole ensemble (besides the event and $\\theta$).
@@ -278,8 +278,8 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
             summary,
             self.event_encoder,
             num_transforms=self.num_transforms,
-            hidden_features=self.hidden_size,
-            depth=self.num_layers,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
             num_bins=self.num_bins,
             tail_bound=self.tail_bound,
             key=k_flow,
@@ -420,7 +420,7 @@ def _sample_local(net, theta_std, z_std, x_std, key, thetas, x_obs, mask):
     def one(k, theta):
         context = net.contexts(theta_std.forward(theta), x_z, mask)
         keys = jax.random.split(k, m)
-        z = jax.vmap(net.flow.sample_given_context)(keys, context)
+        z = jax.vmap(net.flow.sample)(keys, context)
         return jnp.where(mask[:, None], z_std.inverse(z), jnp.nan)
 
     return jax.vmap(one)(jax.random.split(key, thetas.shape[0]), thetas)

@@ -21,14 +21,15 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._core import check_positive_int
+from ..data import Standardizer
+from ..generative import ConditionalSplineFlow
 from ._base import AbstractPosteriorEstimator, KDEPrior, check_prior, train_estimator
-from ._data import Standardizer, check_num_samples, check_training_data
-from ._flows import ConditionalSplineFlow
+from ._data import check_num_samples, check_training_data
 
 
 def _nle_loss(net, batch, *, key=None):
     del key
-    return -jnp.mean(jax.vmap(net.log_prob_given_context)(batch["x"], batch["theta"]))
+    return -jnp.mean(jax.vmap(net.log_prob)(batch["x"], batch["theta"]))
 
 
 class NLE(AbstractPosteriorEstimator):
@@ -92,8 +93,8 @@ class NLE(AbstractPosteriorEstimator):
             x.shape[1],
             theta.shape[1],
             num_transforms=self.num_transforms,
-            hidden_features=self.hidden_size,
-            depth=self.num_layers,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
             num_bins=self.num_bins,
             key=k_init,
         )
@@ -171,7 +172,7 @@ class NLE(AbstractPosteriorEstimator):
 def _log_lik(net, theta_std, x_std, theta, x_obs):
     # density of x in original units: the z-scoring of x is a constant Jacobian
     x_z, theta_z = x_std.forward(x_obs), theta_std.forward(theta)
-    return net.log_prob_given_context(x_z, theta_z) + x_std.log_det()
+    return net.log_prob(x_z, theta_z) + x_std.log_det()
 
 
 @eqx.filter_jit

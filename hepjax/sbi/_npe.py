@@ -20,13 +20,13 @@ import jax.numpy as jnp
 from jaxtyping import ArrayLike, PRNGKeyArray
 
 from .._core import check_positive, check_positive_int
+from ..generative import ConditionalSplineFlow
 from ._base import (
     AbstractFlowPosterior,
     ConditionedNet,
     batch_contexts,
     check_prior,
 )
-from ._flows import ConditionalSplineFlow
 
 
 def _npe_loss(net, batch, *, key=None):
@@ -105,8 +105,8 @@ class NPE(AbstractFlowPosterior):
             context_dim,
             self.embedding,
             num_transforms=self.num_transforms,
-            hidden_features=self.hidden_size,
-            depth=self.num_layers,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
             num_bins=self.num_bins,
             tail_bound=self.tail_bound,
             key=k,

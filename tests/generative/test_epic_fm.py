@@ -41,7 +41,7 @@ def test_small_epic_fm_beats_the_independent_particle_baseline():
     jets = parton_shower.toy_shower_jets(jax.random.key(0), "t", 3200, max_particles=30)
     train, test = jets["particle_features"][:2000], jets["particle_features"][2000:]
     x, mask = hd.split_jetnet(train)
-    scaler = hd.SetStandardizer.fit(x, mask)
+    scaler = hd.Standardizer.fit(x, mask)
     data = hd.ArrayDataset(x=np.asarray(scaler(x, mask)), mask=np.asarray(mask))
 
     def loss_fn(model, batch, *, key):
@@ -49,7 +49,7 @@ def test_small_epic_fm_beats_the_independent_particle_baseline():
             model, batch["x"], key=key, mask=batch["mask"], path=hg.CondOT(sigma_min=1e-4)
         )
 
-    field = EPiCVectorField(3, hidden=32, latent=8, num_layers=2, key=jax.random.key(1))
+    field = EPiCVectorField(3, hidden_size=32, latent=8, num_layers=2, key=jax.random.key(1))
     fit = ht.fit(
         field,
         loss_fn,

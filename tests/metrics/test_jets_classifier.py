@@ -10,7 +10,7 @@ from hepjax.metrics import jets as jm
 
 DATA = pathlib.Path(__file__).parent / "data"
 
-TINY = dict(k=4, channels=((8, 8), (16, 16)), fc_width=16, dropout=0.0)
+TINY = dict(k=4, channels=((8, 8), (16, 16)), hidden_size=16, dropout=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ N, D = 7, 3
 def _fields(key):
     k1, k2 = jax.random.split(key)
     return {
-        "epic": EPiCVectorField(D, cond_dim=2, hidden=16, latent=4, num_layers=2, key=k1),
+        "epic": EPiCVectorField(D, cond_dim=2, hidden_size=16, latent=4, num_layers=2, key=k1),
         "transformer": TransformerVectorField(
-            D, cond_dim=2, d_model=16, num_heads=2, num_layers=2, key=k2
+            D, cond_dim=2, hidden_size=16, num_heads=2, num_layers=2, key=k2
         ),
     }
 
@@ -79,7 +79,9 @@ def test_epic_layer_pools_real_elements_only():
 
 
 def test_epic_network_jit_vmap_and_eager_agree(inputs):
-    net = EPiCNetwork(D, 2, hidden=8, latent=3, num_layers=2, context_dim=1, key=jax.random.key(5))
+    net = EPiCNetwork(
+        D, 2, hidden_size=8, latent=3, num_layers=2, context_dim=1, key=jax.random.key(5)
+    )
     x, mask, _ = inputs
     xs = jnp.stack([x, 2 * x])
     masks = jnp.stack([mask, jnp.ones(N, bool)])
@@ -125,11 +127,11 @@ def test_bad_inputs_are_named(fields, inputs, no_jaxtyping):
         field(0.1, x, (mask, cond))
     with pytest.raises(ValueError, match="x"):
         fields["transformer"](0.1, x[:, :2], {"mask": mask, "cond": cond})
-    with pytest.raises(TypeError, match="hidden must be an int"):
-        EPiCNetwork(3, 3, hidden=2.5, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="hidden_size must be a positive int, got 2.5"):
+        EPiCNetwork(3, 3, hidden_size=2.5, key=jax.random.key(0))
     with pytest.raises(ValueError, match="num_layers"):
         EPiCNetwork(3, 3, num_layers=0, key=jax.random.key(0))
     with pytest.raises(ValueError, match=r"context of shape \(2,\) is required"):
-        EPiCNetwork(3, 3, hidden=4, latent=2, num_layers=1, context_dim=2, key=jax.random.key(0))(
-            x, mask
-        )
+        EPiCNetwork(
+            3, 3, hidden_size=4, latent=2, num_layers=1, context_dim=2, key=jax.random.key(0)
+        )(x, mask)

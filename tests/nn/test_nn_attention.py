@@ -116,10 +116,14 @@ def test_dropout(key, rng):
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        (dict(d_model=10, num_heads=4), ValueError, "d_model must be divisible by num_heads"),
-        (dict(d_model=0, num_heads=1), ValueError, "d_model must be finite and > 0"),
-        (dict(d_model=8, num_heads=2.0), TypeError, "num_heads must be an int"),
-        (dict(d_model=8, num_heads=2, dropout=1.0), ValueError, r"dropout must be in \[0, 1\)"),
+        (
+            dict(hidden_size=10, num_heads=4),
+            ValueError,
+            "hidden_size must be divisible by num_heads",
+        ),
+        (dict(hidden_size=0, num_heads=1), ValueError, "hidden_size must be a positive int, got 0"),
+        (dict(hidden_size=8, num_heads=2.0), ValueError, "num_heads must be a positive int"),
+        (dict(hidden_size=8, num_heads=2, dropout=1.0), ValueError, r"dropout must be in \[0, 1\)"),
     ],
 )
 def test_constructor_errors(key, kwargs, exc, match, no_jaxtyping):

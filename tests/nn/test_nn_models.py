@@ -1,4 +1,8 @@
-"""Encoder and set classifiers: invariances, jit/vmap agreement, errors, and learning."""
+"""Transformer encoder and set classifiers: invariances, jit/vmap agreement, errors, learning.
+
+DeepSets and SetTransformer as classifiers run through the same checks here;
+their own features (encoders, pooling, the set size) are tested in test_sets.py.
+"""
 
 import equinox as eqx
 import jax
@@ -11,6 +15,7 @@ from hepjax.nn import (
     AbstractSetClassifier,
     DeepSets,
     ParticleTransformerClassifier,
+    SetTransformer,
     TransformerEncoder,
     TransformerEncoderLayer,
 )
@@ -19,19 +24,23 @@ F = 4
 
 
 def _transformer(key, **kw):
-    cfg = dict(d_model=8, num_heads=2, num_layers=2)
+    cfg = dict(hidden_size=8, num_heads=2, num_layers=2)
     return ParticleTransformerClassifier(F, 3, **{**cfg, **kw}, key=key)
 
 
 def _deepsets(key, **kw):
-    return DeepSets(F, 3, width=8, **kw, key=key)
+    return DeepSets(F, 3, hidden_size=8, **kw, key=key)
 
 
-def _deepsets_mean(key):
-    return _deepsets(key, pooling="mean")
+def _deepsets_sum(key):
+    return _deepsets(key, pooling="sum", with_size=False)
 
 
-MODELS = [_transformer, _deepsets, _deepsets_mean]
+def _set_transformer(key):
+    return SetTransformer(F, 3, hidden_size=8, num_heads=2, num_layers=1, key=key)
+
+
+MODELS = [_transformer, _deepsets, _deepsets_sum, _set_transformer]
 
 
 @eqx.filter_jit
@@ -137,12 +146,16 @@ def test_call_errors_with_jaxtyping_hook(key):
 @pytest.mark.parametrize(
     ("build", "exc", "match"),
     [
-        (lambda k: _transformer(k, d_model=10, num_heads=4), ValueError, "divisible by num_heads"),
-        (lambda k: _transformer(k, num_layers=0), ValueError, "num_layers must be finite and > 0"),
+        (
+            lambda k: _transformer(k, hidden_size=10, num_heads=4),
+            ValueError,
+            "divisible by num_heads",
+        ),
+        (lambda k: _transformer(k, num_layers=0), ValueError, "num_layers must be a positive int"),
         (lambda k: _transformer(k, dropout=-0.1), ValueError, r"dropout must be in \[0, 1\)"),
-        (lambda k: _transformer(k, mlp_ratio=1.5), TypeError, "mlp_ratio must be an int"),
+        (lambda k: _transformer(k, mlp_ratio=1.5), ValueError, "mlp_ratio must be a positive int"),
         (lambda k: _deepsets(k, pooling="max"), ValueError, "pooling must be one of"),
-        (lambda k: DeepSets(0, 2, key=k), ValueError, "in_features must be finite and > 0"),
+        (lambda k: DeepSets(0, 2, key=k), ValueError, "in_features must be a positive int, got 0"),
     ],
 )
 def test_constructor_errors(key, build, exc, match, no_jaxtyping):
@@ -172,8 +185,10 @@ def _separable_data(key, size, n=12):
 @pytest.mark.parametrize(
     "make",
     [
-        lambda k: ParticleTransformerClassifier(F, 2, d_model=16, num_heads=2, num_layers=1, key=k),
-        lambda k: DeepSets(F, 2, width=16, pooling="mean", key=k),
+        lambda k: ParticleTransformerClassifier(
+            F, 2, hidden_size=16, num_heads=2, num_layers=1, key=k
+        ),
+        lambda k: DeepSets(F, 2, hidden_size=16, key=k),
     ],
     ids=["transformer", "deepsets"],
 )

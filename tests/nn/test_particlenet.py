@@ -12,7 +12,7 @@ F = 4
 
 
 def _model(key, **kw):
-    cfg = dict(k=3, channels=((8, 8), (12, 12)), fc_width=8, dropout=0.0)
+    cfg = dict(k=3, channels=((8, 8), (12, 12)), hidden_size=8, dropout=0.0)
     return ParticleNet(F, 3, **{**cfg, **kw}, key=key)
 
 
@@ -114,7 +114,7 @@ def test_first_graph_uses_eta_phi_only(key, rng):
 
 
 def test_dropout_needs_key_in_training(key, rng):
-    model = ParticleNet(F, 2, k=2, channels=((4,),), fc_width=4, dropout=0.5, key=key)
+    model = ParticleNet(F, 2, k=2, channels=((4,),), hidden_size=4, dropout=0.5, key=key)
     x, mask = jnp.ones((5, F)), jnp.ones(5, bool)
     out = _call(model, x, mask, jax.random.key(1))
     assert out.shape == (2,)
@@ -126,13 +126,13 @@ def test_dropout_needs_key_in_training(key, rng):
     ("kw", "exc", "match"),
     [
         (dict(k=0), ValueError, "k must be"),
-        (dict(k=2.0), TypeError, "k must be an int"),
+        (dict(k=2.0), ValueError, "k must be a positive int, got 2.0"),
         (dict(channels=()), ValueError, "channels must be a non-empty"),
         (dict(channels=((8, 0),)), ValueError, r"channels\[0\]\[1\]"),
         (dict(channels=(8,)), ValueError, r"channels\[0\] must be"),
         (dict(coords=(0, 4)), ValueError, "coords must be column indices"),
         (dict(dropout=1.0), ValueError, "dropout must be in"),
-        (dict(fc_width=0), ValueError, "fc_width must be"),
+        (dict(hidden_size=0), ValueError, "hidden_size must be"),
     ],
 )
 def test_constructor_errors(key, no_jaxtyping, kw, exc, match):

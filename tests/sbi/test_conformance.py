@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hepjax import sbi
+from hepjax import nn, sbi
 from hepjax.sbi import frequentist as freq
 
 TRAINING = sbi.TrainingOptions(max_steps=12, batch_size=40, patience=3, progress=False)
@@ -254,7 +254,7 @@ def test_nan_padding_becomes_the_mask_once_at_the_boundary(key, no_jaxtyping):
     theta, x_nan = (np.asarray(a) for a in task.simulate(jax.random.key(5), 120))
     mask = ~np.isnan(x_nan[..., 0])
     x_junk = np.where(mask[..., None], x_nan, 1e3)
-    emb = eqx.filter_jit(lambda k: sbi.DeepSetEmbedding(2, 4, width=8, key=k))(key)
+    emb = nn.DeepSets(2, 4, hidden_size=8, key=key)
     from_nan = prepare_training_data(theta, x_nan, None, TRAINING, emb)
     from_mask = prepare_training_data(theta, x_junk, mask, TRAINING, emb)
     for name in ("theta", "x", "mask"):
@@ -281,7 +281,7 @@ def test_ensembles_with_a_mask_equal_nan_padding(name, key, no_jaxtyping):
     theta, x_nan = (np.asarray(a) for a in task.simulate(jax.random.key(5), 120))
     mask = ~np.isnan(x_nan[..., 0])
     x_junk = np.where(mask[..., None], x_nan, 1e3)  # explicit mask: padding content ignored
-    emb = eqx.filter_jit(lambda k: sbi.DeepSetEmbedding(2, 4, width=8, key=k))(key)
+    emb = nn.DeepSets(2, 4, hidden_size=8, key=key)
     est = SET_ESTIMATORS[name](emb).fit(key, theta, x_junk, mask)
     s_nan = np.asarray(est.sample(key, x_nan[0], 4))
     s_mask = np.asarray(est.sample(key, x_junk[0], 4, mask=mask[0]))

@@ -1,4 +1,7 @@
-"""Set embeddings, ensembles through the estimators, hierarchical tasks and HierarchicalNPE."""
+"""Ensembles through the estimators, hierarchical tasks and HierarchicalNPE.
+
+The set encoders themselves (hepjax.nn.DeepSets, SetTransformer) are tested in tests/nn.
+"""
 
 import equinox as eqx
 import jax
@@ -7,68 +10,11 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from hepjax import sbi
-
-EMBEDDINGS = {
-    "deepset": lambda k: sbi.DeepSetEmbedding(3, 4, width=8, key=k),
-    "transformer": lambda k: sbi.SetTransformerEmbedding(
-        3, 4, d_model=8, num_heads=2, num_layers=1, key=k
-    ),
-}
-
-
-@eqx.filter_jit
-def _invariance_outputs(emb, x, perm, junk):
-    """Embeddings of x permuted, padded with junk (explicit mask) or NaN (implicit mask)."""
-    n = x.shape[0]
-    nan_pad = jnp.concatenate([x, jnp.full((4, 3), jnp.nan)])
-    variants = jnp.stack(
-        [
-            jnp.concatenate([x, junk]),
-            jnp.concatenate([x[perm], junk]),
-            jnp.concatenate([junk[:2], x[:4], junk[2:], x[4:]]),
-            jnp.concatenate([x[:3], junk, junk]),  # fewer events
-        ]
-    )
-    real = jnp.ones(n, bool)
-    pad = jnp.zeros(4, bool)
-    masks = jnp.stack(
-        [
-            jnp.concatenate([real, pad]),
-            jnp.concatenate([real, pad]),
-            jnp.concatenate([pad[:2], real[:4], pad[2:], real[4:]]),
-            jnp.arange(n + 4) < 3,
-        ]
-    )
-    grads = eqx.filter_grad(lambda e: jnp.sum(e(nan_pad) ** 2))(emb)
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-    return jax.vmap(emb)(variants, masks), emb(nan_pad), finite
-
-
-@pytest.mark.parametrize("name", sorted(EMBEDDINGS))
-def test_set_embeddings_are_permutation_and_padding_invariant(name, key):
-    k_init, k_x, k_perm, k_junk = jax.random.split(key, 4)
-    emb = eqx.filter_jit(EMBEDDINGS[name])(k_init)
-    x = jax.random.normal(k_x, (7, 3))
-    perm = jax.random.permutation(k_perm, 7)
-    junk = 1e3 * jax.random.normal(k_junk, (4, 3))
-    out, nan_padded, grads_finite = _invariance_outputs(emb, x, perm, junk)
-    ref = out[0]
-    assert ref.shape == (4,)
-    np.testing.assert_allclose(out[1], ref, atol=1e-5)  # permuted
-    np.testing.assert_allclose(out[2], ref, atol=1e-4)  # junk padding interleaved, masked
-    np.testing.assert_allclose(nan_padded, ref, atol=1e-5)  # NaN padding, no mask
-    assert bool(grads_finite)  # NaN padding does not leak into gradients
-    # the size of the ensemble is seen (log |m| enters rho): fewer events, another output
-    assert float(jnp.max(jnp.abs(out[3] - ref))) > 1e-4
+from hepjax import nn, sbi
 
 
 def test_all_padding_ensembles_fail_clearly(key, no_jaxtyping):
-    emb = eqx.filter_jit(lambda k: sbi.DeepSetEmbedding(2, 4, width=8, key=k))(key)
-    with pytest.raises(ValueError, match="entirely of padding"):
-        emb(jnp.full((5, 2), jnp.nan))
-    with pytest.raises(ValueError, match="entirely of padding"):
-        emb(jnp.ones((5, 2)), jnp.zeros(5, bool))
+    emb = nn.DeepSets(2, 4, hidden_size=8, key=key)
     x = np.ones((20, 5, 2), np.float32)
     x[3] = np.nan
     with pytest.raises(ValueError, match="1 of 20 ensembles in x are made entirely of padding"):
@@ -80,20 +26,6 @@ def test_all_padding_ensembles_fail_clearly(key, no_jaxtyping):
         task.check_observation(np.full((4, 2), np.nan))
     with pytest.raises(ValueError, match="empty ensemble"):
         sbi.pad_ensembles([np.ones((2, 2)), np.ones((0, 2))])
-
-
-def test_embedding_errors(key, no_jaxtyping):  # errors raise before any computation
-    with pytest.raises(ValueError, match="num_heads must divide d_model"):
-        sbi.SetTransformerEmbedding(2, 4, d_model=10, num_heads=4, key=key)
-    with pytest.raises(ValueError, match="pooling"):
-        sbi.DeepSetEmbedding(2, 4, pooling="max", key=key)
-    emb = eqx.filter_jit(lambda k: sbi.DeepSetEmbedding(2, 4, width=8, key=k))(key)
-    with pytest.raises(ValueError, match="one ensemble of shape"):
-        emb(jnp.ones((3, 5, 2)))
-    with pytest.raises(ValueError, match="mask must be a bool array of shape"):
-        emb(jnp.ones((3, 2)), jnp.ones(4, bool))
-    with pytest.raises(ValueError, match="MLPEmbedding takes one observation of shape"):
-        eqx.filter_jit(lambda k: sbi.MLPEmbedding(3, 2, width=8, key=k))(key)(jnp.ones((4, 3)))
 
 
 def test_pad_ensembles_and_mask():
@@ -220,7 +152,7 @@ def test_npe_fmpe_nre_fit_and_sample_ensembles(conjugate_small, key, no_jaxtypin
         sbi.FMPE(hidden_size=8, num_layers=1, num_steps=2, training=training),
         sbi.NRE(hidden_size=8, num_layers=1, prior=task, num_proposals=4, training=training),
     ):
-        emb = sbi.DeepSetEmbedding(2, 4, width=8, key=key)
+        emb = nn.DeepSets(2, 4, hidden_size=8, key=key)
         est = eqx.tree_at(lambda e: e.embedding, est, emb, is_leaf=lambda v: v is None)
         fitted = est.fit(key, theta, x)
         samples = fitted.sample(key, x_obs, 5)

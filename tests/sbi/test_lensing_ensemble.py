@@ -1,6 +1,5 @@
-"""The strong-lensing ensemble task and the CNN embedding."""
+"""The strong-lensing ensemble task (the CNN encoder is tested in tests/nn/test_sets.py)."""
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,9 +43,13 @@ def test_lensing_ensemble_shapes_padding_and_local_prior(key):
     te = np.asarray(z[..., 0])[real]
     u = scipy.stats.truncnorm.cdf(te, (lo - mu) / sg, (hi - mu) / sg, loc=mu, scale=sg)
     assert scipy.stats.kstest(u, "uniform").pvalue > 1e-3
-    # fixed ensemble size
+    # fixed ensemble size, and the (x, mask) form of the same draws
     _, x = task.simulate(k2, 3, num_events=4)
     assert (~np.isnan(np.asarray(x)).all(axis=(2, 3))).sum(1).tolist() == [4, 4, 4]
+    _, _, x_zero, mask = task.simulate_ensembles(k2, 3, num_events=4)
+    assert np.asarray(mask).sum(1).tolist() == [4, 4, 4]
+    real = np.asarray(x)[:, :4].reshape(12, 16, 16)
+    np.testing.assert_array_equal(np.asarray(x_zero)[np.asarray(mask)], real)
 
 
 def test_oracle_posterior_concentrates(key):
@@ -63,25 +66,10 @@ def test_oracle_posterior_concentrates(key):
     few = theta_e[:, 0].at[10:].set(jnp.nan)
     wide = np.asarray(task.oracle_posterior(k3, few, 4000, grid_size=100))
     assert np.all(wide.std(0) > 2 * post.std(0))
-
-
-def test_cnn_embedding_and_image_set_embedding(key):
-    k1, k2, k3 = jax.random.split(key, 3)
-    cnn = sbi.CNNEmbedding((8, 8), 8, channels=(2, 4), key=k1)
-    emb = sbi.DeepSetEmbedding(8, 5, encoder=cnn, event_ndim=2, width=8, key=k2)
-    x = jax.random.normal(k3, (4, 8, 8))
-    padded = jnp.concatenate([x, jnp.full((2, 8, 8), jnp.nan)])
-    call = eqx.filter_jit(lambda e, a: e(a))
-    out = call(emb, padded)
-    np.testing.assert_allclose(out, call(emb, jnp.concatenate([x[::-1], padded[4:]])), atol=1e-5)
-    np.testing.assert_allclose(out, call(emb, jnp.concatenate([padded[4:], x])), atol=1e-5)
-    assert out.shape == (5,)
-    with pytest.raises(ValueError, match=r"CNNEmbedding takes one image of shape \(8, 8\)"):
-        cnn(jnp.ones((16, 16)))
-    with pytest.raises(ValueError, match="image_shape must be"):
-        sbi.CNNEmbedding((16,), 8, key=k1)
-    with pytest.raises(ValueError, match="channels must be a non-empty tuple"):
-        sbi.CNNEmbedding((16, 16), 8, channels=(), key=k1)
+    # the same lenses given as a mask: the same draws
+    mask = jnp.arange(400) < 10
+    masked = task.oracle_posterior(k3, theta_e[:, 0], 4000, mask=mask, grid_size=100)
+    np.testing.assert_array_equal(np.asarray(masked), wide)
 
 
 def test_lensing_ensemble_bad_input(key):

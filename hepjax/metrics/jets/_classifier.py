@@ -34,7 +34,7 @@ from ...train import fit
 from .._classification import roc_auc
 from ._inputs import jets_and_mask
 
-_SMALL = dict(k=7, channels=((32, 32, 32), (64, 64, 64)), fc_width=128, dropout=0.1)
+_SMALL = dict(k=7, channels=((32, 32, 32), (64, 64, 64)), hidden_size=128, dropout=0.1)
 
 
 def _inputs(jets: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -157,7 +157,7 @@ def multi_model_classifier_metric(
 
     Cost: with the default ParticleNet-Lite and batch 256 (30 particles) a step
     takes about 0.5-1 s on a busy 2-core CPU; for quick runs pass a smaller
-    model, e.g. ``model_kwargs=dict(k=4, channels=((16, 16), (32, 32)), fc_width=32)``,
+    model, e.g. ``model_kwargs=dict(k=4, channels=((16, 16), (32, 32)), hidden_size=32)``,
     and fewer ``steps``.
 
     Args:

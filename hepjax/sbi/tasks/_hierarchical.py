@@ -36,25 +36,52 @@ task, ``simulate_with_local`` also the local parameters ``z: (N, n_max, d_z)``.
 
 import abc
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from ._tasks import AbstractTask, _check_n
+from ..._core import check_dtype, check_positive_int, check_shape, is_concrete
+from ._base import AbstractTask, check_n, register
+
+
+def nan_padded(a: Array, mask: Array) -> Array:
+    """``a (..., m, *shape)`` with the events where ``mask (..., m)`` is false set to NaN."""
+    keep = mask.reshape(mask.shape + (1,) * (a.ndim - mask.ndim))
+    return jnp.where(keep, a, jnp.nan)
+
+
+def zero_padded(a: Array, mask: Array) -> Array:
+    """``a (..., m, *shape)`` with the events where ``mask (..., m)`` is false set to 0."""
+    keep = mask.reshape(mask.shape + (1,) * (a.ndim - mask.ndim))
+    return jnp.where(keep, a, 0)
 
 
 class AbstractHierarchicalTask(AbstractTask):
     """A task whose observation is an ensemble of events sharing global parameters.
 
     Subclasses define the prior, the local prior ``sample_local(key, theta)``,
-    the event simulator ``simulate_event(key, theta, z)``, the event likelihood
-    ``event_log_likelihood(theta, x_i)`` (local parameters marginalised) and
-    the reference posteriors. An observation is an ``(max_events, dim_event)``
-    array whose padding events are NaN.
+    the event simulator ``simulate_event(key, theta, z)``, and where tractable
+    the event likelihood ``event_log_likelihood(theta, x_i)`` (local
+    parameters marginalised) and the reference posteriors.
+
+    An ensemble comes in two forms, padded to ``max_events`` events:
+
+    - ``(x, mask)``: ``x: (max_events, *event_shape)`` with zero-filled
+      padding and ``mask: (max_events,)`` true on the real events, the set
+      convention of :mod:`hepjax.nn` (:meth:`simulate_ensembles`,
+      :meth:`observation_ensemble`);
+    - NaN-padded: one array whose padding events are all NaN
+      (:meth:`simulator`, :meth:`simulate`, :meth:`simulate_with_local`,
+      :meth:`observation`), which the estimators of :mod:`hepjax.sbi` also
+      accept.
+
+    The methods that take an observation (``log_likelihood``,
+    ``check_observation`` and the reference posteriors) accept either: a NaN-padded
+    ``x_obs``, or ``x_obs`` with its ``mask``.
     """
 
     min_events: eqx.AbstractVar[int]
@@ -67,12 +94,17 @@ class AbstractHierarchicalTask(AbstractTask):
 
     @property
     @abc.abstractmethod
+    def event_shape(self) -> tuple[int, ...]:
+        """Shape of one event."""
+
+    @property
     def dim_event(self) -> int:
-        """Size of one event."""
+        """Size of one (flattened) event."""
+        return math.prod(self.event_shape)
 
     @property
     def dim_x(self) -> int:
-        """Size of one event (an observation is ``(max_events, dim_event)``)."""
+        """Size of one (flattened) event (an observation is ``(max_events, *event_shape)``)."""
         return self.dim_event
 
     @abc.abstractmethod
@@ -82,22 +114,23 @@ class AbstractHierarchicalTask(AbstractTask):
     @abc.abstractmethod
     def simulate_event(
         self, key: PRNGKeyArray, theta: Float[ArrayLike, " d"], z: Float[ArrayLike, " dz"]
-    ) -> Float[Array, " dx"]:
-        """One event $x \\sim p(x \\mid z, \\theta)$."""
+    ) -> Float[Array, "..."]:
+        """One event $x \\sim p(x \\mid z, \\theta)$ of shape ``event_shape``."""
 
-    @abc.abstractmethod
     def event_log_likelihood(
-        self, theta: Float[ArrayLike, " d"], x: Float[ArrayLike, " dx"]
+        self, theta: Float[ArrayLike, " d"], x: Float[ArrayLike, "..."]
     ) -> Float[Array, ""]:
         """$\\log p(x_i \\mid \\theta)$ of one event, local parameters marginalised."""
+        raise NotImplementedError(f"task {self.name!r} has no tractable event likelihood")
 
-    @abc.abstractmethod
     def reference_local_posterior(
         self,
         key: PRNGKeyArray,
-        x_obs: Float[ArrayLike, "m dx"],
+        x_obs: Float[ArrayLike, "m ..."],
         n: int,
         theta: Float[ArrayLike, " d"] | None = None,
+        *,
+        mask: Bool[ArrayLike, " m"] | None = None,
     ) -> Float[Array, "n m dz"]:
         """``n`` joint samples of the true local posteriors of every event.
 
@@ -105,87 +138,146 @@ class AbstractHierarchicalTask(AbstractTask):
         (global parameters drawn from the reference posterior). Padding events
         are NaN.
         """
+        raise NotImplementedError(f"task {self.name!r} has no reference local posterior")
 
     def __check_init__(self):
         for name in ("min_events", "max_events"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if self.min_events > self.max_events:
             raise ValueError(
                 f"min_events ({self.min_events}) must not exceed max_events ({self.max_events})"
             )
 
-    def _simulate_one(self, key, theta):
+    def _check_num_events(self, num_events) -> int | None:
+        if num_events is None:
+            return None
+        num_events = check_positive_int("num_events", num_events)
+        if num_events > self.max_events:
+            raise ValueError(
+                f"num_events must be in [1, max_events={self.max_events}], got {num_events!r}"
+            )
+        return num_events
+
+    def _simulate_one(self, key, theta, num_events=None):
+        """Local parameters ``(m, dz)``, events ``(m, *event_shape)`` and the mask ``(m,)``.
+
+        The padding events hold simulated values; the callers pad them.
+        """
         k_n, k_z, k_x = jax.random.split(key, 3)
         m = self.max_events
-        num = jax.random.randint(k_n, (), self.min_events, self.max_events + 1)
+        if num_events is None:
+            num_events = jax.random.randint(k_n, (), self.min_events, self.max_events + 1)
         z = jax.vmap(self.sample_local, in_axes=(0, None))(jax.random.split(k_z, m), theta)
         x = jax.vmap(self.simulate_event, in_axes=(0, None, 0))(jax.random.split(k_x, m), theta, z)
-        real = jnp.arange(m) < num
-        return jnp.where(real[:, None], z, jnp.nan), jnp.where(real[:, None], x, jnp.nan)
+        return z, x, jnp.arange(m) < num_events
+
+    def _simulate_batch(self, key, n: int, num_events: int | None):
+        """``n`` draws of ``(theta, z, x, mask)`` (padding events hold simulated values)."""
+        return _simulate_hierarchical(self, key, n, num_events)
 
     def simulator(self, key, theta):
-        """One ensemble ``(max_events, dim_event)`` at ``theta`` (padding events NaN)."""
-        return self._simulate_one(key, jnp.asarray(theta))[1]
+        """One ensemble ``(max_events, *event_shape)`` at ``theta`` (padding events NaN)."""
+        _, x, mask = self._simulate_one(key, jnp.asarray(theta))
+        return nan_padded(x, mask)
+
+    def simulate_ensembles(
+        self, key: PRNGKeyArray, n: int, num_events: int | None = None
+    ) -> tuple[
+        Float[Array, "n d"], Float[Array, "n m dz"], Float[Array, "n m ..."], Bool[Array, "n m"]
+    ]:
+        """``n`` prior draws, local parameters, ensembles and masks: ``(theta, z, x, mask)``.
+
+        Padding events of ``z`` and ``x`` are zero-filled. ``num_events`` fixes
+        the ensemble size (default: uniform in ``[min_events, max_events]``).
+        """
+        n, num_events = check_n(n), self._check_num_events(num_events)
+        theta, z, x, mask = self._simulate_batch(key, n, num_events)
+        return theta, zero_padded(z, mask), zero_padded(x, mask), mask
 
     def simulate_with_local(
-        self, key: PRNGKeyArray, n: int
-    ) -> tuple[Float[Array, "n d"], Float[Array, "n m dz"], Float[Array, "n m dx"]]:
+        self, key: PRNGKeyArray, n: int, num_events: int | None = None
+    ) -> tuple[Float[Array, "n d"], Float[Array, "n m dz"], Float[Array, "n m ..."]]:
         """``n`` prior draws, their local parameters and ensembles (padding NaN)."""
-        return _simulate_hierarchical(self, key, _check_n("n", n))
+        n, num_events = check_n(n), self._check_num_events(num_events)
+        theta, z, x, mask = self._simulate_batch(key, n, num_events)
+        return theta, nan_padded(z, mask), nan_padded(x, mask)
 
-    def simulate(self, key, n):
-        theta, _, x = self.simulate_with_local(key, n)
+    def simulate(self, key, n, num_events: int | None = None):
+        """``n`` prior draws and their ensembles ``(n, max_events, *event_shape)`` (padding NaN)."""
+        theta, _, x = self.simulate_with_local(key, n, num_events)
         return theta, x
 
-    def observation(self, key: PRNGKeyArray) -> tuple[Float[Array, " d"], Float[Array, "m dx"]]:
+    def observation(self, key: PRNGKeyArray) -> tuple[Float[Array, " d"], Float[Array, "m ..."]]:
         """A true ``theta`` drawn from the prior and one observed ensemble (padding NaN)."""
         theta, x = self.simulate(key, 1)
         return theta[0], x[0]
 
     def observation_with_local(
         self, key: PRNGKeyArray
-    ) -> tuple[Float[Array, " d"], Float[Array, "m dz"], Float[Array, "m dx"]]:
-        """A true ``theta``, its local parameters and one observed ensemble."""
+    ) -> tuple[Float[Array, " d"], Float[Array, "m dz"], Float[Array, "m ..."]]:
+        """A true ``theta``, its local parameters and one observed ensemble (padding NaN)."""
         theta, z, x = self.simulate_with_local(key, 1)
         return theta[0], z[0], x[0]
 
-    def log_likelihood(self, theta, x):
-        """$\\sum_{i \\in \\text{real}} \\log p(x_i \\mid \\theta)$ of one padded ensemble."""
-        x = jnp.asarray(x)
-        real = ~jnp.all(jnp.isnan(x), axis=1)
-        lp = jax.vmap(self.event_log_likelihood, in_axes=(None, 0))(
-            theta, jnp.where(real[:, None], x, 0.0)
-        )
-        return jnp.sum(jnp.where(real, lp, 0.0))
+    def observation_ensemble(
+        self, key: PRNGKeyArray
+    ) -> tuple[Float[Array, " d"], Float[Array, "m dz"], Float[Array, "m ..."], Bool[Array, " m"]]:
+        """A true ``theta``, its local parameters, one observed ensemble and its mask."""
+        theta, z, x, mask = self.simulate_ensembles(key, 1)
+        return theta[0], z[0], x[0], mask[0]
 
-    def check_observation(self, x_obs) -> Array:
-        """``x_obs`` as an ``(m, dim_event)`` ensemble with at least one real event."""
+    def log_likelihood(self, theta, x, mask=None):
+        """$\\sum_{i \\in \\text{real}} \\log p(x_i \\mid \\theta)$ of one ensemble.
+
+        The real events are ``mask``, or without it the events that are not all NaN.
+        """
+        x = jnp.asarray(x)
+        if mask is None:
+            mask = ~jnp.all(jnp.isnan(x.reshape(x.shape[0], -1)), axis=1)
+        else:
+            check_shape("mask", mask, x.shape[:1])
+            mask = jnp.asarray(mask, bool)
+        lp = jax.vmap(self.event_log_likelihood, in_axes=(None, 0))(theta, zero_padded(x, mask))
+        return jnp.sum(jnp.where(mask, lp, 0.0))
+
+    def check_observation(self, x_obs, mask=None) -> Array:
+        """``x_obs`` as a NaN-padded ``(m, *event_shape)`` ensemble with at least one real event.
+
+        With ``mask (m,)`` the events where it is false are padding, whatever they hold.
+        """
         x_obs = jnp.asarray(x_obs)
-        if x_obs.ndim == 3 and x_obs.shape[0] == 1:
+        shape = tuple(self.event_shape)
+        if x_obs.ndim == len(shape) + 2 and x_obs.shape[0] == 1:
             x_obs = x_obs[0]
-        if x_obs.ndim != 2 or x_obs.shape[1] != self.dim_event:
+            mask = None if mask is None else jnp.asarray(mask).reshape(-1)
+        if x_obs.ndim != len(shape) + 1 or tuple(x_obs.shape[1:]) != shape:
+            expected = ", ".join(["m", *(str(s) for s in shape)])
             raise ValueError(
-                f"x_obs must be one ensemble of shape (m, {self.dim_event}) for task "
-                f"{self.name!r} (padding events NaN), got shape {x_obs.shape}"
+                f"x_obs must be one ensemble of shape ({expected}) for task {self.name!r} "
+                f"(padding events NaN, or pass mask=), got shape {x_obs.shape}"
             )
-        if not isinstance(x_obs, jax.core.Tracer):
-            real = ~np.all(np.isnan(np.asarray(x_obs)), axis=1)
-            if not real.any():
+        if mask is not None:
+            check_shape("mask", mask, x_obs.shape[:1])
+            check_dtype("mask", mask, "bool")
+            x_obs = nan_padded(x_obs, jnp.asarray(mask))
+        if is_concrete(x_obs):
+            flat = np.asarray(x_obs).reshape(x_obs.shape[0], -1)
+            if np.isnan(flat).all(axis=1).all():
                 raise ValueError(
-                    "x_obs is an ensemble made entirely of padding (all events NaN): it needs "
-                    "at least one real event"
+                    "x_obs is an ensemble made entirely of padding (all events NaN or masked): "
+                    "it needs at least one real event"
                 )
         return x_obs
 
 
 @eqx.filter_jit
-def _simulate_hierarchical(task, key, n):
+def _simulate_hierarchical(task, key, n, num_events):
     k_prior, k_sim = jax.random.split(key)
     theta = task.sample_prior(k_prior, n)
-    z, x = jax.vmap(task._simulate_one)(jax.random.split(k_sim, n), theta)
-    return theta, z, x
+    z, x, mask = jax.vmap(lambda k, t: task._simulate_one(k, t, num_events))(
+        jax.random.split(k_sim, n), theta
+    )
+    return theta, z, x, mask
 
 
 def _as_matrix(name: str, value, dim: int) -> np.ndarray:
@@ -203,6 +295,7 @@ def _as_matrix(name: str, value, dim: int) -> np.ndarray:
     return a
 
 
+@register
 class HierarchicalGaussian(AbstractHierarchicalTask):
     """The multivariate-normal conjugate hierarchy with analytic global and local posteriors.
 
@@ -215,6 +308,7 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
         max_events: the most events (ensemble sizes are uniform in between; the padded length).
     """
 
+    name: ClassVar[str] = "hierarchical_gaussian"
     dim: int = 2
     prior_cov: Any = ((1.0, 0.5), (0.5, 1.0))
     local_cov: Any = 0.25
@@ -223,14 +317,9 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
     max_events: int = 50
 
     def __check_init__(self):
-        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 1:
-            raise ValueError(f"dim must be a positive int, got {self.dim!r}")
+        check_positive_int("dim", self.dim)
         for name in ("prior_cov", "local_cov", "noise_cov"):
             _as_matrix(name, getattr(self, name), self.dim)
-
-    @property
-    def name(self) -> str:
-        return "hierarchical_gaussian"
 
     @property
     def dim_theta(self) -> int:
@@ -241,8 +330,8 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
         return self.dim
 
     @property
-    def dim_event(self) -> int:
-        return self.dim
+    def event_shape(self) -> tuple[int, ...]:
+        return (self.dim,)
 
     def _covs(self):
         return tuple(
@@ -251,7 +340,7 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
         )
 
     def sample_prior(self, key, n):
-        n = _check_n("n", n)
+        n = check_n(n)
         chol = np.linalg.cholesky(self._covs()[0]).astype(np.float32)
         return jax.random.normal(key, (n, self.dim)) @ chol.T
 
@@ -274,9 +363,9 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
             jnp.asarray(x), jnp.asarray(theta), jnp.asarray(cz + cx, jnp.float32)
         )
 
-    def posterior_mean_cov(self, x_obs) -> tuple[np.ndarray, np.ndarray]:
+    def posterior_mean_cov(self, x_obs, mask=None) -> tuple[np.ndarray, np.ndarray]:
         """The analytic global posterior mean and covariance (float64) given an ensemble."""
-        x = np.asarray(self.check_observation(x_obs), np.float64)
+        x = np.asarray(self.check_observation(x_obs, mask), np.float64)
         x = x[~np.all(np.isnan(x), axis=1)]
         c0, cz, cx = self._covs()
         lam0, lam = np.linalg.inv(c0), np.linalg.inv(cz + cx)
@@ -284,13 +373,16 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
         mean = cov @ (lam @ x.sum(0))
         return mean, cov
 
-    def local_posterior_mean_cov(self, x_obs, theta=None) -> tuple[np.ndarray, np.ndarray]:
+    def local_posterior_mean_cov(
+        self, x_obs, theta=None, mask=None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per-event local posterior means ``(m, d)`` and the shared covariance ``(d, d)``.
 
         Given ``theta``: $p(z_i \\mid x_i, \\theta)$; ``theta=None``: $p(z_i \\mid X)$.
         Padding events get NaN means.
         """
-        x = np.asarray(self.check_observation(x_obs), np.float64)
+        x_obs = self.check_observation(x_obs, mask)
+        x = np.asarray(x_obs, np.float64)
         _, cz, cx = self._covs()
         lz, lx = np.linalg.inv(cz), np.linalg.inv(cx)
         p_inv = np.linalg.inv(lz + lx)
@@ -311,16 +403,17 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
         cov = np.linalg.inv(lam_z + lx)
         return cov @ (lx @ x), cov
 
-    def reference_posterior(self, key, x_obs, n):
-        n = _check_n("n", n)
-        mean, cov = self.posterior_mean_cov(x_obs)
+    def reference_posterior(self, key, x_obs, n, *, mask=None):
+        n = check_n(n)
+        mean, cov = self.posterior_mean_cov(x_obs, mask)
         return jax.random.multivariate_normal(
             key, jnp.asarray(mean, jnp.float32), jnp.asarray(cov, jnp.float32), (n,)
         )
 
-    def reference_local_posterior(self, key, x_obs, n, theta=None):
-        n = _check_n("n", n)
-        x = jnp.asarray(self.check_observation(x_obs), jnp.float32)
+    def reference_local_posterior(self, key, x_obs, n, theta=None, *, mask=None):
+        n = check_n(n)
+        x_obs = self.check_observation(x_obs, mask)
+        x = jnp.asarray(x_obs, jnp.float32)
         _, cz, cx = self._covs()
         lz, lx = np.linalg.inv(cz), np.linalg.inv(cx)
         p_inv = np.linalg.inv(lz + lx)
@@ -335,6 +428,7 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
         return means + jax.random.normal(k_z, (n, x.shape[0], self.dim)) @ chol.T
 
 
+@register
 class ResonanceMixture(AbstractHierarchicalTask):
     """A narrow resonance over a falling background across an ensemble of events.
 
@@ -348,6 +442,7 @@ class ResonanceMixture(AbstractHierarchicalTask):
         max_events: the most events (ensemble sizes are uniform in between; the padded length).
     """
 
+    name: ClassVar[str] = "resonance_mixture"
     max_signal_fraction: float = 0.5
     mass_range: tuple[float, float] = (0.5, 3.0)
     width: float = 0.05
@@ -371,10 +466,6 @@ class ResonanceMixture(AbstractHierarchicalTask):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
 
     @property
-    def name(self) -> str:
-        return "resonance_mixture"
-
-    @property
     def dim_theta(self) -> int:
         return 2
 
@@ -383,15 +474,15 @@ class ResonanceMixture(AbstractHierarchicalTask):
         return 1
 
     @property
-    def dim_event(self) -> int:
-        return 1
+    def event_shape(self) -> tuple[int, ...]:
+        return (1,)
 
     def _box(self):
         lo, hi = self.mass_range
         return jnp.array([0.0, lo]), jnp.array([self.max_signal_fraction, hi])
 
     def sample_prior(self, key, n):
-        n = _check_n("n", n)
+        n = check_n(n)
         lo, hi = self._box()
         return jax.random.uniform(key, (n, 2), minval=lo, maxval=hi)
 
@@ -432,9 +523,9 @@ class ResonanceMixture(AbstractHierarchicalTask):
         log_sig, log_bkg = self._log_components(theta, jnp.asarray(x).reshape(()))
         return jnp.logaddexp(log_sig, log_bkg)
 
-    def signal_probability(self, theta, x_obs) -> Float[Array, " m"]:
+    def signal_probability(self, theta, x_obs, mask=None) -> Float[Array, " m"]:
         """$P(\\text{signal} \\mid x_i, \\theta)$ per event (NaN on padding)."""
-        x = self.check_observation(x_obs)[:, 0]
+        x = self.check_observation(x_obs, mask)[:, 0]
         log_sig, log_bkg = jax.vmap(self._log_components, in_axes=(None, 0))(theta, x)
         return jax.nn.sigmoid(log_sig - log_bkg)
 
@@ -461,6 +552,7 @@ class ResonanceMixture(AbstractHierarchicalTask):
         num_chains: int = 16,
         num_warmup: int = 400,
         num_proposals: int = 50_000,
+        mask=None,
     ):
         """NUTS on the exact likelihood, chains started from SIR draws of the prior.
 
@@ -472,8 +564,8 @@ class ResonanceMixture(AbstractHierarchicalTask):
         import numpyro.distributions as dist
         from numpyro.infer import MCMC, NUTS
 
-        n = _check_n("n", n)
-        x_obs = jnp.asarray(self.check_observation(x_obs), jnp.float32)
+        n = check_n(n)
+        x_obs = jnp.asarray(self.check_observation(x_obs, mask), jnp.float32)
         lo, hi = self._box()
 
         def model():
@@ -498,9 +590,10 @@ class ResonanceMixture(AbstractHierarchicalTask):
         theta = mcmc.get_samples()["theta"]
         return jax.random.permutation(k_perm, theta)[:n]
 
-    def reference_local_posterior(self, key, x_obs, n, theta=None):
-        n = _check_n("n", n)
-        x = jnp.asarray(self.check_observation(x_obs), jnp.float32)[:, 0]
+    def reference_local_posterior(self, key, x_obs, n, theta=None, *, mask=None):
+        n = check_n(n)
+        x_obs = self.check_observation(x_obs, mask)
+        x = jnp.asarray(x_obs, jnp.float32)[:, 0]
         real = ~jnp.isnan(x)
         x0 = jnp.where(real, x, 0.0)
         k_t, k_z = jax.random.split(key)

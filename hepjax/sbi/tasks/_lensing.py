@@ -18,7 +18,9 @@ Each lens $i$ has its own local parameters $z_i$ (the 14 of
 
 The prior is $\mu_E \sim \mathcal U(0.8, 1.5)$, $\sigma_E \sim \mathcal U(0.05, 0.3)$
 (arcsec). An observation is an ensemble of ``n`` images padded to
-``max_events`` with NaN images: ``x: (max_events, 32, 32)``. The image
+``max_events``: ``x: (max_events, 32, 32)`` with a mask ``(max_events,)``
+(:meth:`~LensingEnsemble.simulate_ensembles`), or with NaN padding images
+(:meth:`~LensingEnsemble.simulate`). The image
 likelihood is intractable, but the *oracle* posterior of $\theta$ given the
 true Einstein radii, $p(\theta \mid \{\theta_{E,i}\})$, is a 2-d integral
 (:meth:`LensingEnsemble.oracle_posterior`); it bounds from below what any
@@ -26,18 +28,22 @@ estimator can reach from the images.
 """
 
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
+from ..._core import check_shape
 from ...sim import lensing
-from ._tasks import _check_n
+from ._base import check_n, register
+from ._hierarchical import AbstractHierarchicalTask
 
 
-class LensingEnsemble(eqx.Module):
+@register
+class LensingEnsemble(AbstractHierarchicalTask):
     r"""Hierarchical strong-lensing task: ``theta = (mu_E, sigma_E)``, ensembles of images.
 
     Args:
@@ -47,6 +53,7 @@ class LensingEnsemble(eqx.Module):
         theta_e_range: truncation of the local Einstein radii.
     """
 
+    name: ClassVar[str] = "lensing_ensemble"
     min_events: int = 1
     max_events: int = 16
     instrument: lensing.Instrument = lensing.Instrument()
@@ -55,24 +62,12 @@ class LensingEnsemble(eqx.Module):
     theta_e_range: tuple[float, float] = (0.3, 2.0)
 
     def __check_init__(self):
-        for name in ("min_events", "max_events"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.min_events > self.max_events:
-            raise ValueError(
-                f"min_events ({self.min_events}) must not exceed max_events ({self.max_events})"
-            )
         for name in ("mu_range", "sigma_range", "theta_e_range"):
             lo, hi = getattr(self, name)
             if not lo < hi:
                 raise ValueError(f"{name} must be (low, high) with low < high, got {(lo, hi)}")
         if self.sigma_range[0] <= 0 or self.theta_e_range[0] < 0:
             raise ValueError("sigma_range must be positive and theta_e_range non-negative")
-
-    @property
-    def name(self) -> str:
-        return "lensing_ensemble"
 
     @property
     def dim_theta(self) -> int:
@@ -83,11 +78,11 @@ class LensingEnsemble(eqx.Module):
         return lensing.NUM_PARAMS
 
     @property
-    def event_shape(self) -> tuple[int, int]:
+    def event_shape(self) -> tuple[int, ...]:
         return (self.instrument.num_pix, self.instrument.num_pix)
 
     def sample_prior(self, key: PRNGKeyArray, n: int) -> Float[Array, "n 2"]:
-        n = _check_n("n", n)
+        n = check_n(n)
         lo = jnp.array([self.mu_range[0], self.sigma_range[0]])
         hi = jnp.array([self.mu_range[1], self.sigma_range[1]])
         return lo + (hi - lo) * jax.random.uniform(key, (n, 2))
@@ -133,54 +128,27 @@ class LensingEnsemble(eqx.Module):
         del theta
         return lensing.simulate(key, z, self.instrument)
 
-    def _simulate_one(self, key, theta, num_events):
-        k_n, k_z, k_x = jax.random.split(key, 3)
-        m = self.max_events
-        if num_events is None:
-            num_events = jax.random.randint(k_n, (), self.min_events, self.max_events + 1)
-        z = jax.vmap(self.sample_local, in_axes=(0, None))(jax.random.split(k_z, m), theta)
-        x = jax.vmap(self.simulate_event, in_axes=(0, None, 0))(jax.random.split(k_x, m), theta, z)
-        real = jnp.arange(m) < num_events
-        return jnp.where(real[:, None], z, jnp.nan), jnp.where(real[:, None, None], x, jnp.nan)
-
-    def simulator(self, key: PRNGKeyArray, theta: Float[ArrayLike, " 2"]) -> Float[Array, "m h w"]:
-        """One ensemble ``(max_events, h, w)`` at ``theta`` (padding images NaN)."""
-        return self._simulate_one(key, jnp.asarray(theta), None)[1]
-
-    def simulate_with_local(
-        self, key: PRNGKeyArray, n: int, num_events: int | None = None
-    ) -> tuple[Float[Array, "n 2"], Float[Array, "n m 14"], Float[Array, "n m h w"]]:
-        """``n`` prior draws, local parameters ``z`` and ensembles (padding NaN).
-
-        ``num_events`` fixes the ensemble size (default: uniform in
-        ``[min_events, max_events]``).
-        """
-        n = _check_n("n", n)
-        if num_events is not None and not 1 <= int(num_events) <= self.max_events:
-            raise ValueError(
-                f"num_events must be in [1, max_events={self.max_events}], got {num_events!r}"
-            )
+    def _simulate_batch(self, key, n, num_events):
         # fixed-size chunks: one compilation serves every n
         chunks = -(-n // _CHUNK)
         parts = [
             _simulate_lensing(self, k, _CHUNK, num_events) for k in jax.random.split(key, chunks)
         ]
-        return tuple(jnp.concatenate([p[i] for p in parts])[:n] for i in range(3))
-
-    def simulate(
-        self, key: PRNGKeyArray, n: int, num_events: int | None = None
-    ) -> tuple[Float[Array, "n 2"], Float[Array, "n m h w"]]:
-        """``n`` prior draws and their ensembles ``(n, max_events, h, w)``."""
-        theta, _, x = self.simulate_with_local(key, n, num_events)
-        return theta, x
+        return tuple(jnp.concatenate([p[i] for p in parts])[:n] for i in range(4))
 
     def local_log_likelihood(
-        self, theta: Float[ArrayLike, " 2"], theta_e: Float[ArrayLike, " m"]
+        self,
+        theta: Float[ArrayLike, " 2"],
+        theta_e: Float[ArrayLike, " m"],
+        mask: Bool[ArrayLike, " m"] | None = None,
     ) -> Float[Array, ""]:
-        r"""$\sum_i \log p(\theta_{E,i} \mid \mu_E, \sigma_E)$ over the non-NaN entries."""
+        r"""$\sum_i \log p(\theta_{E,i} \mid \mu_E, \sigma_E)$ over the real lenses.
+
+        The real lenses are ``mask``, or without it the non-NaN entries of ``theta_e``.
+        """
         theta = jnp.asarray(theta)
         theta_e = jnp.asarray(theta_e)
-        real = ~jnp.isnan(theta_e)
+        real = ~jnp.isnan(theta_e) if mask is None else jnp.asarray(mask, bool)
         lo, hi = self.theta_e_range
         mu, sigma = theta[0], theta[1]
         norm = jax.scipy.stats.norm
@@ -189,21 +157,32 @@ class LensingEnsemble(eqx.Module):
         return jnp.sum(jnp.where(real, lp, 0.0))
 
     def oracle_posterior(
-        self, key: PRNGKeyArray, theta_e: Float[ArrayLike, " m"], n: int, *, grid_size: int = 200
+        self,
+        key: PRNGKeyArray,
+        theta_e: Float[ArrayLike, " m"],
+        n: int,
+        *,
+        mask: Bool[ArrayLike, " m"] | None = None,
+        grid_size: int = 200,
     ) -> Float[Array, "n 2"]:
         r"""Samples of $p(\theta \mid \{\theta_{E,i}\})$ given the true Einstein radii.
 
-        ``theta_e`` holds one Einstein radius per lens (NaN: padding). The
+        ``theta_e`` holds one Einstein radius per lens (padding: NaN, or where
+        ``mask`` is false). The
         posterior is evaluated on a ``grid_size``^2 grid over the prior box, cells drawn in
         proportion to the posterior and samples spread uniformly in the cell.
         """
-        n = _check_n("n", n)
+        n = check_n(n)
         (a, b), (c, d) = self.mu_range, self.sigma_range
         mu = a + (np.arange(grid_size) + 0.5) / grid_size * (b - a)
         sg = c + (np.arange(grid_size) + 0.5) / grid_size * (d - c)
         grid = jnp.asarray(np.stack(np.meshgrid(mu, sg, indexing="ij"), -1).reshape(-1, 2))
         cell_size = jnp.array([(b - a) / grid_size, (d - c) / grid_size])
-        return _oracle_sample(self, key, grid, cell_size, jnp.asarray(theta_e), n)
+        theta_e = jnp.asarray(theta_e)
+        if mask is not None:
+            check_shape("mask", mask, theta_e.shape)
+            theta_e = jnp.where(jnp.asarray(mask, bool), theta_e, jnp.nan)
+        return _oracle_sample(self, key, grid, cell_size, theta_e, n)
 
 
 _CHUNK = 128
@@ -222,7 +201,7 @@ def _oracle_sample(task, key, grid, cell_size, theta_e, n):
 def _simulate_lensing(task, key, n, num_events):
     k_prior, k_sim = jax.random.split(key)
     theta = task.sample_prior(k_prior, n)
-    z, x = jax.vmap(lambda k, t: task._simulate_one(k, t, num_events))(
+    z, x, mask = jax.vmap(lambda k, t: task._simulate_one(k, t, num_events))(
         jax.random.split(k_sim, n), theta
     )
-    return theta, z, x
+    return theta, z, x, mask

@@ -25,19 +25,21 @@ $t_\mu = -2 \log [L(\mu, \hat{\hat\nu}(\mu)) / L(\hat\mu, \hat\nu)]$
 """
 
 import math
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from ._tasks import AbstractTask, _check_n
+from ._base import AbstractTask, check_n, register
 
 
 def _poisson_logpmf(n, rate):
     return jax.scipy.special.xlogy(n, rate) - rate - jax.scipy.special.gammaln(n + 1.0)
 
 
+@register
 class OnOff(AbstractTask):
     r"""The on/off Poisson model with a uniform prior box (for training estimators).
 
@@ -50,6 +52,7 @@ class OnOff(AbstractTask):
         nu_min, nu_max: the prior is $\nu \sim \mathcal U(\nu_{\min}, \nu_{\max})$.
     """
 
+    name: ClassVar[str] = "on_off"
     s: float = 10.0
     tau: float = 1.0
     mu_max: float = 5.0
@@ -67,10 +70,6 @@ class OnOff(AbstractTask):
             )
 
     @property
-    def name(self) -> str:
-        return "on_off"
-
-    @property
     def dim_theta(self) -> int:
         return 2
 
@@ -79,7 +78,7 @@ class OnOff(AbstractTask):
         return 2
 
     def sample_prior(self, key, n):
-        n = _check_n("n", n)
+        n = check_n(n)
         u = jax.random.uniform(key, (n, 2))
         lo = jnp.array([0.0, self.nu_min])
         hi = jnp.array([self.mu_max, self.nu_max])
@@ -139,7 +138,7 @@ class OnOff(AbstractTask):
         Cells are drawn in proportion to the posterior at their centres and
         the samples spread uniformly within the cell.
         """
-        n = _check_n("n", n)
+        n = check_n(n)
         x_obs = self.check_observation(x_obs)
         mu = (np.arange(grid_size) + 0.5) / grid_size * self.mu_max
         dnu = (self.nu_max - self.nu_min) / grid_size

@@ -21,101 +21,19 @@ the same definitions as sbibm, and a reference posterior sampler:
   mass).
 """
 
-import abc
 import math
+from typing import ClassVar
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float
+
+from ..._core import check_positive_int
+from ._base import AbstractTask, check_n, register
 
 
-def _check_n(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"{name} must be a positive int, got {n!r}")
-    return int(n)
-
-
-class AbstractTask(eqx.Module):
-    """A simulation-based inference task: a prior, a simulator and a reference posterior.
-
-    Functions on one example are pure (``simulator(key, theta)``,
-    ``log_prior(theta)``, ``log_likelihood(theta, x)``); :meth:`simulate`
-    draws a whole training set.
-    """
-
-    @property
-    @abc.abstractmethod
-    def name(self) -> str:
-        """The task name (as in sbibm)."""
-
-    @property
-    @abc.abstractmethod
-    def dim_theta(self) -> int:
-        """Number of parameters."""
-
-    @property
-    @abc.abstractmethod
-    def dim_x(self) -> int:
-        """Size of one simulation."""
-
-    @abc.abstractmethod
-    def sample_prior(self, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]:
-        """``n`` draws from the prior."""
-
-    @abc.abstractmethod
-    def log_prior(self, theta: Float[ArrayLike, " d"]) -> Float[Array, ""]:
-        """The prior log density of one parameter vector (``-inf`` outside the support)."""
-
-    @abc.abstractmethod
-    def simulator(self, key: PRNGKeyArray, theta: Float[ArrayLike, " d"]) -> Float[Array, " dx"]:
-        """One simulation at ``theta``."""
-
-    @abc.abstractmethod
-    def log_likelihood(
-        self, theta: Float[ArrayLike, " d"], x: Float[ArrayLike, " dx"]
-    ) -> Float[Array, ""]:
-        """The exact log likelihood $\\log p(x \\mid \\theta)$ of one simulation."""
-
-    @abc.abstractmethod
-    def reference_posterior(
-        self, key: PRNGKeyArray, x_obs: Float[ArrayLike, " dx"], n: int
-    ) -> Float[Array, "n d"]:
-        """``n`` samples of the true posterior $p(\\theta \\mid x_{obs})$."""
-
-    def simulate(
-        self, key: PRNGKeyArray, n: int
-    ) -> tuple[Float[Array, "n d"], Float[Array, "n dx"]]:
-        """``n`` prior draws ``theta`` and their simulations ``x``."""
-        return _simulate(self, key, _check_n("n", n))
-
-    def observation(self, key: PRNGKeyArray) -> tuple[Float[Array, " d"], Float[Array, " dx"]]:
-        """A true parameter drawn from the prior and one observation ``x_obs`` simulated at it."""
-        theta, x = self.simulate(key, 1)
-        return theta[0], x[0]
-
-    def check_observation(self, x_obs) -> Array:
-        """``x_obs`` as a ``(dim_x,)`` array, or a ValueError naming the expected size."""
-        x_obs = jnp.asarray(x_obs)
-        if x_obs.ndim == 2 and x_obs.shape[0] == 1:
-            x_obs = x_obs[0]
-        if x_obs.shape != (self.dim_x,):
-            raise ValueError(
-                f"x_obs must be one observation of shape ({self.dim_x},) for task "
-                f"{self.name!r}, got shape {x_obs.shape}"
-            )
-        return x_obs
-
-
-@eqx.filter_jit
-def _simulate(task: AbstractTask, key, n: int):
-    k_prior, k_sim = jax.random.split(key)
-    theta = task.sample_prior(k_prior, n)
-    x = jax.vmap(task.simulator)(jax.random.split(k_sim, n), theta)
-    return theta, x
-
-
+@register
 class GaussianLinear(AbstractTask):
     """sbibm's ``gaussian_linear``: a Gaussian prior and a Gaussian simulator around ``theta``.
 
@@ -126,19 +44,15 @@ class GaussianLinear(AbstractTask):
         simulator_scale: noise variance per dimension.
     """
 
+    name: ClassVar[str] = "gaussian_linear"
     dim: int = 10
     prior_scale: float = 0.1
     simulator_scale: float = 0.1
 
     def __check_init__(self):
-        if self.dim < 1:
-            raise ValueError(f"dim must be >= 1, got {self.dim}")
+        check_positive_int("dim", self.dim)
         if not (self.prior_scale > 0 and self.simulator_scale > 0):
             raise ValueError("prior_scale and simulator_scale must be positive")
-
-    @property
-    def name(self) -> str:
-        return "gaussian_linear"
 
     @property
     def dim_theta(self) -> int:
@@ -149,7 +63,7 @@ class GaussianLinear(AbstractTask):
         return self.dim
 
     def sample_prior(self, key, n):
-        n = _check_n("n", n)
+        n = check_n(n)
         return math.sqrt(self.prior_scale) * jax.random.normal(key, (n, self.dim))
 
     def log_prior(self, theta):
@@ -172,7 +86,7 @@ class GaussianLinear(AbstractTask):
         return mean, var * jnp.eye(self.dim, dtype=mean.dtype)
 
     def reference_posterior(self, key, x_obs, n):
-        n = _check_n("n", n)
+        n = check_n(n)
         mean, cov = self.posterior_mean_cov(x_obs)
         return mean + jnp.sqrt(jnp.diag(cov)) * jax.random.normal(key, (n, self.dim))
 
@@ -180,12 +94,11 @@ class GaussianLinear(AbstractTask):
 _ROT = math.cos(math.pi / 4)
 
 
+@register
 class TwoMoons(AbstractTask):
     """sbibm's ``two_moons``: a bimodal, crescent-shaped posterior in 2-d."""
 
-    @property
-    def name(self) -> str:
-        return "two_moons"
+    name: ClassVar[str] = "two_moons"
 
     @property
     def dim_theta(self) -> int:
@@ -196,7 +109,7 @@ class TwoMoons(AbstractTask):
         return 2
 
     def sample_prior(self, key, n):
-        n = _check_n("n", n)
+        n = check_n(n)
         return jax.random.uniform(key, (n, 2), minval=-1.0, maxval=1.0)
 
     def log_prior(self, theta):
@@ -232,7 +145,7 @@ class TwoMoons(AbstractTask):
         return jnp.where(u > 0, logp, -jnp.inf)
 
     def reference_posterior(self, key, x_obs, n):
-        n = _check_n("n", n)
+        n = check_n(n)
         x_obs = self.check_observation(x_obs)
         out, have, batch = [], 0, max(4 * n, 1024)
         for _ in range(1000):
@@ -254,14 +167,12 @@ class TwoMoons(AbstractTask):
         )
 
 
+@register
 class SLCP(AbstractTask):
     """sbibm's ``slcp``: simple likelihood, complex (four-mode) posterior in 5-d."""
 
+    name: ClassVar[str] = "slcp"
     num_data: int = 4
-
-    @property
-    def name(self) -> str:
-        return "slcp"
 
     @property
     def dim_theta(self) -> int:
@@ -272,7 +183,7 @@ class SLCP(AbstractTask):
         return 2 * self.num_data
 
     def sample_prior(self, key, n):
-        n = _check_n("n", n)
+        n = check_n(n)
         return jax.random.uniform(key, (n, 5), minval=-3.0, maxval=3.0)
 
     def log_prior(self, theta):
@@ -320,7 +231,7 @@ class SLCP(AbstractTask):
         import numpyro.distributions as dist
         from numpyro.infer import MCMC, NUTS
 
-        n = _check_n("n", n)
+        n = check_n(n)
         x_obs = self.check_observation(x_obs)
 
         def model():
@@ -348,24 +259,3 @@ class SLCP(AbstractTask):
         signs = jnp.where(jax.random.bernoulli(k_flip, 0.5, (theta.shape[0], 2)), 1.0, -1.0)
         theta = theta.at[:, 2:4].multiply(signs)
         return jax.random.permutation(k_perm, theta)[:n]
-
-
-_TASKS = {"gaussian_linear": GaussianLinear, "two_moons": TwoMoons, "slcp": SLCP}
-
-
-def _hierarchical_tasks() -> dict:
-    from ._hierarchical import HierarchicalGaussian, ResonanceMixture
-
-    return {"hierarchical_gaussian": HierarchicalGaussian, "resonance_mixture": ResonanceMixture}
-
-
-NAMES = tuple(_TASKS)
-HIERARCHICAL_NAMES = ("hierarchical_gaussian", "resonance_mixture")
-
-
-def get(name: str, **kwargs) -> AbstractTask:
-    """The task called ``name`` (one of :data:`NAMES` or :data:`HIERARCHICAL_NAMES`)."""
-    tasks = {**_TASKS, **_hierarchical_tasks()}
-    if name not in tasks:
-        raise ValueError(f"unknown task {name!r}; available: {sorted(tasks)}")
-    return tasks[name](**kwargs)

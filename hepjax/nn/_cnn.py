@@ -1,18 +1,17 @@
-r"""A small convolutional embedding for images (e.g. one lens image of an ensemble).
+r"""A small convolutional encoder: one image to one feature vector.
 
-``CNNEmbedding`` maps one image ``(h, w)`` (or ``(c, h, w)``) to a feature
-vector: ``len(channels)`` blocks of a 3x3 convolution with stride 2 and a
-SiLU, then a linear map of the flattened features,
+``len(channels)`` blocks of a 3x3 convolution with stride 2 (each halves the
+height and the width) and a SiLU, then a linear map of the flattened
+features,
 
 .. math::
     e(x) = W\,\mathrm{vec}\big(\sigma(\mathrm{conv}_K \cdots \sigma(\mathrm{conv}_1 x))\big) + b.
 
-Use it alone as the ``embedding=`` of an estimator whose observation is one
-image, or as the per-event ``encoder=`` of
-:class:`~hepjax.sbi.DeepSetEmbedding` / :class:`~hepjax.sbi.SetTransformerEmbedding`
-(``event_ndim=2``) for ensembles of images, as in the strong-lensing case study
-of Heinrich et al. 2023 (arXiv:2306.12584), where a CNN per image feeds a set
-aggregator over the ensemble.
+Use it alone on one image, or as the per-element ``encoder=`` of
+:class:`~hepjax.nn.DeepSets` or :class:`~hepjax.nn.SetTransformer` for sets
+of images, as in the strong-lensing case study of Heinrich et al. 2023
+(arXiv:2306.12584), where a CNN per image feeds a set aggregator over the
+ensemble.
 """
 
 import equinox as eqx
@@ -20,25 +19,27 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._core import check_positive_int
 
-class CNNEmbedding(eqx.Module):
+
+class CNNEncoder(eqx.Module):
     """Strided 3x3 convolutions and a linear head: one image to ``(out_features,)``.
 
     Args:
         image_shape: ``(h, w)`` or ``(c, h, w)`` of one image.
-        out_features: size of the embedding.
+        out_features: size of the output.
         channels: output channels of the convolution blocks (each halves ``h`` and ``w``).
         key: PRNG key (keyword-only).
 
     Example:
         ```python
         import jax, jax.numpy as jnp
-        from hepjax import sbi
+        from hepjax import nn
 
-        cnn = sbi.CNNEmbedding((32, 32), 16, key=jax.random.key(0))
+        cnn = nn.CNNEncoder((32, 32), 16, key=jax.random.key(0))
         cnn(jnp.zeros((32, 32))).shape  # (16,)
-        emb = sbi.DeepSetEmbedding(16, 8, encoder=cnn, event_ndim=2, key=jax.random.key(1))
-        emb(jnp.zeros((5, 32, 32))).shape  # (8,): an ensemble of 5 images
+        sets = nn.DeepSets(16, 8, encoder=cnn, key=jax.random.key(1))
+        sets(jnp.zeros((5, 32, 32)), jnp.ones(5, bool)).shape  # (8,): a set of 5 images
         ```
     """
 
@@ -55,18 +56,17 @@ class CNNEmbedding(eqx.Module):
         channels: tuple[int, ...] = (8, 16, 32),
         key: PRNGKeyArray,
     ):
-        image_shape = tuple(int(s) for s in image_shape)
-        if len(image_shape) not in (2, 3) or min(image_shape) < 1:
+        image_shape = tuple(image_shape)
+        if len(image_shape) not in (2, 3):
             raise ValueError(f"image_shape must be (h, w) or (c, h, w), got {image_shape!r}")
-        if isinstance(out_features, bool) or not isinstance(out_features, int) or out_features < 1:
-            raise ValueError(f"out_features must be a positive int, got {out_features!r}")
+        image_shape = tuple(
+            check_positive_int(f"image_shape[{i}]", s) for i, s in enumerate(image_shape)
+        )
+        self.out_features = check_positive_int("out_features", out_features)
         channels = tuple(channels)
-        if not channels or any(
-            isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels
-        ):
-            raise ValueError(
-                f"channels must be a non-empty tuple of positive ints, got {channels!r}"
-            )
+        if not channels:
+            raise ValueError("channels must be a non-empty tuple of positive ints, got ()")
+        channels = tuple(check_positive_int(f"channels[{i}]", c) for i, c in enumerate(channels))
         keys = jax.random.split(key, len(channels) + 1)
         c_in = image_shape[0] if len(image_shape) == 3 else 1
         h, w = image_shape[-2:]
@@ -76,14 +76,14 @@ class CNNEmbedding(eqx.Module):
             c_in, h, w = c_out, (h + 1) // 2, (w + 1) // 2
         self.convs = tuple(convs)
         self.head = eqx.nn.Linear(c_in * h * w, out_features, key=keys[-1])
-        self.image_shape, self.out_features = image_shape, out_features
+        self.image_shape = image_shape
 
-    def __call__(self, x: Float[Array, "..."]) -> Float[Array, " e"]:
-        """Embed one image of shape ``image_shape``."""
+    def __call__(self, x: Float[Array, "..."]) -> Float[Array, " out"]:
+        """Encode one image of shape ``image_shape``."""
         x = jnp.asarray(x)
         if tuple(x.shape) != self.image_shape:
             raise ValueError(
-                f"CNNEmbedding takes one image of shape {self.image_shape}, got {tuple(x.shape)} "
+                f"CNNEncoder takes one image of shape {self.image_shape}, got {tuple(x.shape)} "
                 "(batch with jax.vmap)"
             )
         h = x if x.ndim == 3 else x[None]
