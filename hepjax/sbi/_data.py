@@ -66,7 +66,7 @@ def nan_padding_mask(x: np.ndarray) -> np.ndarray:
     return ~np.isnan(x.reshape(x.shape[0], x.shape[1], -1)).all(axis=2)
 
 
-def ensemble_mask(name: str, x: np.ndarray, mask) -> tuple[np.ndarray, np.ndarray]:
+def masked_ensembles(name: str, x: np.ndarray, mask) -> tuple[np.ndarray, np.ndarray]:
     """Ensembles ``x (N, m, *event)`` as ``(x, mask)``, padding zero-filled.
 
     ``mask=None``: events that are all NaN are padding. An explicit mask must
@@ -110,7 +110,7 @@ def check_training_data(
             f"theta and {x.shape[0]} rows of x"
         )
     if x.ndim >= 3:
-        x, mask = ensemble_mask("x", x, mask)
+        x, mask = masked_ensembles("x", x, mask)
     elif mask is not None:
         raise ValueError(
             f"mask is for ensembles x (n, m, *event_shape); x has shape {x.shape} (vectors)"
@@ -183,7 +183,7 @@ def check_observation(x_obs, mask, x_std: Standardizer, who: str) -> tuple[Array
         )
     if not (is_concrete(x_obs) and (mask is None or is_concrete(mask))):
         return traced_observation(x_obs, mask, x_std)
-    x, m = ensemble_mask("x_obs", np.asarray(x_obs, np.float32)[None], _batch_mask(mask))
+    x, m = masked_ensembles("x_obs", np.asarray(x_obs, np.float32)[None], _batch_mask(mask))
     if not np.isfinite(x).all():
         raise ValueError(
             "x_obs has NaN or infinite entries in real events (NaN padding must be NaN in "
@@ -223,7 +223,7 @@ def check_observations(xs, mask, x_std: Standardizer, who: str) -> tuple[Array, 
                 f"xs must have shape ({expected}) (b ensembles of m events) like the x that "
                 f"{who} was trained on, got {xs.shape}"
             )
-        xs, mask = ensemble_mask("xs", xs, mask)
+        xs, mask = masked_ensembles("xs", xs, mask)
         if not np.isfinite(xs).all():
             raise ValueError("xs has NaN or infinite entries in real events")
         return jnp.asarray(xs), jnp.asarray(mask)

@@ -52,7 +52,7 @@ from ._data import (
     as_2d_float,
     as_x_float,
     check_num_samples,
-    ensemble_mask,
+    masked_ensembles,
 )
 from ._npe import NPE
 
@@ -231,7 +231,7 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
             raise ValueError(
                 f"theta and x must have one row per ensemble, got {theta.shape[0]} and {x.shape[0]}"
             )
-        x, mask = ensemble_mask("x", x, mask)
+        x, mask = masked_ensembles("x", x, mask)
         z = _check_z(z, x, mask)
         finite = lambda a: np.isfinite(a.reshape(a.shape[0], -1)).all(1)
         bad = ~(finite(theta) & finite(x) & finite(z))
