@@ -1,6 +1,8 @@
 """Layer 5: the ``hepjax`` command line and the registry of examples."""
 
 from ._registry import Example as Example
+from ._registry import Paper as Paper
+from ._registry import Row as Row
 from ._registry import discover as discover
 from ._registry import example_main as example_main
 from ._registry import get_example as get_example
@@ -17,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
 
 __all__ = [
     "Example",
+    "Paper",
+    "Row",
     "discover",
     "example_main",
     "get_example",
