@@ -22,6 +22,7 @@ import hepjax.data as hd
 import hepjax.metrics as hm
 import hepjax.train as ht
 from hepjax.metrics import jets as jm
+from hepjax.sim import parton_shower
 
 METRICS = ("w1m", "w1p", "w1efp", "fpd", "kpd", "kl")
 
@@ -32,9 +33,9 @@ class Config:
 
     num_jets: int
     particles: int
-    hidden: int
+    hidden_size: int
     latent: int
-    layers: int
+    num_layers: int
     steps: int
     batch: int
     eval_jets: int
@@ -49,9 +50,9 @@ SCALES = {
     "small": Config(
         num_jets=12_000,
         particles=30,
-        hidden=64,
+        hidden_size=64,
         latent=10,
-        layers=3,
+        num_layers=3,
         steps=4_000,
         batch=256,
         eval_jets=4_000,
@@ -60,9 +61,9 @@ SCALES = {
     "paper": Config(
         num_jets=170_000,
         particles=30,
-        hidden=128,
+        hidden_size=128,
         latent=10,
-        layers=6,
+        num_layers=6,
         steps=300_000,
         batch=1024,
         eval_jets=50_000,
@@ -90,8 +91,10 @@ def load_jets(cfg: Config, key) -> tuple[dict[str, np.ndarray], str]:
         jets = read_jetnet(path, num_particles=cfg.particles)
         jets = {k: v[: cfg.num_jets] for k, v in jets.items()}
         return jets, f"Pythia 8 + FastJet ({path})"
-    jets = hd.toy_shower_jets(key, cfg.jet_type, cfg.num_jets, max_particles=cfg.particles)
-    return jets, "hepjax.data.toy_shower_jets"
+    jets = parton_shower.toy_shower_jets(
+        key, cfg.jet_type, cfg.num_jets, max_particles=cfg.particles
+    )
+    return jets, "hepjax.sim.parton_shower.toy_shower_jets"
 
 
 def conditioning(jet_features: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ PATH = hg.CondOT(sigma_min=1e-4)
 
 def make_model(cfg: jg.Config, key) -> EPiCVectorField:
     return EPiCVectorField(
-        3, cond_dim=2, hidden=cfg.hidden, latent=cfg.latent, num_layers=cfg.layers, key=key
+        3, cond_dim=2, hidden=cfg.hidden_size, latent=cfg.latent, num_layers=cfg.num_layers, key=key
     )
 
 

@@ -24,7 +24,7 @@ SIGMA_DATA = 1.0  # the features are standardised
 
 def make_model(cfg: jg.Config, key) -> hg.EDMDenoiser:
     net = EPiCVectorField(
-        3, cond_dim=2, hidden=cfg.hidden, latent=cfg.latent, num_layers=cfg.layers, key=key
+        3, cond_dim=2, hidden=cfg.hidden_size, latent=cfg.latent, num_layers=cfg.num_layers, key=key
     )
     return hg.EDMDenoiser(net, sigma_data=SIGMA_DATA)
 

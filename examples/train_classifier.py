@@ -24,9 +24,9 @@ from hepjax.cli import example_main, register
 from hepjax.nn import ParticleTransformerClassifier
 
 SCALES = {
-    # jets, steps, batch, width, layers
-    "small": dict(jets=6_000, steps=200, batch=128, d_model=32, layers=2),
-    "paper": dict(jets=500_000, steps=50_000, batch=512, d_model=128, layers=6),
+    # jets, steps, batch, hidden size, layers
+    "small": dict(jets=6_000, steps=200, batch=128, hidden_size=32, num_layers=2),
+    "paper": dict(jets=500_000, steps=50_000, batch=512, hidden_size=128, num_layers=6),
 }
 
 
@@ -83,9 +83,9 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
     model = ParticleTransformerClassifier(
         3,
         2,
-        d_model=cfg["d_model"],
+        d_model=cfg["hidden_size"],
         num_heads=4,
-        num_layers=cfg["layers"],
+        num_layers=cfg["num_layers"],
         dropout=0.1,
         key=k_model,
     )

@@ -43,7 +43,9 @@ import hepjax.generative as hg
 from hepjax.nn import EPiCVectorField
 
 SECTION = "## EPiC-FM training and sampling (bench_epic.py)"
-CFG = dict(n=30, features=3, cond=2, hidden=128, latent=10, layers=6, time_dim=12, batch=1024)
+CFG = dict(
+    n=30, features=3, cond=2, hidden_size=128, latent=10, num_layers=6, time_dim=12, batch=1024
+)
 LR = 1e-3
 
 
@@ -60,9 +62,9 @@ def build_jax():
     return EPiCVectorField(
         CFG["features"],
         cond_dim=CFG["cond"],
-        hidden=CFG["hidden"],
+        hidden=CFG["hidden_size"],
         latent=CFG["latent"],
-        num_layers=CFG["layers"],
+        num_layers=CFG["num_layers"],
         time_dim=CFG["time_dim"],
         key=jax.random.key(0),
     )

@@ -1,7 +1,7 @@
 r"""Training-step benchmark: hepjax.nn transformer vs float32 matmul peak vs PyTorch.
 
 The standard model is `hepjax.nn.ParticleTransformerClassifier` on padded sets
-of n = 64 particles with f = 7 features, batch B = 256, d_model d = 128,
+of n = 64 particles with f = 7 features, batch B = 256, hidden size d = 128,
 4 heads, L = 4 pre-LN encoder layers, MLP ratio r = 4, 2 classes, float32.
 Set sizes are uniform in [16, 64]; the rest is padding.
 
@@ -44,16 +44,16 @@ from _bench import cpu_model, timed_blocks, write_section
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Training step (bench_train.py)"
 
-CFG = dict(n=64, f=7, batch=256, d_model=128, heads=4, layers=4, mlp_ratio=4, classes=2)
+CFG = dict(n=64, f=7, batch=256, hidden_size=128, num_heads=4, num_layers=4, mlp_ratio=4, classes=2)
 LR = 1e-4
 
 
-def analytic_flops(n, f, batch, d_model, heads, layers, mlp_ratio, classes) -> dict:
-    d, r = d_model, mlp_ratio
+def analytic_flops(n, f, batch, hidden_size, num_heads, num_layers, mlp_ratio, classes) -> dict:
+    d, r = hidden_size, mlp_ratio
     embed = 2 * n * (f * d + d * d)
     layer = 2 * n * d * d * (4 + 2 * r) + 4 * n * n * d
     head = 2 * (d * d + d * classes)
-    fwd = batch * (embed + layers * layer + head)
+    fwd = batch * (embed + num_layers * layer + head)
     return {"forward": fwd, "step": 3 * fwd}
 
 
@@ -121,9 +121,9 @@ def build_jax():
     return ParticleTransformerClassifier(
         CFG["f"],
         CFG["classes"],
-        d_model=CFG["d_model"],
-        num_heads=CFG["heads"],
-        num_layers=CFG["layers"],
+        d_model=CFG["hidden_size"],
+        num_heads=CFG["num_heads"],
+        num_layers=CFG["num_layers"],
         mlp_ratio=CFG["mlp_ratio"],
         key=jax.random.key(0),
     )
@@ -188,7 +188,7 @@ def build_torch(jax_model):
     import torch.nn.functional as F
     from torch import nn
 
-    d, h = CFG["d_model"], CFG["heads"]
+    d, h = CFG["hidden_size"], CFG["num_heads"]
 
     class Layer(nn.Module):
         def __init__(self):
@@ -211,7 +211,7 @@ def build_torch(jax_model):
         def __init__(self):
             super().__init__()
             self.embed = nn.Sequential(nn.Linear(CFG["f"], d), nn.GELU(), nn.Linear(d, d))
-            self.layers = nn.ModuleList(Layer() for _ in range(CFG["layers"]))
+            self.layers = nn.ModuleList(Layer() for _ in range(CFG["num_layers"]))
             self.norm = nn.LayerNorm(d)
             self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, CFG["classes"]))
 
@@ -399,8 +399,9 @@ def main(argv=None) -> int:
         "",
         f"Model: `hepjax.nn.ParticleTransformerClassifier`, sets of n = {CFG['n']} particles "
         f"(sizes 16-64, rest padding) with f = {CFG['f']} features, batch {CFG['batch']}, "
-        f"d_model {CFG['d_model']}, {CFG['heads']} heads, {CFG['layers']} pre-LN layers, MLP ratio "
-        f"{CFG['mlp_ratio']}, float32, Adam. One step = forward + backward + Adam update "
+        f"hidden size {CFG['hidden_size']}, {CFG['num_heads']} heads, "
+        f"{CFG['num_layers']} pre-LN layers, MLP ratio {CFG['mlp_ratio']}, float32, Adam. "
+        "One step = forward + backward + Adam update "
         "(JAX: `jax.jit`; PyTorch: eager, same architecture and the same initial weights, "
         "`scaled_dot_product_attention` with a boolean key mask). Steps/s from the best of "
         f"{repeats} blocks of {steps} steps (median in brackets), JAX and PyTorch blocks "

@@ -58,7 +58,7 @@ def make_inputs(path: pathlib.Path, num_jets: int = 1000, *, seed: int = 0) -> N
     """Write toy gluon (``jets1``) and light-quark (``jets2``) jets; runs in the hepjax venv."""
     import jax
 
-    from hepjax.data import toy_shower_jets
+    from hepjax.sim.parton_shower import toy_shower_jets
 
     k1, k2 = jax.random.split(jax.random.key(seed))
     j1 = toy_shower_jets(k1, "g", num_jets)["particle_features"]

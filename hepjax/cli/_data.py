@@ -5,6 +5,7 @@ Examples::
     hepjax data make jetnet --n 20000 --out data/jetnet --workers 2 --types t,q
     hepjax data make jetnet --n 20000 --out data/jetnet150 --particles 150
     hepjax data make lhco --n 100000 --out data/lhco
+    hepjax data make jetnet --n 1000000 --out /shared/jetnet --dask tcp://scheduler:8786
     hepjax data plot data/jetnet
 """
 
@@ -24,20 +25,31 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_data_make(args: argparse.Namespace) -> int:
+    import functools
+
     from hepjax.data.collider import make_dataset
 
-    files = make_dataset(
+    make = functools.partial(
+        make_dataset,
         args.dataset,
         args.out,
         n=args.n,
         types=args.types,
         seed=args.seed,
         particles=args.particles,
-        workers=args.workers,
         shard_size=args.shard_size,
         extra_settings=tuple(args.pythia or ()),
         progress=not args.quiet,
     )
+    if args.dask is None:
+        files = make(workers=args.workers)
+    else:
+        try:
+            from distributed import Client
+        except ImportError as err:
+            raise ImportError("--dask needs the dask extra: pip install 'hepjax[dask]'") from err
+        with Client(args.dask) as client:
+            files = make(executor=client.get_executor())
     for name, path in files.items():
         print(f"{name}: {path}")
     print(f"manifest: {pathlib.Path(args.out) / 'manifest.json'}")
@@ -75,7 +87,15 @@ def add_data_parser(sub) -> None:
     make.add_argument("dataset", choices=list(DATASETS))
     make.add_argument("--n", type=_positive_int, required=True, help="rows per class")
     make.add_argument("--out", type=pathlib.Path, required=True, help="output folder")
-    make.add_argument("--workers", type=_positive_int, default=1, help="worker processes")
+    where = make.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
+    where.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run the shards on the Dask cluster of this scheduler address (needs "
+        "pip install 'hepjax[dask]'; the workers must see --out at the same path)",
+    )
     make.add_argument(
         "--types",
         default=None,

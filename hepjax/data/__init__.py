@@ -1,5 +1,6 @@
 """Layer 2: datasets, deterministic batch streams and HDF5 input/output."""
 
+from ._campaign import run_shards as run_shards
 from ._dataset import ArrayDataset as ArrayDataset
 from ._dataset import Batches as Batches
 from ._hdf5 import HDF5Writer as HDF5Writer
@@ -24,26 +25,16 @@ __all__ = [
     "join_jetnet",
     "read_hdf5",
     "resample_particles",
+    "run_shards",
     "split_jetnet",
     "toy_jet",
     "toy_quark_gluon",
     "write_hdf5",
 ]
 
-# Published formats, the parton-splitting toy and the Pythia 8 + FastJet
-# generators (issue 7); Pythia/FastJet are imported only inside functions.
+# Published formats and the Pythia 8 + FastJet generators (issue 7);
+# Pythia/FastJet are imported only inside functions.
 from . import collider as collider
 from . import formats as formats
-from ._toy_shower import JET_TYPES as JET_TYPES
-from ._toy_shower import LHCO_TOY_FIELDS as LHCO_TOY_FIELDS
-from ._toy_shower import toy_lhco_dijets as toy_lhco_dijets
-from ._toy_shower import toy_shower_jets as toy_shower_jets
 
-__all__ += [
-    "JET_TYPES",
-    "LHCO_TOY_FIELDS",
-    "collider",
-    "formats",
-    "toy_lhco_dijets",
-    "toy_shower_jets",
-]
+__all__ += ["collider", "formats"]

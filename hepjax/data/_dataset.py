@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
-from hepjax._core import check_positive, check_same_leading_dim
+from hepjax._core import check_positive_int, check_same_leading_dim
 
 
 class ArrayDataset:
@@ -86,9 +86,7 @@ class Batches:
         drop_remainder: bool = True,
     ):
         self.dataset = dataset if isinstance(dataset, ArrayDataset) else ArrayDataset(dataset)
-        if not isinstance(batch_size, int | np.integer) or isinstance(batch_size, bool):
-            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
-        check_positive("batch_size", batch_size)
+        batch_size = check_positive_int("batch_size", batch_size)
         n = self.dataset.num_examples
         if batch_size > n:
             raise ValueError(f"batch_size={batch_size} is larger than the dataset ({n} examples)")

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from hepjax._core import check_positive_int
+
 from ._dataset import ArrayDataset
 
 _MEAN_MULTIPLICITY = (16.0, 21.0)  # quark, gluon
@@ -71,10 +73,8 @@ def toy_quark_gluon(
         max_particles: padded set size ``n``.
         gluon_fraction: the probability that a jet is gluon-like (label 1).
     """
-    if not isinstance(num_jets, int) or num_jets < 1:
-        raise ValueError(f"num_jets must be a positive int, got {num_jets!r}")
-    if not isinstance(max_particles, int) or max_particles < 1:
-        raise ValueError(f"max_particles must be a positive int, got {max_particles!r}")
+    num_jets = check_positive_int("num_jets", num_jets)
+    max_particles = check_positive_int("max_particles", max_particles)
     if not 0.0 <= gluon_fraction <= 1.0:
         raise ValueError(f"gluon_fraction must be in [0, 1], got {gluon_fraction!r}")
     k_label, k_jets = jax.random.split(key)

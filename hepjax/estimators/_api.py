@@ -42,10 +42,17 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Float
 
-from hepjax._core import check_choice, check_positive
+from hepjax._core import check_choice, check_positive, check_positive_int
 
 from ._distributions import subkeys
-from ._interpret import Ctx, PairState, V, eff, interp_pair, interp_single
+from ._interpret import (
+    Context,
+    PairedValue,
+    Reservoir,
+    effective_alternative,
+    interpret_pair,
+    interpret_single,
+)
 
 
 class Samples(eqx.Module):
@@ -154,18 +161,24 @@ class AlternativePath(AbstractEstimator):
 
         def surrogate(leaves, key):
             lanes, steps = self._shadow(leaves, dtype)
-            args = [V(key)] + [
-                V(x, None, None, True, h) for x, h in zip(leaves, lanes, strict=True)
+            args = [PairedValue(key)] + [
+                PairedValue(x, depends_on_params=True, shadow=lanes_x)
+                for x, lanes_x in zip(leaves, lanes, strict=True)
             ]
-            outs, (fork, total, s) = interp_pair(
-                closed.jaxpr, closed.consts, args, PairState.init(dtype), Ctx(shadow_step=steps)
+            outs, reservoir = interpret_pair(
+                closed.jaxpr,
+                closed.consts,
+                args,
+                Reservoir.empty(dtype),
+                Context(shadow_step=steps),
             )
             out = outs[0]
-            fp = out.p
-            fa = lax.stop_gradient(eff(out, fork))
-            delta = (fa - lax.stop_gradient(fp)).astype(dtype)
-            loss = fp.astype(dtype) + lax.stop_gradient(total) * s * delta
-            return loss, fp
+            f_primal = out.primal
+            f_alt = lax.stop_gradient(effective_alternative(out, reservoir.fork))
+            delta = (f_alt - lax.stop_gradient(f_primal)).astype(dtype)
+            total = lax.stop_gradient(reservoir.total_magnitude)
+            loss = f_primal.astype(dtype) + total * reservoir.surrogate * delta
+            return loss, f_primal
 
         def one(key):
             grads, value = jax.jacfwd(surrogate, has_aux=True)(leaves, key)
@@ -207,7 +220,7 @@ class ScoreFunction(AbstractEstimator):
         handler = _ScoreHandler()
 
         def parts(leaves, key):
-            outs, logp = interp_single(
+            outs, logp = interpret_single(
                 closed.jaxpr, closed.consts, [key, *leaves], jnp.zeros((), dtype), handler
             )
             return (outs[0].astype(dtype), logp), outs[0]
@@ -242,7 +255,7 @@ class ScoreFunction(AbstractEstimator):
 
 
 class _ScoreHandler:
-    def draw(self, dist, key, params, aval, state, ctx):
+    def draw(self, dist, key, params, aval, state, context):
         ku = subkeys(key)[0]
         x = lax.stop_gradient(dist.sample(ku, *params)).astype(aval.dtype)
         lp = jnp.sum(dist.logprob(x, params))
@@ -274,7 +287,7 @@ class GumbelSoftmaxST(AbstractEstimator):
         handler = _STHandler(self.temperature)
 
         def fn(leaves, key):
-            outs, _ = interp_single(closed.jaxpr, closed.consts, [key, *leaves], (), handler)
+            outs, _ = interpret_single(closed.jaxpr, closed.consts, [key, *leaves], (), handler)
             return outs[0], lax.stop_gradient(outs[0])
 
         def one(key):
@@ -289,7 +302,7 @@ class _STHandler:
     def __init__(self, temperature):
         self.temperature = temperature
 
-    def draw(self, dist, key, params, aval, state, ctx):
+    def draw(self, dist, key, params, aval, state, context):
         ku = subkeys(key)[0]
         hard, relaxed = dist.straight_through(ku, params, jnp.asarray(self.temperature))
         hard = lax.stop_gradient(hard)
@@ -372,7 +385,7 @@ class Enumeration(AbstractEstimator):
         handler = _CollectHandler(self.max_count)
         leaves, _ = _flat_params(params)
         jax.eval_shape(
-            lambda k, lv: interp_single(closed.jaxpr, closed.consts, [k, *lv], (), handler)[0],
+            lambda k, lv: interpret_single(closed.jaxpr, closed.consts, [k, *lv], (), handler)[0],
             key,
             leaves,
         )
@@ -396,7 +409,7 @@ class Enumeration(AbstractEstimator):
         def expectation(leaves):
             def world(row):
                 handler = _ForcedHandler(row)
-                outs, logp = interp_single(
+                outs, logp = interpret_single(
                     closed.jaxpr, closed.consts, [keys[0], *leaves], jnp.zeros((), dtype), handler
                 )
                 return outs[0].astype(dtype), logp
@@ -417,10 +430,10 @@ class _CollectHandler:
         self.max_count = max_count
         self.sites = []
 
-    def draw(self, dist, key, params, aval, state, ctx):
-        if ctx.loops:
+    def draw(self, dist, key, params, aval, state, context):
+        if context.loops:
             raise TypeError(
-                f"Enumeration cannot enumerate draws inside `{ctx.loops[-1]}`; "
+                f"Enumeration cannot enumerate draws inside `{context.loops[-1]}`; "
                 "use it on straight-line programs"
             )
         size = int(np.prod(aval.shape[:-1] if dist.one_hot else aval.shape))
@@ -433,7 +446,7 @@ class _ForcedHandler:
         self.row = row
         self.offset = 0
 
-    def draw(self, dist, key, params, aval, state, ctx):
+    def draw(self, dist, key, params, aval, state, context):
         shape = aval.shape[:-1] if dist.one_hot else aval.shape
         size = int(np.prod(shape))
         idx = self.row[self.offset : self.offset + size].reshape(shape)
@@ -474,10 +487,7 @@ def value_and_grad(program, *, estimator, num_samples=1, return_samples=False) -
             "estimator must be a hepjax.estimators estimator such as AlternativePath(), "
             f"got {type(estimator).__name__}"
         )
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer):
-        raise TypeError(f"num_samples must be an int, got {type(num_samples).__name__}")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    num_samples = check_positive_int("num_samples", num_samples)
     if (
         isinstance(estimator, ScoreFunction)
         and estimator.baseline == "leave_one_out"

@@ -12,7 +12,7 @@ equations and replaces them by the rules below:
   binomial), used to re-simulate the alternative path;
 * ``propose``: one alternative outcome $y$ with a magnitude $m$ and a
   *surrogate* $s$ whose value is 0 and whose tangent is the derivative weight
-  $w(\dot\theta)/m$ (see :mod:`hepjax.estimators._interpret`);
+  $w(\dot\theta)/m$ (see :mod:`hepjax.estimators._interpret._draw`);
 * ``logprob``: $\log p(x;\theta)$ for the score function and for enumeration;
 * ``straight_through``: an exact hard sample and a relaxed sample for GS-ST.
 

@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
+from .._core import is_concrete
 from ..manifolds import AbstractManifold
-from ..manifolds._base import is_concrete
 from ._checks import check_batch, check_cond, check_mask, make_args
 from ._paths import AbstractPath, CondOT, GeodesicPath, resolve_path
 

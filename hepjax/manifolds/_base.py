@@ -16,12 +16,11 @@ $P_x$ the orthogonal projection onto $T_x\mathcal M$ (see
 import abc
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from .._core import check_dtype
+from .._core import check_dtype, is_concrete
 
 
 def safe_norm(v: Float[Array, "..."], axis=-1) -> Float[Array, "..."]:
@@ -29,11 +28,6 @@ def safe_norm(v: Float[Array, "..."], axis=-1) -> Float[Array, "..."]:
     sq = jnp.sum(v * v, axis=axis)
     positive = sq > 0
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
-
-
-def is_concrete(x) -> bool:
-    """True when ``x`` holds values known at trace time (not a tracer)."""
-    return not isinstance(x, jax.core.Tracer)
 
 
 class AbstractManifold(eqx.Module):

@@ -6,14 +6,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from .._core import check_positive
+from .._core import check_positive_int
 from ._base import AbstractManifold, safe_norm
 
 
 def _check_dim(dim) -> None:
-    if not isinstance(dim, int) or isinstance(dim, bool):
-        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
-    check_positive("dim", dim)
+    check_positive_int("dim", dim)
 
 
 class Euclidean(AbstractManifold):

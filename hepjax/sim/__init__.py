@@ -8,6 +8,8 @@ Submodules:
 * :mod:`hepjax.sim.branching` — branching programs (the toy shower of
   arXiv:2308.16680, Galton-Watson processes, a Heitler cascade) in
   fixed-capacity particle buffers, differentiable with the same estimators.
+* :mod:`hepjax.sim.parton_shower` — a fast angular-ordered parton-splitting
+  toy: JetNet-style jets (g, q, t, W, Z) and LHCO-style dijet features.
 * :mod:`hepjax.sim.lensing` — galaxy-galaxy strong-lensing images (singular
   isothermal ellipsoid with external shear, Sérsic source, PSF, noise).
 * :mod:`hepjax.sim.tracker` — a toy barrel silicon tracker (helix propagation,
@@ -18,4 +20,5 @@ Submodules:
 from . import branching as branching
 from . import gillespie as gillespie
 from . import lensing as lensing
+from . import parton_shower as parton_shower
 from . import tracker as tracker

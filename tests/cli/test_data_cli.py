@@ -47,6 +47,22 @@ def test_150_particles(hep, tmp_path):
             assert f["particle_features"].shape == (6, 150, 4)
 
 
+def test_dask_scheduler(jetnet_dir, tmp_path, capsys):
+    distributed = pytest.importorskip(
+        "distributed", reason="the Dask executor needs the dask extra: pip install 'hepjax[dask]'"
+    )
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        args = ["data", "make", "jetnet", "--n", "6", "--out", str(tmp_path), "--types", "t"]
+        assert main([*args, "--dask", cluster.scheduler_address, *FAST]) == 0
+    with h5py.File(tmp_path / "t.hdf5") as f, h5py.File(jetnet_dir / "t.hdf5") as ref:
+        np.testing.assert_array_equal(f["particle_features"][:], ref["particle_features"][:])
+    with pytest.raises(SystemExit):
+        main([*args, "--dask", "tcp://127.0.0.1:1", "--workers", "2"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 def test_plot(jetnet_dir, capsys):
     pytest.importorskip("matplotlib")
     assert main(["data", "plot", str(jetnet_dir)]) == 0

@@ -174,7 +174,7 @@ def _prog(key, p):
         (
             lambda: hje.value_and_grad(_prog, estimator=hje.AlternativePath(), num_samples=0),
             ValueError,
-            "num_samples must be >= 1",
+            "num_samples must be a positive int",
         ),
         (
             lambda: hje.value_and_grad(_prog, estimator=hje.ScoreFunction(), num_samples=1),

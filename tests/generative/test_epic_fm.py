@@ -11,6 +11,7 @@ import hepjax.generative as hg
 import hepjax.train as ht
 from hepjax.metrics import jets as jm
 from hepjax.nn import EPiCVectorField
+from hepjax.sim import parton_shower
 
 
 def _w1(truth, jets, fn, splits=4):
@@ -37,7 +38,7 @@ def _w1p(a, b):
 
 @pytest.mark.slow
 def test_small_epic_fm_beats_the_independent_particle_baseline():
-    jets = hd.toy_shower_jets(jax.random.key(0), "t", 3200, max_particles=30)
+    jets = parton_shower.toy_shower_jets(jax.random.key(0), "t", 3200, max_particles=30)
     train, test = jets["particle_features"][:2000], jets["particle_features"][2000:]
     x, mask = hd.split_jetnet(train)
     scaler = hd.SetStandardizer.fit(x, mask)

@@ -264,7 +264,7 @@ def test_kpd_batch_equals_float64_brute_force(rng):
         (lambda j: jm.fpd(np.ones((5, 3)), np.ones((5, 4))), "same number of features"),
         (lambda j: jm.fpd(j, np.ones((5, 3))), "both be jets"),
         (lambda j: jm.kpd(np.ones((1, 3)), np.ones((5, 3))), r"real must have shape \(N, d\)"),
-        (lambda j: jm.w1m(j, j, num_batches=0), "num_batches must be >= 1"),
+        (lambda j: jm.w1m(j, j, num_batches=0), "num_batches must be a positive int"),
         (lambda j: jm.fpd(j, j, min_samples=10, max_samples=5), "max_samples"),
         (lambda j: jm.quantiled_kl(np.ones((3, 2)), np.ones(3)), "reference must be a 1D"),
     ],
@@ -280,5 +280,5 @@ def test_all_padding_jet_is_an_error(rng, no_jaxtyping):
     j[1, :, 3] = 0.0
     with pytest.raises(ValueError, match=r"jets2 has 1 jet\(s\) with no real particle.*jet 1"):
         jm.w1m(j[[0, 2]], j)
-    with pytest.raises(TypeError, match="num_eval_samples must be an int"):
+    with pytest.raises(ValueError, match="num_eval_samples must be a positive int"):
         jm.w1p(j[[0, 2]], j[[0, 2]], num_eval_samples=2.5)

@@ -165,7 +165,7 @@ def test_bad_input(key):
         branching.shower(key, 2.5, step_size=0.0)
     with pytest.raises(ValueError, match="amplitude must be a probability"):
         branching.shower(key, 2.5, amplitude=1.5)
-    with pytest.raises(ValueError, match="capacity must be >= 1"):
+    with pytest.raises(ValueError, match="capacity must be a positive int"):
         branching.shower(key, 2.5, capacity=0)
     with pytest.raises(ValueError, match="theta must be a scalar"):
         branching.shower(key, jnp.ones(2))

@@ -131,8 +131,8 @@ def test_float64(key):
         ({"x0": [1, 2]}, ValueError, r"x0 must have shape \(1,\)"),
         ({"t_obs": [2.0, 1.0]}, ValueError, "t_obs must be finite, sorted"),
         ({"t_obs": [[1.0]]}, ValueError, "t_obs must be a non-empty 1-d array"),
-        ({"max_steps": 0}, ValueError, "max_steps must be >= 1"),
-        ({"max_steps": 2.5}, TypeError, "max_steps must be an int"),
+        ({"max_steps": 0}, ValueError, "max_steps must be a positive int"),
+        ({"max_steps": 2.5}, ValueError, "max_steps must be a positive int"),
         ({"network": "bd"}, TypeError, "network must be a ReactionNetwork"),
     ],
 )

@@ -4,19 +4,19 @@ Needs the ``hep`` extra (``pip install 'hepjax[hep]'``); pythia8mc, fastjet,
 awkward and uproot are imported only inside the functions.
 """
 
+from ._cache import cached_jetnet as cached_jetnet
+from ._cache import default_cache_dir as default_cache_dir
 from ._events import DEFAULT_CUTS as DEFAULT_CUTS
+from ._merge import output_name as output_name
 from ._plot import plot_dataset as plot_dataset
 from ._processes import DATASETS as DATASETS
 from ._processes import JETCLASS_FILE_STEMS as JETCLASS_FILE_STEMS
 from ._processes import Process as Process
 from ._processes import get_process as get_process
 from ._processes import pythia_settings as pythia_settings
-from ._run import cached_jetnet as cached_jetnet
-from ._run import default_cache_dir as default_cache_dir
 from ._run import generate as generate
 from ._run import make_dataset as make_dataset
-from ._run import output_name as output_name
-from ._run import shard_seed as shard_seed
+from ._shards import shard_seed as shard_seed
 
 __all__ = [
     "DATASETS",

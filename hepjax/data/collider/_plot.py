@@ -6,60 +6,43 @@ import pathlib
 
 import numpy as np
 
+from hepjax._core import figure
+
 from ._processes import DATASETS, JETCLASS_FILE_STEMS
 
 
-def _plt():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ImportError("plotting needs matplotlib: pip install 'hepjax[plot]'") from err
-    try:
-        import mplhep
-
-        plt.style.use(mplhep.style.CMS)
-    except ImportError:
-        pass
-    return plt
-
-
-def _grid(plt, panels, data, path, title):
+def _grid(panels, data, path, title):
     """``panels``: list of (label, key, bins, log); ``data``: class -> {key: values}."""
+    from matplotlib import colormaps
+
     cols = 3
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), layout="constrained")
-    axes = np.atleast_1d(axes).ravel()
-    for ax, (label, key, bins, log) in zip(axes, panels, strict=False):
-        for i, (name, d) in enumerate(data.items()):
-            v = np.asarray(d[key], float)
-            v = v[np.isfinite(v)]
-            color = plt.cm.tab10(i % 10) if len(data) > 6 else f"C{i}"
-            style = {"histtype": "step", "density": True, "lw": 1.6, "color": color}
-            if v.size:
-                ax.hist(v, bins=bins, label=name, **style)
-        ax.set_xlabel(label, fontsize=13)
-        ax.set_ylabel("density", fontsize=13)
-        ax.tick_params(labelsize=11)
-        if log:
-            ax.set_yscale("log")
-    for ax in axes[len(panels) :]:
-        ax.set_visible(False)
-    axes[0].legend(fontsize=11, ncols=2 if len(data) > 5 else 1)
-    fig.suptitle(title, fontsize=14)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=72)
-    plt.close(fig)
-    os.replace(tmp, path)
+    with figure(path, size=(5.2 * cols, 4.2 * rows), nrows=rows, ncols=cols) as (fig, axes):
+        axes = np.atleast_1d(axes).ravel()
+        for ax, (label, key, bins, log) in zip(axes, panels, strict=False):
+            for i, (name, d) in enumerate(data.items()):
+                v = np.asarray(d[key], float)
+                v = v[np.isfinite(v)]
+                color = colormaps["tab10"](i % 10) if len(data) > 6 else f"C{i}"
+                style = {"histtype": "step", "density": True, "lw": 1.6, "color": color}
+                if v.size:
+                    ax.hist(v, bins=bins, label=name, **style)
+            ax.set_xlabel(label, fontsize=13)
+            ax.set_ylabel("density", fontsize=13)
+            ax.tick_params(labelsize=11)
+            if log:
+                ax.set_yscale("log")
+        for ax in axes[len(panels) :]:
+            ax.set_visible(False)
+        axes[0].legend(fontsize=11, ncols=2 if len(data) > 5 else 1)
+        fig.suptitle(title, fontsize=14)
     return path
 
 
 def _jetnet(folder, names, particles):
     from hepjax.data.formats import read_jetnet
 
-    from ._run import output_name
+    from ._merge import output_name
 
     data = {}
     for name in names:
@@ -115,7 +98,7 @@ def _jetclass(folder, names):
 def _lhco(folder, names):
     from hepjax.data.formats import lhco_dijet_features, read_lhco_features
 
-    from ._run import output_name
+    from ._merge import output_name
 
     data = {}
     for name in names:
@@ -196,7 +179,6 @@ def plot_dataset(
     names = [n for n in DATASETS[dataset] if m["processes"].get(n, {}).get("rows")]
     if not names:
         raise ValueError(f"folder: {folder} holds no finished process yet")
-    plt = _plt()
     if dataset == "jetnet":
         panels, data = _jetnet(folder, names, settings["particles"])
     elif dataset == "jetclass":
@@ -208,4 +190,4 @@ def plot_dataset(
     out = pathlib.Path(out) if out is not None else folder / "plots"
     out.mkdir(parents=True, exist_ok=True)
     title = f"{dataset}-style sample, Pythia {m.get('versions', {}).get('pythia8mc', '?')}"
-    return [_grid(plt, panels, data, out / f"{dataset}.png", title)]
+    return [_grid(panels, data, out / f"{dataset}.png", title)]

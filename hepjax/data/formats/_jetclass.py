@@ -27,6 +27,8 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import ArrayLike
 
+from hepjax._core import check_positive_int
+
 from ._common import atomic_path, import_hep
 
 JETCLASS_PARTICLE_BRANCHES = (
@@ -104,8 +106,7 @@ def read_jetclass(
     """
     ak = import_hep("awkward")
     uproot = import_hep("uproot")
-    if not isinstance(max_particles, int) or max_particles < 1:
-        raise ValueError(f"max_particles must be a positive int, got {max_particles!r}")
+    max_particles = check_positive_int("max_particles", max_particles)
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no ROOT file at {path}")

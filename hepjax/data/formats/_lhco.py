@@ -221,7 +221,7 @@ def lhco_dijet_features(columns: Mapping[str, ArrayLike]) -> dict[str, np.ndarra
     $\Delta m_j = m_{\rm heavy} - m_{\rm light} \ge 0$, and
     $\tau_{21} = \tau_2/\tau_1$, $\tau_{32} = \tau_3/\tau_2$ of the lighter
     (``_j1``) and heavier (``_j2``) jet (0 where the denominator is 0). The
-    keys match [`toy_lhco_dijets`][hepjax.data.toy_lhco_dijets].
+    keys match [`toy_lhco_dijets`][hepjax.sim.parton_shower.toy_lhco_dijets].
     """
     c = {k: np.asarray(columns[k], np.float64) for k in LHCO_FEATURE_COLUMNS[:-1]}
     p = {j: np.stack([c[f"px{j}"], c[f"py{j}"], c[f"pz{j}"]], axis=-1) for j in ("j1", "j2")}

@@ -26,11 +26,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from hepjax._core import check_positive_int
+
 from ...data import ArrayDataset, Batches
 from ...nn import ParticleNet
 from ...train import fit
 from .._classification import roc_auc
-from ._inputs import check_int, jets_and_mask
+from ._inputs import jets_and_mask
 
 _SMALL = dict(k=7, channels=((32, 32, 32), (64, 64, 64)), fc_width=128, dropout=0.1)
 
@@ -43,15 +45,15 @@ def _inputs(jets: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _prepare(named: Mapping[str, Any]) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
     names, xs, ms = [], [], []
-    width = None
+    num_slots = None
     for name, arr in named.items():
         x, m = jets_and_mask(name, arr)
-        if width is not None and x.shape[1] != width:
+        if num_slots is not None and x.shape[1] != num_slots:
             raise ValueError(
                 f"all samples must have the same number of particle slots, {name} has "
-                f"{x.shape[1]} and the truth has {width}"
+                f"{x.shape[1]} and the truth has {num_slots}"
             )
-        width = x.shape[1]
+        num_slots = x.shape[1]
         names.append(name)
         xs.append(_inputs(x, m).astype(np.float32))
         ms.append(m)
@@ -72,8 +74,8 @@ def _train_and_predict(
     """Train on the first part of every sample; return held-out log-probs per sample."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    check_int("steps", steps)
-    check_int("batch_size", batch_size)
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
     k_split, k_model, k_batches, k_fit = jax.random.split(key, 4)
     split_keys = jax.random.split(k_split, len(xs))
     tr_x, tr_m, tr_y, te = [], [], [], []

@@ -12,7 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._inputs import check_int, features_2d, jets_and_mask, same_width
+from hepjax._core import check_positive_int
+
+from ._inputs import check_int_at_least, features_2d, jets_and_mask, same_width
 from ._observables import _efps
 
 
@@ -132,10 +134,10 @@ def fpd(
     """
     from scipy.optimize import curve_fit
 
-    check_int("min_samples", min_samples, 2)
-    check_int("max_samples", max_samples, 2)
-    check_int("num_batches", num_batches)
-    check_int("num_points", num_points, 2)
+    check_int_at_least("min_samples", min_samples, 2)
+    check_int_at_least("max_samples", max_samples, 2)
+    check_positive_int("num_batches", num_batches)
+    check_int_at_least("num_points", num_points, 2)
     if max_samples < min_samples:
         raise ValueError(f"max_samples ({max_samples}) must be >= min_samples ({min_samples})")
     x, y = _inputs(real, gen, normalise)
@@ -247,8 +249,8 @@ def kpd(
     """
     from scipy.stats import iqr
 
-    check_int("num_batches", num_batches)
-    check_int("batch_size", batch_size, 2)
+    check_positive_int("num_batches", num_batches)
+    check_int_at_least("batch_size", batch_size, 2)
     x, y = _inputs(real, gen, normalise)
     vals = []
     with jax.enable_x64(True):

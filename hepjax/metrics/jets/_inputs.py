@@ -4,6 +4,8 @@ from typing import Any
 
 import numpy as np
 
+from hepjax._core import check_positive_int
+
 
 def jets_and_mask(
     name: str, jets: Any, mask: Any = None, *, allow_empty: bool = False
@@ -72,12 +74,12 @@ def features_2d(name: str, x: Any) -> np.ndarray:
     return a
 
 
-def check_int(name: str, value: Any, minimum: int = 1) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+def check_int_at_least(name: str, value: Any, minimum: int) -> int:
+    """A positive int ``>= minimum`` (e.g. 2 samples for a variance)."""
+    value = check_positive_int(name, value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return value
 
 
 def same_width(name1: str, a: np.ndarray, name2: str, b: np.ndarray) -> None:

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ._inputs import check_int, jets_and_mask
+from hepjax._core import check_positive_int
+
+from ._inputs import jets_and_mask
 from ._observables import _efps, masses
 
 
@@ -100,8 +102,8 @@ def _w1_columns(
 
 
 def _check_batches(num_eval_samples: int, num_batches: int) -> None:
-    check_int("num_eval_samples", num_eval_samples)
-    check_int("num_batches", num_batches)
+    check_positive_int("num_eval_samples", num_eval_samples)
+    check_positive_int("num_batches", num_batches)
 
 
 def _w1_jet_values(x1, x2, num_eval_samples, num_batches, seed):
@@ -288,11 +290,11 @@ def quantiled_kl(
             raise ValueError(f"{name} must be a 1D sample with at least 2 values, got {a.shape}")
         if not np.isfinite(a).all():
             raise ValueError(f"{name} must be finite")
-    check_int("num_bins", num_bins)
-    check_int("num_batches", num_batches)
+    check_positive_int("num_bins", num_bins)
+    check_positive_int("num_batches", num_batches)
     if num_batches == 1 and num_eval_samples is None:
         return _kl(ref, app, num_bins), 0.0
-    size = check_int("num_eval_samples", num_eval_samples) if num_eval_samples else None
+    size = check_positive_int("num_eval_samples", num_eval_samples) if num_eval_samples else None
     size = size or min(ref.size, app.size)
     rng = np.random.default_rng(seed)
     vals = []

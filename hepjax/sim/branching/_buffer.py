@@ -11,12 +11,10 @@ and under the estimators' coupled primal/alternative interpretation.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Bool, Int
 
-from hepjax._core import check_positive
+from hepjax._core import check_positive, concrete_value
 
 
 def spawn(
@@ -88,31 +86,14 @@ def grow(arrays, capacity: int):
     return tuple(out)
 
 
-def check_capacity(name: str, value, *, minimum: int = 1) -> int:
-    """A static int buffer size ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def check_number(name: str, value, *, allow_zero: bool = False) -> None:
     """A static positive number; traced values are checked by the caller at run time."""
-    if isinstance(value, jax.core.Tracer):
+    v = concrete_value(value)
+    if v is None:
         return
-    v = np.asarray(value)
     if v.shape != ():
         raise ValueError(f"{name} must be a scalar, got shape {v.shape}")
     check_positive(name, float(v), allow_zero=allow_zero)
-
-
-def concrete(x):
-    """``x`` as a NumPy value, or ``None`` when it is traced."""
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
 
 
 def float_dtype(*xs):

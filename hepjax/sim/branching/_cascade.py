@@ -30,8 +30,9 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 import hepjax.estimators as hje
+from hepjax._core import check_positive_int, concrete_value
 
-from ._buffer import check_capacity, check_number, concrete, float_dtype, spawn
+from ._buffer import check_number, float_dtype, spawn
 
 
 class Cascade(eqx.Module):
@@ -81,8 +82,8 @@ def em_cascade(
     check_number("energy", energy)
     check_number("critical_energy", critical_energy)
     check_number("step_size", step_size)
-    check_capacity("capacity", capacity)
-    t = np.asarray(thickness, dtype=np.float64) if concrete(thickness) is not None else None
+    check_positive_int("capacity", capacity)
+    t = np.asarray(thickness, dtype=np.float64) if concrete_value(thickness) is not None else None
     if t is None:
         raise TypeError("thickness must be static (a tuple or NumPy array), not traced")
     if t.ndim != 1 or t.shape[0] == 0 or not np.all(np.isfinite(t) & (t > 0)):
@@ -93,7 +94,7 @@ def em_cascade(
         raise ValueError(
             f"radiation_length must have shape {t.shape} (one per layer), got {x0.shape}"
         )
-    xv = concrete(x0)
+    xv = concrete_value(x0)
     if xv is not None and not np.all(np.isfinite(xv) & (xv > 0)):
         raise ValueError(f"radiation_length must be finite and > 0, got {xv}")
     dtype = x0.dtype

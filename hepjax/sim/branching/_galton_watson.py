@@ -20,9 +20,9 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 import hepjax.estimators as hje
-from hepjax._core import check_choice
+from hepjax._core import check_choice, check_positive_int, concrete_value
 
-from ._buffer import check_capacity, concrete, float_dtype
+from ._buffer import float_dtype
 
 OFFSPRING = ("poisson", "binomial")
 
@@ -69,10 +69,10 @@ def galton_watson(
         A :class:`GaltonWatson` with ``sizes`` $(Z_0,\dots,Z_n)$ and ``overflow``.
     """
     check_choice("offspring", offspring, OFFSPRING)
-    check_capacity("n_generations", n_generations)
-    check_capacity("initial", initial)
-    check_capacity("max_offspring", max_offspring)
-    check_capacity("capacity", capacity)
+    check_positive_int("n_generations", n_generations)
+    check_positive_int("initial", initial)
+    check_positive_int("max_offspring", max_offspring)
+    check_positive_int("capacity", capacity)
     if capacity < initial:
         raise ValueError(
             f"capacity={capacity} is too small for the start state of initial={initial} individuals"
@@ -81,7 +81,7 @@ def galton_watson(
     if m.shape != ():
         raise ValueError(f"m must be a scalar (the offspring mean), got shape {m.shape}")
     m = m.astype(float_dtype(m))
-    mv = concrete(m)
+    mv = concrete_value(m)
     if mv is not None and offspring == "binomial" and not 0 <= float(mv) <= max_offspring:
         raise ValueError(
             f"m must be in [0, max_offspring={max_offspring}] so that the binomial "

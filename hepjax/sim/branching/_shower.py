@@ -44,13 +44,11 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 import hepjax.estimators as hje
-from hepjax._core import check_choice
+from hepjax._core import check_choice, check_positive_int, concrete_value
 
 from ._buffer import (
     append_rows,
-    check_capacity,
     check_number,
-    concrete,
     float_dtype,
     grow,
     growth_schedule,
@@ -137,7 +135,7 @@ def _check(mode, theta, energy, step_size, energy_cut, r_max, thickness, energy_
         raise ValueError(f"theta must be a scalar (the inner radius), got shape {th.shape}")
     if not jnp.issubdtype(th.dtype, jnp.floating) and not jnp.issubdtype(th.dtype, jnp.integer):
         raise TypeError(f"theta must be a real number, got dtype {th.dtype}")
-    t = concrete(th)
+    t = concrete_value(th)
     if t is not None and not np.isfinite(t):
         raise ValueError(f"theta must be finite, got {t}")
     check_number("energy", energy)
@@ -148,15 +146,15 @@ def _check(mode, theta, energy, step_size, energy_cut, r_max, thickness, energy_
     check_number("energy_loss", energy_loss)
     check_number("kick", kick, allow_zero=True)
     check_number("amplitude", amplitude, allow_zero=True)
-    a = concrete(amplitude)
+    a = concrete_value(amplitude)
     if a is not None and a > 1:
         raise ValueError(
             f"amplitude must be a probability in [0, 1] (the largest interaction "
             f"probability), got {float(a)}"
         )
-    check_capacity("capacity", capacity)
-    check_capacity("max_hits", max_hits)
-    check_capacity("max_steps", max_steps)
+    check_positive_int("capacity", capacity)
+    check_positive_int("max_hits", max_hits)
+    check_positive_int("max_steps", max_steps)
 
 
 def shower(
@@ -216,7 +214,7 @@ def shower(
     if capacity is None:
         capacity = 64 if mode == "split" else 1
     if max_hits is None:
-        e, de = concrete(energy), concrete(energy_loss)
+        e, de = concrete_value(energy), concrete_value(energy_loss)
         eloss_hits = 16 if e is None or de is None else int(np.ceil(float(e) / float(de))) + 2
         max_hits = 2 * capacity if mode == "split" else max(eloss_hits, 2 * capacity)
     _check(mode, theta, energy, step_size, energy_cut, r_max, thickness, energy_loss, kick,

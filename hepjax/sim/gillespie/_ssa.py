@@ -37,6 +37,7 @@ from jax import lax
 from jaxtyping import Array, Bool, Float, Int
 
 import hepjax.estimators as hje
+from hepjax._core import check_positive_int, concrete_value
 
 from ._network import ReactionNetwork
 
@@ -62,23 +63,13 @@ class Solution(eqx.Module):
     num_events: Int[Array, ""]
 
 
-def _concrete(x):
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
-
-
 def _check_inputs(network, rates, x0, t_obs, max_steps, t0):
     if not isinstance(network, ReactionNetwork):
         raise TypeError(
             f"network must be a ReactionNetwork (gillespie.mass_action(...)), got "
             f"{type(network).__name__}"
         )
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer):
-        raise TypeError(f"max_steps must be an int, got {type(max_steps).__name__}")
-    if max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    check_positive_int("max_steps", max_steps)
     rates = jnp.asarray(rates)
     if not jnp.issubdtype(rates.dtype, jnp.floating):
         rates = rates.astype(jnp.result_type(float))
@@ -95,13 +86,13 @@ def _check_inputs(network, rates, x0, t_obs, max_steps, t0):
     t_obs = jnp.asarray(t_obs, rates.dtype)
     if t_obs.ndim != 1 or t_obs.shape[0] == 0:
         raise ValueError(f"t_obs must be a non-empty 1-d array of times, got shape {t_obs.shape}")
-    r = _concrete(rates)
+    r = concrete_value(rates)
     if r is not None and not np.all(np.isfinite(r) & (r >= 0)):
         raise ValueError(f"rates must be finite and >= 0, got {r}")
-    x = _concrete(x0)
+    x = concrete_value(x0)
     if x is not None and not np.all((x >= 0) & (x == np.round(x))):
         raise ValueError(f"x0 must be non-negative integer counts, got {x}")
-    t = _concrete(t_obs)
+    t = concrete_value(t_obs)
     if t is not None and (np.any(np.diff(t) < 0) or t[0] < float(t0) or not np.all(np.isfinite(t))):
         raise ValueError(f"t_obs must be finite, sorted (non-decreasing) and >= t0={t0}, got {t}")
     return rates, x0.astype(rates.dtype), t_obs

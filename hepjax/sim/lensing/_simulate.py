@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, Shaped
 
+from hepjax._core import check_positive_int
+
 from ._profiles import sersic, shear_deflection, sie_deflection
 
 PARAM_NAMES: tuple[str, ...] = (
@@ -76,9 +78,7 @@ class Instrument(eqx.Module):
 
     def __check_init__(self):
         for name in ("num_pix", "supersample"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if not self.pixel_scale > 0:
             raise ValueError(f"pixel_scale must be positive, got {self.pixel_scale!r}")
         if not self.psf_fwhm >= 0:

@@ -1,5 +1,7 @@
-"""make_dataset at small n: shards, workers, manifest, resume, damaged shards, cache."""
+"""make_dataset at small n: shards, executors, manifest, resume, damaged shards, cache."""
 
+import concurrent.futures
+import functools
 import json
 import os
 import shutil
@@ -8,7 +10,7 @@ import numpy as np
 import pytest
 
 from hepjax.data import collider
-from hepjax.data.collider import _run
+from hepjax.data.collider import _cache
 from hepjax.data.formats import read_jetclass, read_jetnet, read_lhco_features
 
 HEP_REASON = "Pythia generation needs the hep extra: pip install 'hepjax[hep]'"
@@ -69,6 +71,47 @@ def test_same_output_with_one_worker_and_resume(two_workers, tmp_path):
     np.testing.assert_array_equal(read_jetnet(again["w"])["jet_features"], ref["jet_features"])
 
 
+def test_dask_executor_same_output_and_resume(two_workers, tmp_path):
+    """Shards on a (local, in-process) Dask cluster: same bytes, a rerun skips them."""
+    distributed = pytest.importorskip(
+        "distributed", reason="the Dask executor needs the dask extra: pip install 'hepjax[dask]'"
+    )
+    _, files = two_workers
+    ref = read_jetnet(files["w"])
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        run = functools.partial(
+            collider.make_dataset,
+            "jetnet",
+            tmp_path,
+            n=40,
+            types="w",
+            seed=5,
+            executor=client.get_executor(),
+            **KW,
+        )
+        got = run()
+        for key in ("particle_features", "jet_features"):
+            np.testing.assert_array_equal(read_jetnet(got["w"])[key], ref[key])
+        shards = [tmp_path / ".shards" / "w" / f"{k:05d}.hdf5" for k in (0, 1)]
+        manifest = json.loads((tmp_path / "manifest.json").read_text())
+        assert sorted(manifest["processes"]["w"]["shards"]) == ["0", "1"]
+        assert not list(shards[0].parent.glob(".*.tmp"))  # atomic: no temporary left
+        # a rerun skips both finished shards; a killed run regenerates only the missing one
+        stamps = [os.stat(p).st_mtime_ns for p in shards]
+        run()
+        assert [os.stat(p).st_mtime_ns for p in shards] == stamps
+        shards[1].unlink()
+        got["w"].unlink()
+        again = run()
+        assert os.stat(shards[0]).st_mtime_ns == stamps[0]
+        np.testing.assert_array_equal(read_jetnet(again["w"])["jet_features"], ref["jet_features"])
+
+
 def test_damaged_shard_and_other_settings(two_workers, tmp_path):
     out, _ = two_workers
     copy = tmp_path / "copy"
@@ -95,6 +138,13 @@ def test_bad_arguments(tmp_path):
         collider.make_dataset("jetnets", tmp_path, n=5)
     with pytest.raises(ValueError, match="workers must be a positive int"):
         collider.make_dataset("jetnet", tmp_path, n=5, workers=0)
+    with pytest.raises(TypeError, match="executor"):
+        collider.make_dataset("jetnet", tmp_path, n=5, executor="dask")
+    with (
+        concurrent.futures.ThreadPoolExecutor(1) as ex,
+        pytest.raises(ValueError, match="workers .* or executor, not both"),
+    ):
+        collider.make_dataset("jetnet", tmp_path, n=5, workers=2, executor=ex)
 
 
 def test_unwritable_out(hep, tmp_path):
@@ -116,7 +166,7 @@ def test_jetclass_root_and_lhco_table(hep, tmp_path):
 
 
 def test_cached_jetnet(hep, tmp_path, monkeypatch):
-    monkeypatch.setattr(_run, "DEFAULT_SHARD_SIZE", 10)
+    monkeypatch.setattr(_cache, "DEFAULT_SHARD_SIZE", 10)
     monkeypatch.setenv("HEPJAX_CACHE", str(tmp_path))
     path = collider.cached_jetnet("g", 8, seed=3, progress=False)
     assert path == tmp_path / "jetnet-p30-s3" / "g.hdf5"
@@ -127,7 +177,7 @@ def test_cached_jetnet(hep, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("regenerated a cached file")
 
-    monkeypatch.setattr(_run, "make_dataset", fail)
+    monkeypatch.setattr(_cache, "make_dataset", fail)
     assert collider.cached_jetnet("g", 10, seed=3) == path
     with pytest.raises(ValueError, match="unknown jetnet process 'b'"):
         collider.cached_jetnet("b", 10)

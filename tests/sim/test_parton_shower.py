@@ -2,8 +2,8 @@ import jax
 import numpy as np
 import pytest
 
-import hepjax.data as hd
 from hepjax.data import formats
+from hepjax.sim import parton_shower as ps
 
 N = 400
 
@@ -11,7 +11,7 @@ N = 400
 @pytest.fixture(scope="module")
 def jets():
     key = jax.random.key(7)
-    return {t: hd.toy_shower_jets(jax.random.fold_in(key, i), t, N) for i, t in enumerate("gqtwz")}
+    return {t: ps.toy_shower_jets(jax.random.fold_in(key, i), t, N) for i, t in enumerate("gqtwz")}
 
 
 def _mean_se(x):
@@ -51,7 +51,7 @@ def test_jet_features_agree_with_constituents(jets):
 
 @pytest.mark.slow
 def test_jetnet_150_particle_variant(tmp_path):
-    d = hd.toy_shower_jets(jax.random.key(5), "g", 50, max_particles=150)
+    d = ps.toy_shower_jets(jax.random.key(5), "g", 50, max_particles=150)
     assert d["particle_features"].shape == (50, 150, 4)
     path = formats.write_jetnet(tmp_path / "g150.hdf5", **d)
     back = formats.read_jetnet(path, num_particles=150)
@@ -81,9 +81,9 @@ def test_gluon_jets_heavier_than_quark_jets(jets):
 
 
 def test_deterministic_per_key():
-    a = hd.toy_shower_jets(jax.random.key(3), "t", N)
-    b = hd.toy_shower_jets(jax.random.key(3), "t", N)
-    c = hd.toy_shower_jets(jax.random.key(4), "t", N)
+    a = ps.toy_shower_jets(jax.random.key(3), "t", N)
+    b = ps.toy_shower_jets(jax.random.key(3), "t", N)
+    c = ps.toy_shower_jets(jax.random.key(4), "t", N)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
     assert not np.array_equal(a["particle_features"], c["particle_features"])
@@ -99,8 +99,8 @@ def test_jetnet_round_trip(tmp_path, jets):
 
 @pytest.mark.slow  # default suite time budget: runs in make test-slow
 def test_lhco_dijets_signal_vs_background():
-    ev = hd.toy_lhco_dijets(jax.random.key(11), 300, capacity=32)
-    assert set(ev) == set(hd.LHCO_TOY_FIELDS)
+    ev = ps.toy_lhco_dijets(jax.random.key(11), 300, capacity=32)
+    assert set(ev) == set(ps.LHCO_TOY_FIELDS)
     sig, bkg = ev["label"] == 1, ev["label"] == 0
     assert 100 < sig.sum() < 200
     mj2 = ev["mj1"] + ev["delta_mj"]
@@ -115,12 +115,12 @@ def test_lhco_dijets_signal_vs_background():
 
 def test_bad_input(key):
     with pytest.raises(ValueError, match="jet_type must be one of"):
-        hd.toy_shower_jets(key, "x", 3)
+        ps.toy_shower_jets(key, "x", 3)
     with pytest.raises(ValueError, match="num_jets must be a positive int"):
-        hd.toy_shower_jets(key, "q", 0)
+        ps.toy_shower_jets(key, "q", 0)
     with pytest.raises(ValueError, match="z_min"):
-        hd.toy_shower_jets(key, "q", 2, z_min=0.7)
+        ps.toy_shower_jets(key, "q", 2, z_min=0.7)
     with pytest.raises(ValueError, match="num_events must be a positive int"):
-        hd.toy_lhco_dijets(key, -1)
+        ps.toy_lhco_dijets(key, -1)
     with pytest.raises(ValueError, match="m_x \\+ m_y < m_wprime"):
-        hd.toy_lhco_dijets(key, 2, m_x=3000.0, m_y=600.0)
+        ps.toy_lhco_dijets(key, 2, m_x=3000.0, m_y=600.0)

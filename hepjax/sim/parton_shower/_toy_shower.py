@@ -57,6 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
+from hepjax._core import check_positive_int
 from hepjax.physics import delta_phi, invariant_mass, nsubjettiness, pt_eta_phi_mass
 
 JET_TYPES = ("g", "q", "t", "w", "z")
@@ -301,13 +302,12 @@ def _jet_batch(keys, etas, params, *, capacity, max_particles):
     return jax.vmap(one)(keys, etas)
 
 
-def _check_params(num_jets, max_particles, capacity):
-    if not isinstance(num_jets, int) or isinstance(num_jets, bool) or num_jets < 1:
-        raise ValueError(f"num_jets must be a positive int, got {num_jets!r}")
-    if not isinstance(max_particles, int) or max_particles < 1:
-        raise ValueError(f"max_particles must be a positive int, got {max_particles!r}")
+def _check_params(num_jets, max_particles, capacity) -> tuple[int, int]:
+    num_jets = check_positive_int("num_jets", num_jets)
+    max_particles = check_positive_int("max_particles", max_particles)
     if capacity is not None and (not isinstance(capacity, int) or capacity < 4):
         raise ValueError(f"capacity must be an int >= 4 or None, got {capacity!r}")
+    return num_jets, max_particles
 
 
 def toy_shower_jets(
@@ -352,7 +352,7 @@ def toy_shower_jets(
     """
     if jet_type not in JET_TYPES:
         raise ValueError(f"jet_type must be one of {JET_TYPES}, got {jet_type!r}")
-    _check_params(num_jets, max_particles, capacity)
+    num_jets, max_particles = _check_params(num_jets, max_particles, capacity)
     if not 0.0 < z_min < 0.5:
         raise ValueError(f"z_min must be in (0, 0.5), got {z_min!r}")
     if pt <= 0 or radius <= 0 or alpha < 0 or gamma <= 0 or kt_min < 0:
@@ -384,7 +384,10 @@ LHCO_TOY_FIELDS = (
     "tau32_j2",
     "label",
 )
-"""Columns of [`toy_lhco_dijets`][hepjax.data.toy_lhco_dijets]; ``j1`` is the lighter jet."""
+"""Columns of [`toy_lhco_dijets`][hepjax.sim.parton_shower.toy_lhco_dijets].
+
+``j1`` is the lighter jet.
+"""
 
 
 def _ratio(num, den):
@@ -467,12 +470,12 @@ def toy_lhco_dijets(
     r"""LHCO R&D-style dijet features from the parton-splitting toy.
 
     Background events are two back-to-back quark or gluon jets (each 50/50)
-    at $\eta = 0$ with $p_T = m_{jj}/2$, $m_{jj} = m_{\min} + 	ext{Exp}(s)$.
-    Signal events are $W' 	o X Y$ at rest with $X, Y 	o qar q$, giving two
+    at $\eta = 0$ with $p_T = m_{jj}/2$, $m_{jj} = m_{\min} + \text{Exp}(s)$.
+    Signal events are $W' \to X Y$ at rest with $X, Y \to q\bar q$, giving two
     two-prong jets of masses $m_X$ and $m_Y$. Jets have radius $R$; $j_1$ is
     the *lighter* jet, $\Delta m_j = m_{j2} - m_{j1} \ge 0$, and
-    $	au_{21} = 	au_2/	au_1$, $	au_{32} = 	au_3/	au_2$ use exclusive-$k_T$
-    axes with $eta = 1$, $R_0 = R$ (see [`hepjax.physics.nsubjettiness`][]).
+    $\tau_{21} = \tau_2/\tau_1$, $\tau_{32} = \tau_3/\tau_2$ use exclusive-$k_T$
+    axes with $\beta = 1$, $R_0 = R$ (see [`hepjax.physics.nsubjettiness`][]).
 
     Args:
         key: PRNG key; the output is a deterministic function of it.
@@ -485,7 +488,8 @@ def toy_lhco_dijets(
         mjj_scale: background $m_{jj}$ exponential scale $s$.
         capacity: cascade slots per jet.
         radius: jet radius $R$.
-        alpha: splitting strength (see [`toy_shower_jets`][hepjax.data.toy_shower_jets]).
+        alpha: splitting strength (see
+            [`toy_shower_jets`][hepjax.sim.parton_shower.toy_shower_jets]).
         z_min: smallest momentum fraction.
         gamma: angular exponent.
         kt_min: hadronisation cut in GeV.
@@ -494,8 +498,7 @@ def toy_lhco_dijets(
     Returns:
         A dict of (N,) float32 arrays named as in ``LHCO_TOY_FIELDS``.
     """
-    if not isinstance(num_events, int) or isinstance(num_events, bool) or num_events < 1:
-        raise ValueError(f"num_events must be a positive int, got {num_events!r}")
+    num_events = check_positive_int("num_events", num_events)
     if not 0.0 <= signal_fraction <= 1.0:
         raise ValueError(f"signal_fraction must be in [0, 1], got {signal_fraction!r}")
     if not isinstance(capacity, int) or capacity < 4:
