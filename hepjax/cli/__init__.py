@@ -8,6 +8,7 @@ from ._registry import example_main as example_main
 from ._registry import get_example as get_example
 from ._registry import register as register
 from ._registry import run_example as run_example
+from ._report import format_value as format_value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +24,7 @@ __all__ = [
     "Row",
     "discover",
     "example_main",
+    "format_value",
     "get_example",
     "main",
     "register",
