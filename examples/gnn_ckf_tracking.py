@@ -14,11 +14,13 @@ outer strip layers (1D measurements). This example does the same with
    edge classifier on the pixel hit graphs (:func:`hepjax.tracking.train_edge_classifier`);
 3. reconstructs the test events in four configurations:
 
-   * ``ckf``: pixel triplet seeds (:func:`hepjax.tracking.triplet_seeds`) + CKF;
+   * ``ckf``: pixel triplet seeds (:func:`hepjax.tracking.seeds` with
+     :class:`~hepjax.tracking.TripletSeeder`) + CKF;
    * ``gnn``: GNN candidates only (pixels; evaluated against the pixel truth;
      candidates of two or more hits are kept, the CKF completes two-hit ones
      with a beam-line point);
-   * ``gnn_ckf``: GNN pixel candidates fitted and extended by the CKF into the strips;
+   * ``gnn_ckf``: GNN pixel candidates (:class:`~hepjax.tracking.CandidateSeeder`)
+     fitted and extended by the CKF into the strips;
    * ``truth_ckf``: truth pixel candidates + CKF (the upper bound of the combination);
 
 4. scores them (efficiency for pT > 1 GeV and at least ``min_hits`` hits, fake
@@ -278,20 +280,19 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
         cands["gnn"].append(gnn)
 
         t0 = time.perf_counter()
-        c, _ = trk.find_tracks(ev, geo, trk.triplet_seeds(ev, geo))
+        c, _ = trk.find_tracks(ev, geo, trk.seeds(ev, geo, seeder=trk.TripletSeeder()))
         times["ckf"].append(time.perf_counter() - t0)
         cands["ckf"].append(c)
 
         t0 = time.perf_counter()
-        c, tr = trk.find_tracks(ev, geo, trk.candidate_seeds(ev, geo, gnn))
+        c, tr = trk.find_tracks(ev, geo, trk.seeds(ev, geo, seeder=trk.CandidateSeeder(gnn)))
         times["gnn_ckf"].append(time.perf_counter() - t0 + times["gnn"][-1])
         cands["gnn_ckf"].append(c)
         tracks_gnn_ckf.append(tr)
 
         t0 = time.perf_counter()
-        c, _ = trk.find_tracks(
-            ev, geo, trk.candidate_seeds(ev, geo, truth_pixel_candidates(ev, n_pix))
-        )
+        truth_seeder = trk.CandidateSeeder(truth_pixel_candidates(ev, n_pix))
+        c, _ = trk.find_tracks(ev, geo, trk.seeds(ev, geo, seeder=truth_seeder))
         times["truth_ckf"].append(time.perf_counter() - t0)
         cands["truth_ckf"].append(c)
 
@@ -324,7 +325,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
         )
         ev = tracker.simulate_event(k2, geo, parts)
         gun_ev.append(ev)
-        gun_c.append(trk.find_tracks(ev, geo, trk.triplet_seeds(ev, geo))[0])
+        gun_c.append(trk.find_tracks(ev, geo, trk.seeds(ev, geo, seeder=trk.TripletSeeder()))[0])
     details["muon_gun_ckf"], _ = evaluate(gun_ev, gun_c)
 
     # --- plots and table ----------------------------------------------------------

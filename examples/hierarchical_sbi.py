@@ -90,13 +90,16 @@ def _fit_pair(task, cfg, key):
     theta, z, x = task.simulate_with_local(k_sim, cfg["num_sims"])
     started = time.perf_counter()
     est = sbi.HierarchicalNPE(
-        global_estimator=sbi.NPE(max_steps=cfg["max_steps"], prior=task),
-        max_steps=cfg["max_steps"],
+        global_estimator=sbi.NPE(
+            prior=task, training=sbi.TrainingOptions(max_steps=cfg["max_steps"])
+        ),
+        training=sbi.TrainingOptions(batch_size=100, max_steps=cfg["max_steps"]),
     ).fit(k_fit, theta, z, x)
     t_hier = time.perf_counter() - started
     z_ev, x_ev = _events(z, x)
     started = time.perf_counter()
-    base = sbi.NPE(max_steps=cfg["baseline_steps"], batch_size=500).fit(k_base, z_ev, x_ev)
+    training = sbi.TrainingOptions(batch_size=500, max_steps=cfg["baseline_steps"])
+    base = sbi.NPE(training=training).fit(k_base, z_ev, x_ev)
     t_base = time.perf_counter() - started
     return est, base, {"hierarchical_fit_seconds": t_hier, "baseline_fit_seconds": t_base}
 
@@ -172,9 +175,9 @@ def conjugate_study(cfg, key, out):
             "sbc_pvalues": cal["sbc_pvalues"],
             "tarp_max_deviation": cal["tarp_max_deviation"],
             "best_steps": {
-                "global": est.history["global"]["best_step"],
-                "local": est.history["local"]["best_step"],
-                "baseline": base.history["best_step"],
+                "global": est.global_.history.best_step,
+                "local": est.history.best_step,
+                "baseline": base.history.best_step,
             },
         }
     )
@@ -224,9 +227,9 @@ def mixture_study(cfg, key, out):
             "sbc_pvalues": cal["sbc_pvalues"],
             "tarp_max_deviation": cal["tarp_max_deviation"],
             "best_steps": {
-                "global": est.history["global"]["best_step"],
-                "local": est.history["local"]["best_step"],
-                "baseline": base.history["best_step"],
+                "global": est.global_.history.best_step,
+                "local": est.history.best_step,
+                "baseline": base.history.best_step,
             },
         }
     )

@@ -79,14 +79,13 @@ def build_estimator(cfg, key):
     emb = sbi.DeepSetEmbedding(
         cfg["features"], cfg["features"], encoder=cnn, event_ndim=2, key=k_set
     )
-    return sbi.NPE(
-        embedding=emb,
-        num_transforms=cfg["num_transforms"],
+    training = sbi.TrainingOptions(
         batch_size=cfg["batch_size"],
         max_steps=cfg["max_steps"],
         patience=cfg["patience"],
         progress=False,
     )
+    return sbi.NPE(embedding=emb, num_transforms=cfg["num_transforms"], training=training)
 
 
 def central_coverage(samples, theta):
@@ -148,7 +147,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
     sim_seconds = time.perf_counter() - started
     print(f"simulated {cfg['num_train']} ensembles in {sim_seconds:.0f} s", flush=True)
     est = build_estimator(cfg, k_net).fit(k_fit, theta, x)
-    print(f"trained in {est.history['seconds']:.0f} s", flush=True)
+    print(f"trained in {est.history.seconds:.0f} s", flush=True)
 
     sizes = cfg["sizes"]
     widths, oracle, all_samples, all_theta = [], [], [], []
@@ -195,8 +194,8 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
     return {
         "protocol": dict(cfg, sizes=list(sizes), channels=list(cfg["channels"]), cl=list(CL)),
         "simulation_seconds": sim_seconds,
-        "train_seconds": est.history["seconds"],
-        "train_steps": est.history["best_step"],
+        "train_seconds": est.history.seconds,
+        "train_steps": est.history.best_step,
         "posterior_std": {
             str(n): {"mu_E": float(widths[i, 0]), "sigma_E": float(widths[i, 1])}
             for i, n in enumerate(sizes)

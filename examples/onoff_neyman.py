@@ -146,7 +146,8 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
     nu_prof = np.linspace(task.nu_min, task.nu_max, cfg["num_nu_profile"])
 
     theta, x = task.simulate(k_sim, cfg["num_train"])
-    est = sbi.NRE(hidden_features=64, depth=2, max_steps=cfg["max_steps"], progress=False)
+    training = sbi.TrainingOptions(max_steps=cfg["max_steps"], progress=False)
+    est = sbi.NRE(hidden_size=64, num_layers=2, training=training)
     est = est.fit(k_fit, theta, x)
     learned = freq.profile_likelihood_ratio(freq.learned_log_likelihood(est), mu, nu_prof)
     stats = {"exact": exact_statistic(task, mu), "learned (NRE)": learned}
@@ -189,7 +190,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
         "protocol": dict(
             cfg, s=task.s, tau=task.tau, cl=list(CL), truths=[list(t) for t in TRUTHS]
         ),
-        "train_seconds": est.history["seconds"],
+        "train_seconds": est.history.seconds,
         "belt_seconds": seconds,
         "coverage": cov,
         "max_pull": {

@@ -8,8 +8,9 @@ against the reference posterior, averaged over fixed-key observations.
 - hepjax: ``sbi.NPE(prior=task)`` with its defaults: a conditional neural spline
   flow (a conditional affine layer, then 5 coupling layers of rational-quadratic
   splines with 8 bins on [-5, 5], conditioners MLP 2 x 64 SiLU), batch 200,
-  Adam 1e-3, clip 5, 10% validation, patience 20 epochs; whole epochs run in one
-  compiled call. The wall time includes JIT compilation (a cold start).
+  Adam 1e-3, clip 5, 10% validation, patience 20 epochs (the default
+  ``sbi.TrainingOptions``), trained by ``hepjax.train.fit`` with whole epochs
+  in one compiled call. The wall time includes JIT compilation (a cold start).
 - sbi 0.27: ``NPE(prior, density_estimator="maf")`` with its defaults (masked
   autoregressive flow, 5 transforms, 50 hidden units, 2 blocks each), batch 200,
   Adam 5e-4, clip 5, 10% validation, patience 20 epochs;
@@ -55,14 +56,15 @@ def torch_prior(task):
 
 def run_hepjax(task, theta, x, observations, key, num_samples):
     t0 = time.perf_counter()
-    est = sbi.NPE(prior=task, progress=False).fit(key, theta, x)
+    est = sbi.NPE(prior=task, training=sbi.TrainingOptions(progress=False)).fit(key, theta, x)
     jax.block_until_ready(jax.tree.leaves(est.net))
     seconds = time.perf_counter() - t0
     samples = [
         np.asarray(est.sample(jax.random.fold_in(key, i), x_obs, num_samples))
         for i, x_obs in enumerate(observations)
     ]
-    info = f"{est.history['epochs']} epochs, best at step {est.history['best_step']}"
+    h = est.history
+    info = f"{len(h.validation_steps)} epochs, {h.num_steps} steps, best at step {h.best_step}"
     return seconds, samples, info
 
 

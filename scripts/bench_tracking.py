@@ -271,8 +271,11 @@ def run_hepjax(geo, events) -> dict:
 
     out = {}
     for name, seeder in (
-        ("triplets", lambda ev: trk.triplet_seeds(ev, geo)),
-        ("truth pixels", lambda ev: trk.candidate_seeds(ev, geo, _truth_pixel_candidates(ev))),
+        ("triplets", lambda ev: trk.seeds(ev, geo, trk.TripletSeeder())),
+        (
+            "truth pixels",
+            lambda ev: trk.seeds(ev, geo, trk.CandidateSeeder(_truth_pixel_candidates(ev))),
+        ),
     ):
         t0 = time.perf_counter()
         trk.find_tracks(events[0], geo, seeder(events[0]))
@@ -342,7 +345,7 @@ def hepjax_fits_per_second(geo, meas, p0, repeats=3):
 
 def filterpy_inputs(geo, meas, true, mask):
     """Per track and layer: F, Q (from hepjax's model at the truth), H, R, z (precomputed)."""
-    from hepjax.tracking import add_material, predict
+    from hepjax.tracking import add_material, kalman_predict
 
     with jax.enable_x64(True):
         radius = jnp.asarray(geo.radius, jnp.float64)
@@ -353,7 +356,7 @@ def filterpy_inputs(geo, meas, true, mask):
         def per_track(tp):
             def step(k):
                 pm, qm, je = add_material(tp[k - 1], eye * 0, radius[k - 1], thick[k - 1])
-                pp, _, jf, _ = predict(pm, eye, radius[k - 1], radius[k], bz)
+                pp, _, jf, _ = kalman_predict(pm, eye, radius[k - 1], radius[k], bz)
                 big_f = jf @ je
                 # x_k = F x_{k-1} + u, linearised about the true trajectory
                 return big_f, jf @ qm @ jf.T, pp - big_f @ tp[k - 1]

@@ -21,6 +21,7 @@ from ._embeddings import GaussianFourierFeatures as GaussianFourierFeatures
 from ._embeddings import SinusoidalEmbedding as SinusoidalEmbedding
 from ._epic import EPiCLayer as EPiCLayer
 from ._epic import EPiCNetwork as EPiCNetwork
+from ._graph import InteractionNetwork as InteractionNetwork
 from ._particlenet import ParticleNet as ParticleNet
 from ._particlenet import knn as knn
 from ._transformer import TransformerEncoder as TransformerEncoder
@@ -35,6 +36,7 @@ __all__ = [
     "EPiCNetwork",
     "EPiCVectorField",
     "GaussianFourierFeatures",
+    "InteractionNetwork",
     "MaskedMultiheadAttention",
     "ParticleNet",
     "ParticleTransformerClassifier",

@@ -1,4 +1,10 @@
-"""Input checks, NaN handling and z-scoring shared by the estimators."""
+"""Input checks at the boundary of the estimators: shapes, dtypes, NaN rows, ensemble masks.
+
+Ensembles travel as ``(x, mask)`` inside :mod:`hepjax.sbi`: ``x: (N, m, *event_shape)``
+with padding events zero-filled and ``mask: (N, m)`` the real events. A user
+who passes ``mask=None`` with an ensemble has NaN padding (events that are all
+NaN): it is converted to a mask here, once, and never reaches a network.
+"""
 
 import warnings
 
@@ -8,12 +14,18 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._core import check_positive_int, is_concrete
+
 
 class NotFittedError(ValueError):
     """An estimator was asked to sample or evaluate before :meth:`fit`."""
 
 
 NAN_POLICIES = ("drop", "raise")
+
+
+def _float(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float32 if a.dtype.kind != "f" or a.dtype.itemsize < 4 else a.dtype)
 
 
 def as_2d_float(name: str, a) -> np.ndarray:
@@ -32,11 +44,11 @@ def as_2d_float(name: str, a) -> np.ndarray:
         raise ValueError(f"{name} must have shape (n, d) (one row per simulation), got {a.shape}")
     if a.shape[1] == 0:
         raise ValueError(f"{name} must have at least one column, got shape {a.shape}")
-    return a.astype(np.float32 if a.dtype.kind != "f" or a.dtype.itemsize < 4 else a.dtype)
+    return _float(a)
 
 
 def as_x_float(name: str, a) -> np.ndarray:
-    """``x`` as ``(n, dx)`` vectors or ``(n, m, *event_shape)`` NaN-padded ensembles."""
+    """``x`` as ``(n, dx)`` vectors or ``(n, m, *event_shape)`` ensembles."""
     if isinstance(a, list | tuple):
         a = np.asarray(a)
     if hasattr(a, "ndim") and a.ndim >= 3:
@@ -45,36 +57,51 @@ def as_x_float(name: str, a) -> np.ndarray:
         a = np.asarray(a)
         if 0 in a.shape:
             raise ValueError(f"{name} must not have an empty axis, got shape {a.shape}")
-        return a.astype(np.float32 if a.dtype.kind != "f" or a.dtype.itemsize < 4 else a.dtype)
+        return _float(a)
     return as_2d_float(name, a)
 
 
-def ensemble_padding(x: np.ndarray) -> np.ndarray:
-    """``(N, m)``: which events of NaN-padded ensembles ``x (N, m, *event)`` are padding."""
-    return np.isnan(x.reshape(x.shape[0], x.shape[1], -1)).all(axis=2)
+def nan_padding_mask(x: np.ndarray) -> np.ndarray:
+    """``(N, m)``: the real events of NaN-padded ensembles ``x (N, m, *event)`` (not all NaN)."""
+    return ~np.isnan(x.reshape(x.shape[0], x.shape[1], -1)).all(axis=2)
 
 
-def check_ensembles_not_empty(name: str, x: np.ndarray) -> np.ndarray:
-    """The padding of ``x``; raise if an ensemble is made entirely of padding."""
-    padding = ensemble_padding(x)
-    empty = padding.all(axis=1)
+def ensemble_mask(name: str, x: np.ndarray, mask) -> tuple[np.ndarray, np.ndarray]:
+    """Ensembles ``x (N, m, *event)`` as ``(x, mask)``, padding zero-filled.
+
+    ``mask=None``: events that are all NaN are padding. An explicit mask must
+    be a bool array ``(N, m)``; the content of its padding events is ignored.
+    An ensemble made entirely of padding is an error.
+    """
+    mask_name = "mask" if name == "x" else f"mask of {name}"
+    if mask is None:
+        mask = nan_padding_mask(x)
+    else:
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_ or mask.shape != x.shape[:2]:
+            raise ValueError(
+                f"{mask_name} must be a bool array of shape {x.shape[:2]} (the real events "
+                f"of {name}), got {mask.dtype}{mask.shape}"
+            )
+    empty = ~mask.any(axis=1)
     if empty.any():
         raise ValueError(
             f"{int(empty.sum())} of {x.shape[0]} ensembles in {name} are made entirely of "
-            f"padding (all events NaN), e.g. row {int(np.argmax(empty))}: every ensemble needs "
+            f"padding (no real event), e.g. row {int(np.argmax(empty))}: every ensemble needs "
             "at least one real event"
         )
-    return padding
+    keep = mask.reshape(mask.shape + (1,) * (x.ndim - 2))
+    return np.where(keep, x, 0.0).astype(x.dtype), mask
 
 
-def check_training_data(theta, x, nan_policy: str) -> tuple[np.ndarray, np.ndarray]:
-    """Check ``theta (n, d)`` and ``x (n, dx)`` (or ensembles ``x (n, m, *event)``).
+def check_training_data(
+    theta, x, mask, nan_policy: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Check ``theta (n, d)`` and ``x (n, dx)``, or ensembles ``x (n, m, *event)`` with ``mask``.
 
-    Rows with NaN/inf are dropped or refused; in ensembles, events that are all
-    NaN are padding, and an ensemble made entirely of padding is an error.
+    Returns ``(theta, x, mask)`` (``mask`` is ``None`` for vectors). Rows with
+    NaN/inf (in real events) are dropped with a warning or refused.
     """
-    if nan_policy not in NAN_POLICIES:
-        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
     theta = as_2d_float("theta", theta)
     x = as_x_float("x", x)
     if theta.shape[0] != x.shape[0]:
@@ -83,32 +110,32 @@ def check_training_data(theta, x, nan_policy: str) -> tuple[np.ndarray, np.ndarr
             f"theta and {x.shape[0]} rows of x"
         )
     if x.ndim >= 3:
-        padding = check_ensembles_not_empty("x", x)
-        keep = padding.reshape(padding.shape + (1,) * (x.ndim - 2))
-        x_finite = np.isfinite(np.where(keep, 0.0, x)).reshape(x.shape[0], -1).all(axis=1)
-    else:
-        x_finite = np.isfinite(x).all(axis=1)
-    bad = ~(np.isfinite(theta).all(axis=1) & x_finite)
+        x, mask = ensemble_mask("x", x, mask)
+    elif mask is not None:
+        raise ValueError(
+            f"mask is for ensembles x (n, m, *event_shape); x has shape {x.shape} (vectors)"
+        )
+    bad = ~(np.isfinite(theta).all(axis=1) & np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1))
     n_bad = int(bad.sum())
     if n_bad:
         message = (
             f"{n_bad} of {theta.shape[0]} training rows have NaN or infinite values in theta or x"
         )
         if x.ndim >= 3:
-            message += " (outside whole-event padding)"
+            message += " (in real events)"
         if nan_policy == "raise":
             raise ValueError(f"{message}; clean them or use nan_policy='drop'")
         warnings.warn(f"{message}; dropping them (nan_policy='drop')", stacklevel=3)
         theta, x = theta[~bad], x[~bad]
-    return theta, x
+        mask = None if mask is None else mask[~bad]
+    return theta, x, mask
 
 
 class Standardizer(eqx.Module):
     """Affine z-scoring ``(a - shift) / scale`` per column, fitted on the training data.
 
     For ensembles ``(N, m, *event)`` (``event_ndim = a.ndim - 1 >= 2``) the
-    statistics are per event feature, over all real (non-padding) events, and
-    padding stays NaN.
+    statistics are per event feature, over all real events.
     """
 
     shift: Float[Array, " d"]
@@ -116,15 +143,16 @@ class Standardizer(eqx.Module):
     event_ndim: int = eqx.field(static=True, default=1)
 
     @classmethod
-    def fit(cls, a: np.ndarray, min_scale: float = 1e-8) -> "Standardizer":
+    def fit(
+        cls, a: np.ndarray, mask: np.ndarray | None = None, min_scale: float = 1e-8
+    ) -> "Standardizer":
+        event_ndim = 1
         if a.ndim >= 3:
-            real = a[~ensemble_padding(a)]  # (num_events, *event)
-            shift = real.mean(axis=0)
-            scale = np.maximum(real.std(axis=0), min_scale)
-            return cls(jnp.asarray(shift, jnp.float32), jnp.asarray(scale, jnp.float32), a.ndim - 1)
+            event_ndim = a.ndim - 1
+            a = a[mask if mask is not None else nan_padding_mask(a)]  # (num_events, *event)
         shift = a.mean(axis=0)
         scale = np.maximum(a.std(axis=0), min_scale)
-        return cls(jnp.asarray(shift, jnp.float32), jnp.asarray(scale, jnp.float32))
+        return cls(jnp.asarray(shift, jnp.float32), jnp.asarray(scale, jnp.float32), event_ndim)
 
     @property
     def is_ensemble(self) -> bool:
@@ -142,96 +170,129 @@ class Standardizer(eqx.Module):
         return -jnp.sum(jnp.log(self.scale))
 
 
-def _event_shape(dim_x) -> tuple[int, ...] | None:
-    """``None`` for vector data of size ``dim_x`` (an int), or the event shape of ensembles."""
-    if isinstance(dim_x, Standardizer):
-        return tuple(dim_x.shift.shape) if dim_x.is_ensemble else None
-    return None
+def _event_shape(x_std: Standardizer) -> tuple[int, ...] | None:
+    """``None`` for vector data, or the event shape of ensembles."""
+    return tuple(x_std.shift.shape) if x_std.is_ensemble else None
 
 
-def _size(dim_x) -> int:
-    return dim_x.shift.shape[0] if isinstance(dim_x, Standardizer) else int(dim_x)
+def _check_real(name: str, x_obs) -> None:
+    if isinstance(x_obs, list | tuple):
+        x_obs = np.asarray(x_obs)
+    if not hasattr(x_obs, "shape") or not hasattr(x_obs, "dtype"):
+        raise TypeError(f"{name} must be an array, got {type(x_obs).__name__}")
+    if np.dtype(x_obs.dtype).kind not in "fiu" or np.dtype(x_obs.dtype) == np.bool_:
+        raise TypeError(f"{name} must hold real numbers, got dtype {x_obs.dtype}")
 
 
-def _check_ensemble_observation(x_obs, event_shape, who: str) -> Array:
-    shape = tuple(x_obs.shape)
-    if len(shape) == len(event_shape) + 2 and shape[0] == 1:
-        x_obs = x_obs[0]
-    if x_obs.ndim != len(event_shape) + 1 or tuple(x_obs.shape[1:]) != event_shape:
-        expected = ", ".join(["m"] + [str(s) for s in event_shape])
-        raise ValueError(
-            f"x_obs must be one ensemble of shape ({expected}) (any number m of events, "
-            f"padding rows NaN) like the x that {who} was trained on, got shape {shape}"
-        )
-    if isinstance(x_obs, jax.core.Tracer):
-        return jnp.asarray(x_obs, jnp.float32)
-    a = np.asarray(x_obs, np.float32)
-    padding = check_ensembles_not_empty("x_obs", a[None])[0]
-    keep = padding.reshape(padding.shape + (1,) * len(event_shape))
-    if not np.isfinite(np.where(keep, 0.0, a)).all():
-        raise ValueError(
-            "x_obs has NaN or infinite entries outside whole-event padding (a padding event "
-            "must be NaN in every entry)"
-        )
-    return jnp.asarray(a)
+def check_observation(x_obs, mask, x_std: Standardizer, who: str) -> tuple[Array, Array | None]:
+    """One observation ``(dx,)`` (a ``(1, dx)`` row is accepted), or one ensemble with its mask.
 
-
-def check_observation(x_obs, dim_x, who: str) -> Array:
-    """One observation ``(dim_x,)`` (a ``(1, dim_x)`` row is accepted).
-
-    ``dim_x`` is the size of ``x`` or the estimator's ``x`` :class:`Standardizer`;
-    for an estimator trained on ensembles, ``x_obs`` is one NaN-padded ensemble
-    ``(m, *event_shape)`` with any ``m``.
+    For an estimator trained on ensembles, ``x_obs`` is one ensemble
+    ``(m, *event_shape)`` with any ``m``, and ``mask (m,)`` its real events
+    (``None``: NaN padding). Returns ``(x_obs, mask)``, padding zero-filled.
     """
     if isinstance(x_obs, list | tuple):
         x_obs = np.asarray(x_obs)
-    event_shape = _event_shape(dim_x)
-    dim_x = _size(dim_x)
-    if not hasattr(x_obs, "shape"):
-        raise TypeError(f"x_obs must be an array of shape ({dim_x},), got {type(x_obs).__name__}")
-    if np.dtype(x_obs.dtype).kind not in "fiu" or np.dtype(x_obs.dtype) == np.bool_:
-        raise TypeError(f"x_obs must hold real numbers, got dtype {x_obs.dtype}")
-    if event_shape is not None:
-        return _check_ensemble_observation(x_obs, event_shape, who)
+    _check_real("x_obs", x_obs)
+    event_shape = _event_shape(x_std)
     shape = tuple(x_obs.shape)
-    if len(shape) == 2 and shape[0] == 1:
+    if event_shape is None:
+        if mask is not None:
+            raise ValueError(f"mask is for ensembles; {who} was trained on vectors x")
+        dim_x = x_std.shift.shape[0]
+        if len(shape) == 2 and shape[0] == 1:
+            x_obs = x_obs[0]
+        if tuple(x_obs.shape) != (dim_x,):
+            raise ValueError(
+                f"x_obs must be one observation of shape ({dim_x},) like the x that {who} "
+                f"was trained on, got shape {shape}"
+            )
+        x_obs = jnp.asarray(x_obs, jnp.float32)
+        if is_concrete(x_obs) and not bool(jnp.all(jnp.isfinite(x_obs))):
+            raise ValueError("x_obs has NaN or infinite entries")
+        return x_obs, None
+    if len(shape) == len(event_shape) + 2 and shape[0] == 1:
         x_obs = x_obs[0]
-    if tuple(x_obs.shape) != (dim_x,):
+        mask = None if mask is None else jnp.asarray(mask).reshape(-1)
+    if x_obs.ndim != len(event_shape) + 1 or tuple(x_obs.shape[1:]) != event_shape:
+        expected = ", ".join(["m"] + [str(s) for s in event_shape])
         raise ValueError(
-            f"x_obs must be one observation of shape ({dim_x},) like the x that {who} was "
-            f"trained on, got shape {shape}"
+            f"x_obs must be one ensemble of shape ({expected}) (any number m of events) like "
+            f"the x that {who} was trained on, got shape {shape}"
         )
-    x_obs = jnp.asarray(x_obs, jnp.float32)
-    if isinstance(x_obs, jax.core.Tracer):
-        return x_obs
-    if not bool(jnp.all(jnp.isfinite(x_obs))):
-        raise ValueError("x_obs has NaN or infinite entries")
-    return x_obs
+    if not (is_concrete(x_obs) and (mask is None or is_concrete(mask))):
+        return traced_observation(x_obs, mask, x_std)
+    x, m = ensemble_mask("x_obs", np.asarray(x_obs, np.float32)[None], _batch_mask(mask))
+    if not np.isfinite(x).all():
+        raise ValueError(
+            "x_obs has NaN or infinite entries in real events (NaN padding must be NaN in "
+            "every entry of the event, or pass mask=)"
+        )
+    return jnp.asarray(x[0]), jnp.asarray(m[0])
 
 
-def check_observations(xs, dim_x, who: str) -> Array:
-    """A batch of observations ``(m, dim_x)`` (or of NaN-padded ensembles ``(b, m, *event)``)."""
-    event_shape = _event_shape(dim_x)
-    dim_x = _size(dim_x)
+def _batch_mask(mask):
+    return None if mask is None else np.asarray(mask)[None]
+
+
+def traced_observation(x, mask, x_std: Standardizer) -> tuple[Array, Array | None]:
+    """``(x, mask)`` of one observation without value checks (works under ``jit``/``vmap``)."""
+    x = jnp.asarray(x, jnp.float32)
+    if not x_std.is_ensemble:
+        return x, None
+    if mask is None:
+        mask = ~jnp.all(jnp.isnan(x.reshape(x.shape[0], -1)), axis=1)
+    mask = jnp.asarray(mask)
+    if mask.shape != x.shape[:1] or mask.dtype != jnp.bool_:
+        raise ValueError(
+            f"mask must be a bool array of shape ({x.shape[0]},), got {mask.dtype}{mask.shape}"
+        )
+    keep = mask.reshape(mask.shape + (1,) * (x.ndim - 1))
+    return jnp.where(keep, x, 0.0), mask
+
+
+def check_observations(xs, mask, x_std: Standardizer, who: str) -> tuple[Array, Array | None]:
+    """A batch of observations ``(b, dx)``, or ensembles ``(b, m, *event)`` with ``mask (b, m)``."""
+    event_shape = _event_shape(x_std)
     if event_shape is not None:
         xs = as_x_float("xs", xs)
         if xs.ndim != len(event_shape) + 2 or tuple(xs.shape[2:]) != event_shape:
             expected = ", ".join(["b", "m"] + [str(s) for s in event_shape])
             raise ValueError(
-                f"xs must have shape ({expected}) (b ensembles of m events, padding rows NaN) "
-                f"like the x that {who} was trained on, got {xs.shape}"
+                f"xs must have shape ({expected}) (b ensembles of m events) like the x that "
+                f"{who} was trained on, got {xs.shape}"
             )
-        check_ensembles_not_empty("xs", xs)
-        return jnp.asarray(xs, jnp.float32)
+        xs, mask = ensemble_mask("xs", xs, mask)
+        if not np.isfinite(xs).all():
+            raise ValueError("xs has NaN or infinite entries in real events")
+        return jnp.asarray(xs), jnp.asarray(mask)
+    if mask is not None:
+        raise ValueError(f"mask is for ensembles; {who} was trained on vectors x")
     xs = as_2d_float("xs", xs)
+    dim_x = x_std.shift.shape[0]
     if xs.shape[1] != dim_x:
         raise ValueError(
-            f"xs must have shape (m, {dim_x}) like the x that {who} was trained on, got {xs.shape}"
+            f"xs must have shape (b, {dim_x}) like the x that {who} was trained on, got {xs.shape}"
         )
-    return jnp.asarray(xs, jnp.float32)
+    if not np.isfinite(xs).all():
+        raise ValueError("xs has NaN or infinite entries")
+    return jnp.asarray(xs, jnp.float32), None
 
 
-def check_num_samples(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive int (number of samples), got {n!r}")
-    return int(n)
+def check_parameters(theta, d: int) -> tuple[Array, bool]:
+    """``theta`` as ``(n, d)`` (one ``(d,)`` is accepted), and whether it was one vector."""
+    if isinstance(theta, list | tuple):
+        theta = np.asarray(theta)
+    _check_real("theta", theta)
+    theta = jnp.asarray(theta, jnp.float32)
+    single = theta.ndim == 1
+    theta = theta[None] if single else theta
+    if theta.ndim != 2 or theta.shape[1] != d:
+        shape = theta.shape[1:] if single else theta.shape
+        raise ValueError(f"theta must have shape (n, {d}) or ({d},), got {shape}")
+    return theta, single
+
+
+def check_num_samples(n, name: str = "n") -> int:
+    """The number of samples: a positive int."""
+    return check_positive_int(name, n)

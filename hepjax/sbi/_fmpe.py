@@ -11,12 +11,14 @@ simulated parameters $\theta_1$ (Dax et al. 2023, arXiv:2305.17161),
 with $\theta_t = (1 - (1-\sigma_{\min})t)\,\theta_0 + t\,\theta_1$
 (:class:`hepjax.generative.CondOT`).
 Posterior samples integrate $\dot\theta = v_\phi(t, \theta, x_{obs})$ from
-$t = 0$ to $1$ (:func:`hepjax.generative.sample_ode`). Parameters and data are
-z-scored inside the estimator.
+$t = 0$ to $1$ (:func:`hepjax.generative.sample_ode`); the posterior density
+is exact by the instantaneous change of variables,
+$\log q(\theta_1 \mid x) = \log \mathcal N(\theta_0; 0, I) - \int_0^1
+\nabla\cdot v_\phi(t, \theta_t, x)\,dt$ (:func:`hepjax.generative.log_likelihood`).
+Parameters and data are z-scored inside the estimator.
 """
 
-import dataclasses
-import time
+import math
 from typing import Any
 
 import equinox as eqx
@@ -24,147 +26,113 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ..generative import CondOT, flow_matching_loss, sample_ode
-from ._data import check_num_samples, check_observation
-from ._flows import Identity, embed
-from ._npe import AbstractPosteriorEstimator, _prepare, _sample_one
-from ._training import check_training_options
+from .._core import check_positive_int
+from ..generative import CondOT, flow_matching_loss, log_likelihood, sample_ode
+from ..nn import SinusoidalEmbedding
+from ._base import (
+    AbstractFlowPosterior,
+    ConditionedNet,
+    batch_contexts,
+    check_prior,
+)
 
 
 class ConditionalVectorField(eqx.Module):
-    """An MLP vector field ``v(t, theta, args)`` with ``args["cond"]`` the (z-scored) data."""
+    r"""An MLP vector field ``v(t, theta, args)`` with ``args["cond"]`` the context of ``x``.
+
+    The time enters as $t$ and sinusoidal features $\sin(\pi 2^k t), \cos(\pi
+    2^k t)$, $k = 0..3$ (:class:`hepjax.nn.SinusoidalEmbedding`).
+    """
 
     mlp: eqx.nn.MLP
-    embedding: eqx.Module
-    num_frequencies: int = eqx.field(static=True)
+    time_embedding: SinusoidalEmbedding
+    num_steps: int | None = eqx.field(static=True)
 
     def __init__(
         self,
         dim: int,
         context_dim: int,
         *,
-        embedding: eqx.Module | None = None,
-        hidden_features: int = 128,
-        depth: int = 4,
-        num_frequencies: int = 4,
+        hidden_size: int,
+        num_layers: int,
+        num_steps: int | None,
         key: PRNGKeyArray,
     ):
-        self.embedding = Identity() if embedding is None else embedding
-        self.num_frequencies = num_frequencies
-        size = 1 + 2 * num_frequencies + dim + context_dim
-        self.mlp = eqx.nn.MLP(size, dim, hidden_features, depth, activation=jax.nn.silu, key=key)
+        # frequencies pi * (8, 4, 2, 1): scale 8 pi, slowest frequency 1/8 of the fastest
+        self.time_embedding = SinusoidalEmbedding(8, max_period=8.0, scale=8.0 * math.pi)
+        size = 1 + self.time_embedding.dim + dim + context_dim
+        self.mlp = eqx.nn.MLP(size, dim, hidden_size, num_layers, activation=jax.nn.silu, key=key)
+        self.num_steps = num_steps
 
     def __call__(self, t, theta: Float[Array, " d"], args) -> Float[Array, " d"]:
         t = jnp.asarray(t, theta.dtype)
-        freqs = jnp.pi * 2.0 ** jnp.arange(self.num_frequencies, dtype=theta.dtype)
-        time_features = jnp.concatenate([t[None], jnp.sin(freqs * t), jnp.cos(freqs * t)])
-        context = embed(self.embedding, args["cond"])
-        return self.mlp(jnp.concatenate([time_features, theta, context]))
+        features = jnp.concatenate([t[None], self.time_embedding(t)])
+        return self.mlp(jnp.concatenate([features, theta, args["cond"]]))
+
+    def sample_given_context(self, key: PRNGKeyArray, context: Float[Array, " c"]) -> Array:
+        """One z-scored sample: $\\theta_0 \\sim \\mathcal N(0, I)$ integrated to $t = 1$."""
+        x0 = jax.random.normal(key, (self.mlp.out_size,))
+        solver = "midpoint" if self.num_steps is not None else "dopri5"
+        return sample_ode(self, x0, cond=context, solver=solver, num_steps=self.num_steps)
+
+    def log_prob_given_context(self, theta: Float[Array, " d"], context: Float[Array, " c"]):
+        """Exact $\\log q(\\theta \\mid c)$ of the flow (adaptive Dopri5, exact divergence)."""
+        return log_likelihood(self, theta, cond=context, solver="dopri5")
 
 
-def _fmpe_loss(field, batch, *, key):
-    return flow_matching_loss(field, batch["theta"], key=key, cond=batch["x"], path=CondOT())
+def _fmpe_loss(net, batch, *, key):
+    context = batch_contexts(net, batch)
+    return flow_matching_loss(net.body, batch["theta"], key=key, cond=context, path=CondOT())
 
 
 @eqx.filter_jit
-def _make_field(*args, **kwargs):
-    return ConditionalVectorField(*args, **kwargs)
+def _make_field(dim, context_dim, embedding, *, key, **kwargs):
+    return ConditionedNet(embedding, ConditionalVectorField(dim, context_dim, key=key, **kwargs))
 
 
-class FMPE(AbstractPosteriorEstimator):
+class FMPE(AbstractFlowPosterior):
     """Flow-matching posterior estimation with an MLP vector field conditioned on ``x``.
 
     Args:
-        hidden_features: width of the vector-field MLP.
-        depth: hidden layers of the MLP.
-        embedding: optional Equinox module mapping one z-scored ``x`` to features.
-        num_steps: fixed midpoint steps of the sampling ODE (``None``: adaptive Dopri5).
-        batch_size: training batch size.
-        learning_rate: Adam learning rate.
-        max_steps: upper limit on optimizer steps.
-        validation_fraction: fraction of simulations held out for early stopping.
-        patience: stop after this many epochs without a better validation loss.
-        clip_norm: gradient clipping (global norm), or ``None``.
-        nan_policy: ``"drop"`` (with a warning) or ``"raise"`` on NaN/inf rows.
-        progress: show a progress bar (default: when stderr is a terminal).
+        hidden_size: width of the vector-field MLP. 128 for the single-MLP
+            networks of :mod:`hepjax.sbi` (FMPE's field, NRE's classifier),
+            which carry the whole map alone, unlike a flow's many small conditioners.
+        num_layers: hidden layers of the MLP.
+        embedding: optional Equinox module mapping one z-scored ``x`` to
+            features (a set embedding ``embedding(x, mask)`` for ensembles).
+        num_steps: fixed midpoint steps of the sampling ODE (``None``: adaptive
+            Dopri5). :meth:`log_prob` always integrates adaptively.
+        prior: optional prior (a task, or an object with ``log_prior(theta)``):
+            samples outside its support are rejected and redrawn.
+        training: the :class:`~hepjax.sbi.TrainingOptions` (keyword-only). Its
+            validation loss is evaluated with a fixed key (the same times and
+            noise at every epoch), so patience counts real stagnation; the
+            ``sbi`` package also stops FMPE after 20 epochs without improvement.
     """
 
-    hidden_features: int = 128
-    depth: int = 4
+    hidden_size: int = 128
+    num_layers: int = 4
     embedding: Any = None
     num_steps: int | None = 50
-    batch_size: int = 200
-    learning_rate: float = 1e-3
-    max_steps: int = 20_000
-    validation_fraction: float = 0.1
-    patience: int = 30
-    clip_norm: float | None = 5.0
-    nan_policy: str = "drop"
-    progress: bool | None = eqx.field(default=None, static=True)
-    net: Any = None
-    theta_std: Any = None
-    x_std: Any = None
-    history: Any = None
+    prior: Any = None
 
     def __check_init__(self):
-        for name in ("hidden_features", "depth"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.num_steps is not None and (
-            not isinstance(self.num_steps, int) or self.num_steps < 1
-        ):
-            raise ValueError(f"num_steps must be a positive int or None, got {self.num_steps!r}")
-        if self.nan_policy not in ("drop", "raise"):
-            raise ValueError(f"nan_policy must be 'drop' or 'raise', got {self.nan_policy!r}")
-        check_training_options(
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_steps=self.max_steps,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-        )
+        check_prior(self.prior, ("log_prior",), "FMPE")
+        for name in ("hidden_size", "num_layers"):
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("num_steps", self.num_steps, allow_none=True)
 
-    def fit(self, key: PRNGKeyArray, theta: ArrayLike, x: ArrayLike) -> "FMPE":
-        """Train on ``theta (n, d)`` and ``x (n, dx)``; returns the fitted estimator."""
-        started = time.perf_counter()
-        theta, x, theta_std, x_std, data, context_dim = _prepare(
-            key, theta, x, self.nan_policy, self.embedding
-        )
-        k_init, k_train = jax.random.split(key)
-        field = _make_field(
-            theta.shape[1],
+    def fit(
+        self, key: PRNGKeyArray, theta: ArrayLike, x: ArrayLike, mask: ArrayLike | None = None
+    ) -> "FMPE":
+        """Train on ``theta (n, d)`` and ``x (n, dx)`` (or ensembles with ``mask``)."""
+        build = lambda dim, context_dim, k: _make_field(
+            dim,
             context_dim,
-            embedding=self.embedding,
-            hidden_features=self.hidden_features,
-            depth=self.depth,
-            key=k_init,
+            self.embedding,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            num_steps=self.num_steps,
+            key=k,
         )
-        field, history = self._train(k_train, field, _fmpe_loss, data, started)
-        return dataclasses.replace(
-            self, net=field, theta_std=theta_std, x_std=x_std, history=history
-        )
-
-    def _sampler_options(self) -> tuple:
-        return (self.num_steps,)
-
-    @staticmethod
-    def _sample_z(net, key, x_z, n, options):
-        (num_steps,) = options
-        dim = net.mlp.out_size
-        solver = "midpoint" if num_steps is not None else "dopri5"
-
-        def one(k):
-            x0 = jax.random.normal(k, (dim,))
-            return sample_ode(net, x0, cond=x_z, solver=solver, num_steps=num_steps)
-
-        return jax.vmap(one)(jax.random.split(key, n))
-
-    def sample(self, key: PRNGKeyArray, x_obs: ArrayLike, n: int) -> Float[Array, "n d"]:
-        """``n`` posterior samples for ``x_obs``, by integrating the learned flow."""
-        self._require_fitted("sample")
-        x_obs = check_observation(x_obs, self.x_std, "FMPE")
-        n = check_num_samples(n)
-        return _sample_one(
-            FMPE._sample_z, self.net, self.theta_std, self.x_std, key, x_obs, n, (self.num_steps,)
-        )
+        return self._fit_conditioned(key, theta, x, mask, build, _fmpe_loss)

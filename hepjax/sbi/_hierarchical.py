@@ -27,9 +27,9 @@ q(\theta \mid X)\,d\theta$ (:meth:`HierarchicalNPE.sample_local` without
 ``theta``): the ensemble pins $\theta$ down, which sharpens every event's
 local posterior compared with $p(z_i \mid x_i)$ from the event alone.
 
-Ensembles are padded arrays ``x: (N, m, *event_shape)`` whose padding events
-are all NaN (:func:`hepjax.sbi.pad_ensembles`); local parameters
-``z: (N, m, d_z)`` are NaN on the same events.
+Ensembles are padded arrays ``x: (N, m, *event_shape)`` with a boolean
+``mask: (N, m)`` of the real events (``mask=None``: padding events are all
+NaN); local parameters ``z: (N, m, d_z)`` are ignored on padding events.
 """
 
 import dataclasses
@@ -42,20 +42,19 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._core import check_positive, check_positive_int
+from ._base import AbstractPosteriorEstimator, standardize_x, train_estimator
 from ._data import (
-    NAN_POLICIES,
     NotFittedError,
     Standardizer,
     as_2d_float,
     as_x_float,
-    check_ensembles_not_empty,
     check_num_samples,
-    check_observation,
+    ensemble_mask,
 )
 from ._embeddings import DeepSetEmbedding
 from ._flows import ConditionalSplineFlow
-from ._npe import NPE, AbstractPosteriorEstimator
-from ._training import check_training_options, train
+from ._npe import NPE
 
 
 class LocalPosteriorNet(eqx.Module):
@@ -63,44 +62,40 @@ class LocalPosteriorNet(eqx.Module):
 
     The context of event ``i`` is ``[encoder(x_i), theta, s(X)]`` (``s`` absent
     without ensemble context; ``encoder`` flattens the event by default).
-    All inputs are z-scored.
+    All inputs are z-scored; padding events are zero and masked out.
     """
 
     flow: ConditionalSplineFlow
     summary: eqx.Module | None
     encoder: eqx.Module | None
-    event_ndim: int = eqx.field(static=True)
 
-    def contexts(self, theta, x) -> tuple[Array, Array]:
-        """Per-event contexts ``(m, c)`` and the mask ``(m,)`` of one ensemble."""
-        mask = ~jnp.all(jnp.isnan(x.reshape(x.shape[0], -1)), axis=1)
-        keep = mask.reshape(mask.shape + (1,) * self.event_ndim)
-        x0 = jnp.where(keep, x, 0.0)
+    def contexts(self, theta, x, mask) -> Array:
+        """Per-event contexts ``(m, c)`` of one ensemble ``x (m, *event)`` with ``mask (m,)``."""
         if self.encoder is None:
-            h = x0.reshape(x0.shape[0], -1)
+            h = x.reshape(x.shape[0], -1)
         else:
-            h = jax.vmap(self.encoder)(x0)
+            h = jax.vmap(self.encoder)(x)
         parts = [h, jnp.broadcast_to(theta, (x.shape[0], theta.shape[0]))]
         if self.summary is not None:
             s = self.summary(x, mask)
             parts.append(jnp.broadcast_to(s, (x.shape[0], s.shape[0])))
-        return jnp.concatenate(parts, axis=1), mask
+        return jnp.concatenate(parts, axis=1)
 
-    def log_prob(self, theta, z, x) -> tuple[Array, Array]:
-        """Per-event ``log q(z_i | ...)`` ``(m,)`` of one ensemble (0 on padding) and the mask."""
-        context, mask = self.contexts(theta, x)
-        z0 = jnp.where(mask[:, None], z, 0.0)
-        lp = jax.vmap(self.flow.log_prob_given_context)(z0, context)
-        return jnp.where(mask, lp, 0.0), mask
+    def log_prob(self, theta, z, x, mask) -> Array:
+        """Per-event ``log q(z_i | ...)`` ``(m,)`` of one ensemble (0 on padding)."""
+        context = self.contexts(theta, x, mask)
+        lp = jax.vmap(self.flow.log_prob_given_context)(z, context)
+        return jnp.where(mask, lp, 0.0)
 
 
 def _local_loss(net, batch, *, key=None):
     del key
-    lp, mask = jax.vmap(net.log_prob)(batch["theta"], batch["z"], batch["x"])
+    mask = batch["mask"]
+    lp = jax.vmap(net.log_prob)(batch["theta"], batch["z"], batch["x"], mask)
     return -jnp.sum(lp) / jnp.maximum(jnp.sum(mask), 1)
 
 
-def _check_z(z, x) -> np.ndarray:
+def _check_z(z, x, mask) -> np.ndarray:
     z = np.asarray(z)
     if z.dtype == np.bool_ or z.dtype.kind not in "fiu":
         raise TypeError(f"z must hold real numbers (float or int), got dtype {z.dtype}")
@@ -112,7 +107,7 @@ def _check_z(z, x) -> np.ndarray:
             f"z must have shape (N, m, d_z) (or (N, m) for one local parameter) matching x's "
             f"(N, m) = {x.shape[:2]}, got {z.shape}"
         )
-    return z
+    return np.where(mask[..., None], z, 0.0).astype(np.float32)
 
 
 def _default_set_embedding(event_shape, out_features, key):
@@ -124,7 +119,7 @@ def _default_set_embedding(event_shape, out_features, key):
     return DeepSetEmbedding(event_shape[0], out_features, key=key)
 
 
-class HierarchicalNPE(eqx.Module):
+class HierarchicalNPE(AbstractPosteriorEstimator):
     """Global and local posteriors for hierarchical simulators over event ensembles.
 
     Sizes are inferred at :meth:`fit`; ``HierarchicalNPE()`` works with its
@@ -132,31 +127,26 @@ class HierarchicalNPE(eqx.Module):
     local context).
 
     Args:
-        global_estimator: the estimator of $q(\\theta \\mid X)$: an unfitted
-            :class:`~hepjax.sbi.NPE`, :class:`~hepjax.sbi.FMPE` or
-            :class:`~hepjax.sbi.NRE`. Without an ``embedding`` it gets a
-            :class:`~hepjax.sbi.DeepSetEmbedding` (for vector events). ``None``: ``NPE()``.
+        global_estimator: the estimator of $q(\\theta \\mid X)$: any unfitted
+            estimator of :mod:`hepjax.sbi` with an ``embedding`` field
+            (:class:`~hepjax.sbi.NPE`, :class:`~hepjax.sbi.FMPE`,
+            :class:`~hepjax.sbi.NRE`). Without an ``embedding`` it gets a
+            :class:`~hepjax.sbi.DeepSetEmbedding` (for vector events). It
+            trains with its own ``training`` options. ``None``: ``NPE()``.
         ensemble_context: condition the local posterior on a set summary $s(X)$
             of the whole ensemble (besides the event and $\\theta$).
-        summary_embedding: the set embedding $s$ (``None``: a deep set built at fit).
+        summary_embedding: the set embedding $s$, called as ``s(x, mask)``
+            (``None``: a deep set built at fit).
         event_encoder: optional module mapping one (z-scored) event to a feature
             vector for the local context (``None``: the flattened event).
         summary_features: size of the default summary and global embeddings.
         num_transforms: coupling layers of the local spline flow.
-        hidden_features: width of its conditioner MLPs.
-        depth: hidden layers per conditioner.
+        hidden_size: width of its conditioner MLPs (64, as for NPE).
+        num_layers: hidden layers per conditioner.
         num_bins: spline bins.
         tail_bound: splines act on $[-B, B]$ of the z-scored local parameters.
-        batch_size: ensembles per batch for the local posterior.
-        learning_rate: Adam learning rate of the local posterior (the global
-            estimator uses its own training options).
-        max_steps: upper limit on optimizer steps (local posterior).
-        validation_fraction: fraction of ensembles held out for early stopping.
-        patience: stop after this many epochs without a better validation loss.
-        clip_norm: gradient clipping (global norm), or ``None``.
-        progress: show a progress bar (default: when stderr is a terminal).
-        nan_policy: ``"drop"`` (with a warning) or ``"raise"`` on ensembles
-            with NaN/inf outside whole-event padding.
+        training: the :class:`~hepjax.sbi.TrainingOptions` of the local
+            posterior (keyword-only); its ``batch_size`` counts ensembles.
 
     Example:
         ```python notest
@@ -173,58 +163,33 @@ class HierarchicalNPE(eqx.Module):
     event_encoder: Any = None
     summary_features: int = 16
     num_transforms: int = 4
-    hidden_features: int = 64
-    depth: int = 2
+    hidden_size: int = 64
+    num_layers: int = 2
     num_bins: int = 8
     tail_bound: float = 5.0
-    batch_size: int = 100
-    learning_rate: float = 1e-3
-    max_steps: int = 20_000
-    validation_fraction: float = 0.1
-    patience: int = 20
-    clip_norm: float | None = 5.0
-    nan_policy: str = "drop"
-    progress: bool | None = eqx.field(default=None, static=True)
+    _: dataclasses.KW_ONLY
     global_: Any = None
-    net: Any = None
-    theta_std: Any = None
     z_std: Any = None
-    x_std: Any = None
-    history: Any = None
 
     def __check_init__(self):
-        if self.global_estimator is not None and not isinstance(
-            self.global_estimator, AbstractPosteriorEstimator
+        glob = self.global_estimator
+        if glob is not None and not all(
+            callable(getattr(glob, m, None)) for m in ("fit", "sample", "sample_batch")
         ):
             raise TypeError(
-                "global_estimator must be an sbi estimator such as sbi.NPE(), got "
-                f"{type(self.global_estimator).__name__}"
+                "global_estimator must be an sbi estimator such as sbi.NPE() (with fit, sample "
+                f"and sample_batch), got {type(glob).__name__}"
             )
-        if self.global_estimator is not None and self.global_estimator.is_fitted:
+        if glob is not None and not hasattr(glob, "embedding"):
+            raise TypeError(
+                f"global_estimator must take an embedding= for ensembles (NPE, FMPE, NRE); "
+                f"{type(glob).__name__} has none"
+            )
+        if glob is not None and getattr(glob, "is_fitted", False):
             raise ValueError("global_estimator must be unfitted: HierarchicalNPE.fit trains it")
-        for name in (
-            "summary_features",
-            "num_transforms",
-            "hidden_features",
-            "depth",
-            "num_bins",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.nan_policy not in NAN_POLICIES:
-            raise ValueError(f"nan_policy must be 'drop' or 'raise', got {self.nan_policy!r}")
-        check_training_options(
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_steps=self.max_steps,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-        )
-
-    @property
-    def is_fitted(self) -> bool:
-        return self.net is not None
+        for name in ("summary_features", "num_transforms", "hidden_size", "num_layers", "num_bins"):
+            check_positive_int(name, getattr(self, name))
+        check_positive("tail_bound", self.tail_bound)
 
     def _require_fitted(self, what: str) -> None:
         if not self.is_fitted:
@@ -233,13 +198,21 @@ class HierarchicalNPE(eqx.Module):
             )
 
     def fit(
-        self, key: PRNGKeyArray, theta: ArrayLike, z: ArrayLike, x: ArrayLike
+        self,
+        key: PRNGKeyArray,
+        theta: ArrayLike,
+        z: ArrayLike,
+        x: ArrayLike,
+        mask: ArrayLike | None = None,
     ) -> "HierarchicalNPE":
         """Train on ensembles: ``theta (N, d)``, ``z (N, m, d_z)``, ``x (N, m, *event_shape)``.
 
-        Padding events are NaN in ``x`` (and in ``z``). Ensembles with NaN or
-        inf elsewhere are dropped (``nan_policy="drop"``, with a warning) or
-        refused; an ensemble made entirely of padding is an error.
+        ``mask (N, m)`` marks the real events (``None``: events of ``x`` that
+        are all NaN are padding); ``z`` is ignored on padding events. Ensembles
+        with NaN or inf in real events are dropped (``nan_policy="drop"``, with
+        a warning) or refused; an ensemble made entirely of padding is an error.
+        The global estimator is trained first, then the local posterior;
+        ``history`` is the local posterior's, ``global_.history`` the global one's.
 
         Raises:
             TypeError: non-numeric inputs.
@@ -251,32 +224,28 @@ class HierarchicalNPE(eqx.Module):
         x = as_x_float("x", x)
         if x.ndim < 3:
             raise ValueError(
-                "x must hold ensembles of shape (N, m, *event_shape) (padding events all NaN), "
-                f"got shape {x.shape}"
+                "x must hold ensembles of shape (N, m, *event_shape) (with a mask or NaN "
+                f"padding), got shape {x.shape}"
             )
         if theta.shape[0] != x.shape[0]:
             raise ValueError(
                 f"theta and x must have one row per ensemble, got {theta.shape[0]} and {x.shape[0]}"
             )
-        z = _check_z(z, x)
-        padding = check_ensembles_not_empty("x", x)
-        keep = padding.reshape(padding.shape + (1,) * (x.ndim - 2))
-        x_ok = np.isfinite(np.where(keep, 0.0, x)).reshape(x.shape[0], -1).all(1)
-        z_ok = np.isfinite(np.where(padding[..., None], 0.0, z)).reshape(z.shape[0], -1).all(1)
-        bad = ~(np.isfinite(theta).all(1) & x_ok & z_ok)
+        x, mask = ensemble_mask("x", x, mask)
+        z = _check_z(z, x, mask)
+        finite = lambda a: np.isfinite(a.reshape(a.shape[0], -1)).all(1)
+        bad = ~(finite(theta) & finite(x) & finite(z))
         if bad.any():
             import warnings
 
             message = (
                 f"{int(bad.sum())} of {theta.shape[0]} training ensembles have NaN or infinite "
-                "values in theta, z or x (outside whole-event padding)"
+                "values in theta, z or x (in real events)"
             )
-            if self.nan_policy == "raise":
+            if self.training.nan_policy == "raise":
                 raise ValueError(f"{message}; clean them or use nan_policy='drop'")
             warnings.warn(f"{message}; dropping them (nan_policy='drop')", stacklevel=2)
-            theta, z, x = theta[~bad], z[~bad], x[~bad]
-            padding = padding[~bad]
-        z = np.where(padding[..., None], np.nan, z).astype(np.float32)
+            theta, z, x, mask = theta[~bad], z[~bad], x[~bad], mask[~bad]
 
         event_shape = x.shape[2:]
         k_glob, k_sum, k_emb, k_flow, k_train = jax.random.split(key, 5)
@@ -284,13 +253,18 @@ class HierarchicalNPE(eqx.Module):
         if glob.embedding is None:
             emb = _default_set_embedding(event_shape, self.summary_features, k_emb)
             glob = dataclasses.replace(glob, embedding=emb)
-        glob = glob.fit(k_glob, theta, x)
+        glob = glob.fit(k_glob, theta, x, mask)
 
-        theta_std, z_std, x_std = (Standardizer.fit(a) for a in (theta, z, x))
+        theta_std, z_std, x_std = (
+            Standardizer.fit(theta),
+            Standardizer.fit(z, mask),
+            Standardizer.fit(x, mask),
+        )
         data = {
             "theta": np.asarray(theta_std.forward(theta)),
-            "z": np.asarray(z_std.forward(z)),
-            "x": np.asarray(x_std.forward(x)),
+            "z": np.asarray(standardize_x(z_std, jnp.asarray(z), jnp.asarray(mask))),
+            "x": np.asarray(standardize_x(x_std, jnp.asarray(x), jnp.asarray(mask))),
+            "mask": mask,
         }
         summary = None
         if self.ensemble_context:
@@ -304,30 +278,13 @@ class HierarchicalNPE(eqx.Module):
             summary,
             self.event_encoder,
             num_transforms=self.num_transforms,
-            hidden_features=self.hidden_features,
-            depth=self.depth,
+            hidden_features=self.hidden_size,
+            depth=self.num_layers,
             num_bins=self.num_bins,
             tail_bound=self.tail_bound,
             key=k_flow,
         )
-        net, history = train(
-            k_train,
-            net,
-            _local_loss,
-            data,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_steps=self.max_steps,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-            clip_norm=self.clip_norm,
-            progress=self.progress,
-        )
-        history = {
-            "global": glob.history,
-            "local": history,
-            "seconds": time.perf_counter() - started,
-        }
+        net, history = train_estimator(k_train, net, _local_loss, data, self.training, started)
         return dataclasses.replace(
             self,
             global_=glob,
@@ -340,31 +297,52 @@ class HierarchicalNPE(eqx.Module):
 
     # global posterior -------------------------------------------------------------
 
-    def sample(self, key: PRNGKeyArray, x_obs: ArrayLike, n: int) -> Float[Array, "n d"]:
+    def _global_method(self, name: str, what: str):
+        self._require_fitted(name)
+        method = getattr(self.global_, name, None)
+        if method is None:
+            raise TypeError(
+                f"{name} needs a global estimator with {what}, e.g. "
+                f"global_estimator=sbi.{'NRE' if name == 'log_ratio' else 'NPE'}(...); the "
+                f"global {type(self.global_).__name__} has none"
+            )
+        return method
+
+    def sample(
+        self, key: PRNGKeyArray, x_obs: ArrayLike, n: int, mask: ArrayLike | None = None
+    ) -> Float[Array, "n d"]:
         """``n`` samples of the global posterior $q(\\theta \\mid X_{obs})$."""
         self._require_fitted("sample")
-        return self.global_.sample(key, x_obs, n)
+        return self.global_.sample(key, x_obs, n, mask)
 
-    def sample_batch(self, key: PRNGKeyArray, xs: ArrayLike, n: int) -> Float[Array, "b n d"]:
+    def sample_batch(
+        self, key: PRNGKeyArray, xs: ArrayLike, n: int, mask: ArrayLike | None = None
+    ) -> Float[Array, "b n d"]:
         """``n`` global-posterior samples for each ensemble of ``xs (b, m, *event_shape)``."""
         self._require_fitted("sample_batch")
-        return self.global_.sample_batch(key, xs, n)
+        return self.global_.sample_batch(key, xs, n, mask)
 
-    def log_prob(self, theta: ArrayLike, x_obs: ArrayLike) -> Float[Array, "*n"]:
-        """$\\log q(\\theta \\mid X_{obs})$ (global estimators with a density: NPE)."""
-        self._require_fitted("log_prob")
-        if not hasattr(self.global_, "log_prob"):
-            raise TypeError(f"the global {type(self.global_).__name__} has no log_prob")
-        return self.global_.log_prob(theta, x_obs)
+    def log_prob(
+        self, theta: ArrayLike, x_obs: ArrayLike, mask: ArrayLike | None = None
+    ) -> Float[Array, "*n"]:
+        """$\\log q(\\theta \\mid X_{obs})$ (global estimators with a density: NPE, FMPE)."""
+        return self._global_method("log_prob", "a density log_prob")(theta, x_obs, mask)
 
-    def log_ratio(self, theta: ArrayLike, x_obs: ArrayLike) -> Float[Array, "*n"]:
+    def log_ratio(
+        self, theta: ArrayLike, x_obs: ArrayLike, mask: ArrayLike | None = None
+    ) -> Float[Array, "*n"]:
         """$\\log r(\\theta, X_{obs})$ of a global :class:`~hepjax.sbi.NRE` (a test statistic)."""
-        self._require_fitted("log_ratio")
-        if not hasattr(self.global_, "log_ratio"):
-            raise TypeError(
-                f"log_ratio needs global_estimator=sbi.NRE(...), got {type(self.global_).__name__}"
-            )
-        return self.global_.log_ratio(theta, x_obs)
+        return self._global_method("log_ratio", "a ratio log_ratio")(theta, x_obs, mask)
+
+    def relative_log_likelihood(
+        self,
+        theta: Float[ArrayLike, " d"],
+        x: Float[ArrayLike, "m ..."],
+        mask: ArrayLike | None = None,
+    ) -> Float[Array, ""]:
+        """The global estimator's log likelihood of the ensemble, up to a function of ``x``."""
+        self._require_fitted("relative_log_likelihood")
+        return self.global_.relative_log_likelihood(theta, x, mask)
 
     # local posterior --------------------------------------------------------------
 
@@ -383,6 +361,7 @@ class HierarchicalNPE(eqx.Module):
         x_obs: ArrayLike,
         n: int,
         theta: ArrayLike | None = None,
+        mask: ArrayLike | None = None,
     ) -> Float[Array, "n m dz"]:
         """``n`` joint samples of every event's local parameters, ``(n, m, d_z)``.
 
@@ -391,21 +370,23 @@ class HierarchicalNPE(eqx.Module):
         posterior, so the result is $q(z_i \\mid X)$. Padding events are NaN.
         """
         self._require_fitted("sample_local")
-        x_obs = check_observation(x_obs, self.x_std, "HierarchicalNPE")
+        x_obs, mask = self._observation(x_obs, mask)
         n = check_num_samples(n)
         k_theta, k_z = jax.random.split(key)
         if theta is None:
-            thetas = jnp.asarray(self.global_.sample(k_theta, x_obs, n), jnp.float32)
+            thetas = jnp.asarray(self.global_.sample(k_theta, x_obs, n, mask), jnp.float32)
         else:
             thetas = jnp.broadcast_to(self._check_theta(theta), (n, self.theta_std.shift.shape[0]))
-        return _sample_local(self.net, self.theta_std, self.z_std, self.x_std, k_z, thetas, x_obs)
+        return _sample_local(
+            self.net, self.theta_std, self.z_std, self.x_std, k_z, thetas, x_obs, mask
+        )
 
     def log_prob_local(
-        self, z: ArrayLike, x_obs: ArrayLike, theta: ArrayLike
+        self, z: ArrayLike, x_obs: ArrayLike, theta: ArrayLike, mask: ArrayLike | None = None
     ) -> Float[Array, " m"]:
         """$\\log q(z_i \\mid x_i, \\theta, s(X))$ per event ``(m,)`` (NaN on padding)."""
         self._require_fitted("log_prob_local")
-        x_obs = check_observation(x_obs, self.x_std, "HierarchicalNPE")
+        x_obs, mask = self._observation(x_obs, mask)
         theta = self._check_theta(theta)
         dz = self.z_std.shift.shape[0]
         z = jnp.asarray(z, jnp.float32)
@@ -413,28 +394,31 @@ class HierarchicalNPE(eqx.Module):
             z = z[:, None]
         if z.shape != (x_obs.shape[0], dz):
             raise ValueError(f"z must have shape ({x_obs.shape[0]}, {dz}), got {z.shape}")
-        return _log_prob_local(self.net, self.theta_std, self.z_std, self.x_std, z, x_obs, theta)
+        z = jnp.where(mask[:, None], z, 0.0)
+        return _log_prob_local(
+            self.net, self.theta_std, self.z_std, self.x_std, z, x_obs, mask, theta
+        )
 
 
 @eqx.filter_jit
 def _build_local(dz, dtheta, x_shape, summary, encoder, *, key, **flow_kwargs):
-    event_ndim = len(x_shape) - 1
     x0 = jnp.zeros(x_shape, jnp.float32)
+    mask0 = jnp.ones(x_shape[:1], bool)
     h = x0.reshape(x_shape[0], -1) if encoder is None else jax.vmap(encoder)(x0)
     context_dim = h.shape[1] + dtheta
     if summary is not None:
-        context_dim += summary(x0).shape[0]
+        context_dim += summary(x0, mask0).shape[0]
     flow = ConditionalSplineFlow(dz, context_dim, key=key, **flow_kwargs)
-    return LocalPosteriorNet(flow, summary, encoder, event_ndim)
+    return LocalPosteriorNet(flow, summary, encoder)
 
 
 @eqx.filter_jit
-def _sample_local(net, theta_std, z_std, x_std, key, thetas, x_obs):
-    x_z = x_std.forward(x_obs)
+def _sample_local(net, theta_std, z_std, x_std, key, thetas, x_obs, mask):
+    x_z = standardize_x(x_std, x_obs, mask)
     m = x_obs.shape[0]
 
     def one(k, theta):
-        context, mask = net.contexts(theta_std.forward(theta), x_z)
+        context = net.contexts(theta_std.forward(theta), x_z, mask)
         keys = jax.random.split(k, m)
         z = jax.vmap(net.flow.sample_given_context)(keys, context)
         return jnp.where(mask[:, None], z_std.inverse(z), jnp.nan)
@@ -443,6 +427,8 @@ def _sample_local(net, theta_std, z_std, x_std, key, thetas, x_obs):
 
 
 @eqx.filter_jit
-def _log_prob_local(net, theta_std, z_std, x_std, z, x_obs, theta):
-    lp, mask = net.log_prob(theta_std.forward(theta), z_std.forward(z), x_std.forward(x_obs))
+def _log_prob_local(net, theta_std, z_std, x_std, z, x_obs, mask, theta):
+    x_z = standardize_x(x_std, x_obs, mask)
+    z_z = standardize_x(z_std, z, mask)
+    lp = net.log_prob(theta_std.forward(theta), z_z, x_z, mask)
     return jnp.where(mask, lp + z_std.log_det(), jnp.nan)

@@ -18,87 +18,64 @@ proposals from the prior are weighted by $e^{d}$ and ``n`` of them resampled.
 The prior is ``prior=`` (a task or anything with ``sample_prior(key, n)``);
 without one, a Gaussian kernel density estimate of the training parameters
 stands in for it (proposals from the KDE, weights $e^{d}$, which assumes the
-KDE is close to the prior).
+KDE is close to the prior). The classifier output is a learned log likelihood
+up to a function of $x$ (``relative_log_likelihood``), a test statistic for
+:mod:`hepjax.sbi.frequentist`.
 """
 
-import dataclasses
-import time
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ._data import Standardizer, check_num_samples, check_observation
-from ._flows import Identity, embed
-from ._npe import AbstractPosteriorEstimator, _prepare
-from ._training import check_training_options
+from .._core import check_choice, check_positive_int
+from ._base import (
+    AbstractPosteriorEstimator,
+    ConditionedNet,
+    KDEPrior,
+    batch_contexts,
+    check_prior,
+    observation_context,
+)
+from ._data import check_num_samples, traced_observation
 
 LOSSES = ("binary", "balanced", "contrastive")
 
 
 class RatioClassifier(eqx.Module):
-    """An MLP ``d(theta, x)`` on z-scored parameters and (embedded) data."""
+    """An MLP ``d(theta, c)`` on z-scored parameters and the context ``c`` of the data."""
 
     mlp: eqx.nn.MLP
-    embedding: eqx.Module
 
-    def __init__(self, dim, context_dim, *, embedding, hidden_features, depth, key):
-        self.embedding = Identity() if embedding is None else embedding
+    def __init__(self, dim, context_dim, *, hidden_size, num_layers, key):
         self.mlp = eqx.nn.MLP(
-            dim + context_dim, "scalar", hidden_features, depth, activation=jax.nn.silu, key=key
+            dim + context_dim, "scalar", hidden_size, num_layers, activation=jax.nn.silu, key=key
         )
 
-    def context(self, x):
-        return embed(self.embedding, x)
-
-    def logit_given_context(self, theta, context):
+    def __call__(self, theta, context):
         return self.mlp(jnp.concatenate([theta, context]))
-
-
-class KDEPrior(eqx.Module):
-    """A Gaussian KDE of parameter samples (Scott's bandwidth), used when no prior is given."""
-
-    points: Float[Array, "n d"]
-    bandwidth: Float[Array, " d"]
-
-    @classmethod
-    def fit(cls, theta: np.ndarray) -> "KDEPrior":
-        n, d = theta.shape
-        factor = n ** (-1.0 / (d + 4))
-        bw = np.maximum(theta.std(0), 1e-8) * factor
-        return cls(jnp.asarray(theta, jnp.float32), jnp.asarray(bw, jnp.float32))
-
-    def sample_prior(self, key, n):
-        k_i, k_e = jax.random.split(key)
-        idx = jax.random.randint(k_i, (n,), 0, self.points.shape[0])
-        return self.points[idx] + self.bandwidth * jax.random.normal(k_e, (n, self.points.shape[1]))
-
-    def log_prior(self, theta):
-        z = (theta - self.points) / self.bandwidth
-        logk = jax.scipy.stats.norm.logpdf(z).sum(-1) - jnp.sum(jnp.log(self.bandwidth))
-        return jax.scipy.special.logsumexp(logk) - jnp.log(self.points.shape[0])
 
 
 def _nre_loss(loss: str, num_classes: int, gamma: float):
     def loss_fn(net, batch, *, key):
-        theta, x = batch["theta"], batch["x"]
+        theta = batch["theta"]
         b = theta.shape[0]
-        context = jax.vmap(net.context)(x)
-        joint = jax.vmap(net.logit_given_context)(theta, context)
+        context = batch_contexts(net, batch)
+        logit = net.body
+        joint = jax.vmap(logit)(theta, context)
         if loss == "contrastive":
             k = min(num_classes, b)
             # row i: its own theta first, then k - 1 others of the batch
             shifts = jax.random.choice(key, jnp.arange(1, b), (k - 1,), replace=False)
             idx = (jnp.arange(b)[:, None] + jnp.concatenate([jnp.zeros(1, int), shifts])) % b
-            logits = jax.vmap(
-                lambda th, c: jax.vmap(net.logit_given_context, in_axes=(0, None))(th, c)
-            )(theta[idx], context)
+            logits = jax.vmap(lambda th, c: jax.vmap(logit, in_axes=(0, None))(th, c))(
+                theta[idx], context
+            )
             return jnp.mean(jax.nn.logsumexp(logits, axis=1) - logits[:, 0])
         perm = jax.random.permutation(key, b)
-        marginal = jax.vmap(net.logit_given_context)(theta[perm], context)
+        marginal = jax.vmap(logit)(theta[perm], context)
         value = jnp.mean(jax.nn.softplus(-joint)) + jnp.mean(jax.nn.softplus(marginal))
         if loss == "balanced":
             balance = jnp.mean(jax.nn.sigmoid(joint)) + jnp.mean(jax.nn.sigmoid(marginal)) - 1.0
@@ -118,17 +95,11 @@ class NRE(AbstractPosteriorEstimator):
         prior: the prior for sampling: a task, or any object with
             ``sample_prior(key, n)``; ``None`` uses a KDE of the training parameters.
         num_proposals: SIR proposals per posterior sample.
-        hidden_features: width of the classifier MLP.
-        depth: hidden layers of the MLP.
-        embedding: optional Equinox module mapping one z-scored ``x`` to features.
-        batch_size: training batch size.
-        learning_rate: Adam learning rate.
-        max_steps: upper limit on optimizer steps.
-        validation_fraction: fraction held out for early stopping.
-        patience: epochs without a better validation loss before stopping.
-        clip_norm: gradient clipping (global norm), or ``None``.
-        nan_policy: ``"drop"`` (with a warning) or ``"raise"`` on NaN/inf rows.
-        progress: show a progress bar (default: when stderr is a terminal).
+        hidden_size: width of the classifier MLP (128, like FMPE's single MLP).
+        num_layers: hidden layers of the MLP.
+        embedding: optional Equinox module mapping one z-scored ``x`` to
+            features (a set embedding ``embedding(x, mask)`` for ensembles).
+        training: the :class:`~hepjax.sbi.TrainingOptions` (keyword-only).
     """
 
     loss: str = "binary"
@@ -136,114 +107,118 @@ class NRE(AbstractPosteriorEstimator):
     balance_weight: float = 100.0
     prior: Any = None
     num_proposals: int = 50
-    hidden_features: int = 128
-    depth: int = 3
+    hidden_size: int = 128
+    num_layers: int = 3
     embedding: Any = None
-    batch_size: int = 200
-    learning_rate: float = 1e-3
-    max_steps: int = 20_000
-    validation_fraction: float = 0.1
-    patience: int = 20
-    clip_norm: float | None = 5.0
-    nan_policy: str = "drop"
-    progress: bool | None = eqx.field(default=None, static=True)
-    net: Any = None
-    theta_std: Any = None
-    x_std: Any = None
-    history: Any = None
 
     def __check_init__(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        for name in ("num_classes", "hidden_features", "depth", "num_proposals"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_choice("loss", self.loss, LOSSES)
+        for name in ("num_classes", "hidden_size", "num_layers", "num_proposals"):
+            check_positive_int(name, getattr(self, name))
         if self.loss == "contrastive" and self.num_classes < 2:
             raise ValueError(f"contrastive NRE needs num_classes >= 2, got {self.num_classes}")
-        if self.prior is not None and not hasattr(self.prior, "sample_prior"):
-            raise TypeError(
-                "prior must be a task or an object with sample_prior(key, n), got "
-                f"{type(self.prior).__name__}"
-            )
-        if self.nan_policy not in ("drop", "raise"):
-            raise ValueError(f"nan_policy must be 'drop' or 'raise', got {self.nan_policy!r}")
-        check_training_options(
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_steps=self.max_steps,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-        )
+        check_prior(self.prior, ("sample_prior",), "NRE")
 
-    def fit(self, key: PRNGKeyArray, theta: ArrayLike, x: ArrayLike) -> "NRE":
-        """Train the classifier on ``theta (n, d)`` and ``x (n, dx)``."""
-        started = time.perf_counter()
-        theta, x, theta_std, x_std, data, context_dim = _prepare(
-            key, theta, x, self.nan_policy, self.embedding
-        )
-        k_init, k_train = jax.random.split(key)
-        net = eqx.filter_jit(RatioClassifier)(
-            theta.shape[1],
+    def fit(
+        self, key: PRNGKeyArray, theta: ArrayLike, x: ArrayLike, mask: ArrayLike | None = None
+    ) -> "NRE":
+        """Train the classifier on ``theta (n, d)`` and ``x (n, dx)`` (or ensembles, ``mask``)."""
+        build = lambda dim, context_dim, k: _make_classifier(
+            dim,
             context_dim,
-            embedding=self.embedding,
-            hidden_features=self.hidden_features,
-            depth=self.depth,
-            key=k_init,
+            self.embedding,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            key=k,
         )
         loss_fn = _nre_loss(self.loss, self.num_classes, self.balance_weight)
-        net, history = self._train(k_train, net, loss_fn, data, started)
-        prior = self.prior if self.prior is not None else KDEPrior.fit(theta)
-        return dataclasses.replace(
-            self, net=net, theta_std=theta_std, x_std=x_std, history=history, prior=prior
-        )
+        # without a prior, a KDE of the training parameters stands in for it
+        prior = self.prior
+        fitted = lambda theta: {"prior": prior if prior is not None else KDEPrior.fit(theta)}
+        return self._fit_conditioned(key, theta, x, mask, build, loss_fn, fitted)
 
-    def log_ratio(self, theta: ArrayLike, x_obs: ArrayLike) -> Float[Array, "*n"]:
+    def log_ratio(
+        self, theta: ArrayLike, x_obs: ArrayLike, mask: ArrayLike | None = None
+    ) -> Float[Array, "*n"]:
         """The classifier output $d(\\theta, x_{obs}) \\approx \\log r$ for ``theta (n, d)``."""
         self._require_fitted("log_ratio")
-        x_obs = check_observation(x_obs, self.x_std, "NRE")
-        theta = jnp.asarray(theta, jnp.float32)
-        single = theta.ndim == 1
-        out = _log_ratio(self.net, self.theta_std, self.x_std, jnp.atleast_2d(theta), x_obs)
+        x_obs, mask = self._observation(x_obs, mask)
+        theta, single = self._parameters(theta)
+        out = _log_ratio(self.net, self.theta_std, self.x_std, theta, x_obs, mask)
         return out[0] if single else out
 
-    def sample(self, key: PRNGKeyArray, x_obs: ArrayLike, n: int) -> Float[Array, "n d"]:
+    def relative_log_likelihood(
+        self,
+        theta: Float[ArrayLike, " d"],
+        x: Float[ArrayLike, "..."],
+        mask: ArrayLike | None = None,
+    ) -> Float[Array, ""]:
+        r"""$d(\theta, x) \approx \log p(x \mid \theta) - \log p(x)$ for one ``theta`` (pure).
+
+        Binary and balanced NRE learn $\log r$ itself; the contrastive loss
+        learns it up to a function of $x$, which cancels in likelihood ratios too.
+        """
+        self._require_fitted("relative_log_likelihood")
+        x, mask = traced_observation(x, mask, self.x_std)
+        context = observation_context(self.net, self.x_std, x, mask)
+        return self.net.body(self.theta_std.forward(jnp.asarray(theta, jnp.float32)), context)
+
+    def sample(
+        self, key: PRNGKeyArray, x_obs: ArrayLike, n: int, mask: ArrayLike | None = None
+    ) -> Float[Array, "n d"]:
         """``n`` posterior samples by SIR with ``num_proposals * n`` prior proposals."""
         self._require_fitted("sample")
-        x_obs = check_observation(x_obs, self.x_std, "NRE")
+        x_obs, mask = self._observation(x_obs, mask)
         n = check_num_samples(n)
         return _sir(
-            self.net, self.theta_std, self.x_std, self.prior, key, x_obs, n, self.num_proposals
+            self.net,
+            self.theta_std,
+            self.x_std,
+            self.prior,
+            key,
+            x_obs,
+            mask,
+            n,
+            self.num_proposals,
         )
 
-    def sample_batch(self, key: PRNGKeyArray, xs: ArrayLike, n: int) -> Float[Array, "m n d"]:
-        """``n`` posterior samples for each row of ``xs (m, dx)``."""
+    def sample_batch(
+        self, key: PRNGKeyArray, xs: ArrayLike, n: int, mask: ArrayLike | None = None
+    ) -> Float[Array, "b n d"]:
+        """``n`` posterior samples for each row of ``xs (b, dx)`` (or ensembles with ``mask``)."""
         self._require_fitted("sample_batch")
-        from ._data import check_observations
-
-        xs = check_observations(xs, self.x_std, "NRE")
+        xs, mask = self._observations(xs, mask)
         n = check_num_samples(n)
         keys = jax.random.split(key, xs.shape[0])
+        masks = [None] * xs.shape[0] if mask is None else mask
         return jnp.stack(
             [
-                _sir(self.net, self.theta_std, self.x_std, self.prior, k, x, n, self.num_proposals)
-                for k, x in zip(keys, xs, strict=True)
+                _sir(
+                    self.net, self.theta_std, self.x_std, self.prior, k, x, m, n, self.num_proposals
+                )
+                for k, x, m in zip(keys, xs, masks, strict=True)
             ]
         )
 
 
 @eqx.filter_jit
-def _log_ratio(net, theta_std: Standardizer, x_std: Standardizer, theta, x_obs):
-    context = net.context(x_std.forward(x_obs))
-    return jax.vmap(net.logit_given_context, in_axes=(0, None))(theta_std.forward(theta), context)
+def _make_classifier(dim, context_dim, embedding, *, key, **kwargs):
+    return ConditionedNet(embedding, RatioClassifier(dim, context_dim, key=key, **kwargs))
 
 
 @eqx.filter_jit
-def _sir(net, theta_std, x_std, prior, key, x_obs, n, num_proposals):
+def _log_ratio(net, theta_std, x_std, theta, x_obs, mask):
+    context = observation_context(net, x_std, x_obs, mask)
+    return jax.vmap(net.body, in_axes=(0, None))(theta_std.forward(theta), context)
+
+
+@eqx.filter_jit
+def _sir(net, theta_std, x_std, prior, key, x_obs, mask, n, num_proposals):
     k_prop, k_pick = jax.random.split(key)
     proposals = prior.sample_prior(k_prop, n * num_proposals)
-    logw = _log_ratio(net, theta_std, x_std, proposals, x_obs)
-    if hasattr(prior, "log_prior"):  # proposals outside the support get no weight
+    logw = _log_ratio(net, theta_std, x_std, proposals, x_obs, mask)
+    if hasattr(prior, "log_prior") and not getattr(prior, "full_support", False):
+        # proposals outside the support get no weight
         inside = jnp.isfinite(jax.vmap(prior.log_prior)(proposals))
         logw = jnp.where(inside, logw, -jnp.inf)
     # inverse-CDF resampling: O(M + n log M) memory, unlike categorical's (n, M) noise

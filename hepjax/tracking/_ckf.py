@@ -8,7 +8,7 @@ filter, and branches where more than one measurement is compatible:
    $(\ell_0, \ell_1, \phi, \theta, q/p)$ are transported by the analytic helix to
    the next cylinder, the covariance with the transport Jacobian from
    ``jax.jacfwd``, $C \to F C F^\top$ (the Kalman filter's
-   :func:`hepjax.tracking.predict`).
+   :func:`hepjax.tracking.kalman_predict`).
 2. **Select** (ACTS's ``MeasurementSelector``). The hits of the layer are sorted
    by $\phi$; the ``window`` hits nearest in $\phi$ to the prediction are the
    candidates. Each gets $\chi^2 = r^\top (H C H^\top + V)^{-1} r$ (pixels 2D,
@@ -19,7 +19,7 @@ filter, and branches where more than one measurement is compatible:
    and the ``max_per_surface`` ($K$) best of them each open a branch. If none is
    compatible the branch records a **hole**; a branch with more than
    ``max_holes`` holes stops (and is kept, trimmed at its last measurement).
-3. **Update** each child with its measurement (:func:`hepjax.tracking.update`,
+3. **Update** each child with its measurement (:func:`hepjax.tracking.kalman_update`,
    Joseph form), then add the layer's material
    (:func:`hepjax.tracking.add_material`: Highland scattering in the
    $\phi,\theta$ variances, mean energy loss in $q/p$). A hole branch gets the
@@ -32,20 +32,20 @@ Everything has fixed shapes (seeds $\times$ B branches $\times$ (K+1) children
 per layer, windows of W hits), so one ``jit`` compiles the whole event and
 ``vmap`` runs all seeds at once.
 
-Seeds come from pixel triplets (:func:`hepjax.tracking.find_seeds`) or from
-pixel track candidates (:func:`hepjax.tracking.seeds_from_candidates`: a GNN's
-or the truth's): hits listed in the seed are *forced* (the filter updates with
-them without a search, unless their chi2 exceeds ``chi2_cut_seed``: then the
-layer is searched as if the seed had no hit there), the other layers are
-searched. Starting from a fitted
-pixel candidate and extending into the strips is the combination of
-arXiv:2401.16016 (Huth et al., "Combined track finding with GNN & CKF").
+Seeds (:func:`hepjax.tracking.seeds`) come from pixel triplets
+(:class:`~hepjax.tracking.TripletSeeder`) or from pixel track candidates
+(:class:`~hepjax.tracking.CandidateSeeder`: a GNN's or the truth's): hits
+listed in the seed are *forced* (the filter updates with them without a
+search, unless their chi2 exceeds ``chi2_cut_seed``: then the layer is
+searched as if the seed had no hit there), the other layers are searched.
+Starting from a fitted pixel candidate and extending into the strips is the
+combination of arXiv:2401.16016 (Huth et al., "Combined track finding with
+GNN & CKF").
 
-**Ambiguity resolution** (:func:`resolve_ambiguities`, ACTS's greedy solver):
-tracks sharing hits are removed one at a time, the one with the largest
-fraction of shared hits first (ties: fewer hits, then larger $\chi^2$), until
-no track has more than ``max_shared`` shared hits. This removes the duplicates
-that several seeds of one particle produce.
+The ambiguity resolution that removes the duplicates several seeds of one
+particle produce, and the event-level driver, are in
+:func:`hepjax.tracking.resolve_ambiguities` and
+:func:`hepjax.tracking.find_tracks`.
 
 References: R. Frühwirth, NIM A262 (1987) 444 (Kalman filter);
 R. Mankel, NIM A395 (1997) 169 (combinatorial KF); X. Ai et al., "A common
@@ -63,20 +63,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from ..sim.tracker import MUON_MASS, Measurements, wrap_angle
-from ._kalman import add_material, predict, update
-from ._seeding import SeedConfig, Seeds, find_seeds, seeds_from_candidates
+from .._core import check_positive_int
+from ..physics import MUON_MASS
+from ..sim.tracker import Measurements, wrap_angle
+from ._kalman_steps import add_material, kalman_predict, kalman_update
+from ._seeds import Seeds
 
-__all__ = [
-    "CKFConfig",
-    "Tracks",
-    "candidate_seeds",
-    "ckf",
-    "event_measurements",
-    "find_tracks",
-    "resolve_ambiguities",
-    "triplet_seeds",
-]
+__all__ = ["CKFConfig", "Tracks", "ckf"]
 
 
 class CKFConfig(eqx.Module):
@@ -112,9 +105,7 @@ class CKFConfig(eqx.Module):
         if not (self.chi2_cut > 0 and math.isfinite(self.chi2_cut)):
             raise ValueError(f"CKFConfig.chi2_cut must be positive and finite, got {self.chi2_cut}")
         for name in ("max_per_surface", "beam", "window"):
-            v = getattr(self, name)
-            if not (isinstance(v, int) and v >= 1):
-                raise ValueError(f"CKFConfig.{name} must be an int >= 1, got {v!r}")
+            check_positive_int(f"CKFConfig.{name}", getattr(self, name))
         for name in ("max_holes", "min_hits", "max_shared"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= 0):
@@ -124,51 +115,6 @@ class CKFConfig(eqx.Module):
                 f"CKFConfig.max_per_surface ({self.max_per_surface}) cannot exceed "
                 f"window ({self.window})"
             )
-
-
-def event_measurements(event, *, size: int | None = None, dtype=None) -> Measurements:
-    """All measurements of an event as flat :class:`~hepjax.sim.tracker.Measurements` ``(N,)``.
-
-    Row ``i`` is the event's hit ``i`` (its ``hits``/``measurements`` tables are
-    row-aligned), so track hit indices map to ``event.hits["hit_id"]``. Hits with
-    non-finite measurements are masked out (validate the event first with
-    :func:`hepjax.sim.tracker.validate_event` to get an error instead).
-
-    Args:
-        event: a :class:`~hepjax.sim.tracker.Event`.
-        size: pad to this many rows (masked out), e.g. to reuse a compilation.
-        dtype: float dtype (default: JAX's default float).
-    """
-    m = event.measurements
-    for c in ("layer", "loc0", "loc1", "stereo", "var_u", "var_v", "cov_uv", "ndim", "hit_id"):
-        if c not in m:
-            raise ValueError(f"event.measurements is missing the column {c!r}")
-    dtype = dtype or jnp.result_type(float)
-    two = np.asarray(m["ndim"]) == 2
-    var_u = np.asarray(m["var_u"], float)
-    # 1D strips keep var_v = length^2 / 12 (the update ignores it; the CKF's module
-    # gate uses it)
-    var_v = np.asarray(m["var_v"], float)
-    var_v = np.where(two | (np.isfinite(var_v) & (var_v > 0)), var_v, 1e12)
-    cuv = np.where(two, np.asarray(m["cov_uv"], float), 0.0)
-    cov = np.stack([np.stack([var_u, cuv], -1), np.stack([cuv, var_v], -1)], -2)
-    loc = np.stack([np.asarray(m["loc0"], float), np.asarray(m["loc1"], float)], -1)
-    ok = np.all(np.isfinite(loc), 1) & np.isfinite(var_u) & (var_u > 0)
-    ok &= ~two | (var_u * var_v - cuv**2 > 0)
-    n = len(ok)
-    size = n if size is None else int(size)
-    if size < n:
-        raise ValueError(f"size={size} is smaller than the number of measurements {n}")
-    pad = lambda a, v=0: np.pad(a, [(0, size - n)] + [(0, 0)] * (a.ndim - 1), constant_values=v)
-    return Measurements(
-        loc=jnp.asarray(pad(np.where(ok[:, None], loc, 0.0)), dtype),
-        stereo=jnp.asarray(pad(np.asarray(m["stereo"], float)), dtype),
-        cov=jnp.asarray(pad(np.where(ok[:, None, None], cov, np.eye(2)), 1.0), dtype),
-        is_2d=jnp.asarray(pad(two)),
-        layer=jnp.asarray(pad(np.asarray(m["layer"]).astype(np.int32), -1)),
-        hit_id=jnp.asarray(pad(np.asarray(m["hit_id"]).astype(np.int32))),
-        mask=jnp.asarray(pad(ok)),
-    )
 
 
 class Tracks(eqx.Module):
@@ -295,7 +241,7 @@ def ckf(
             r_from = jnp.where(first, radius[lay], r_from)
 
             def pred(p, c):
-                new, new_c, _, reached = predict(p, c, r_from, radius[lay], bz)
+                new, new_c, _, reached = kalman_predict(p, c, r_from, radius[lay], bz)
                 return (
                     jnp.where(first, p, new),
                     jnp.where(first, c, new_c),
@@ -369,7 +315,7 @@ def ckf(
             m_idx = jnp.take_along_axis(cidx, top_j, 1)
 
             def upd(p, c, m):
-                pu, cu = update(p, c, take(m), radius[lay])[:2]
+                pu, cu = kalman_update(p, c, take(m), radius[lay])[:2]
                 return material(pu, cu, lay)
 
             m_params, m_cov = jax.vmap(lambda p, c, ms: jax.vmap(lambda m: upd(p, c, m))(ms))(
@@ -470,193 +416,3 @@ def ckf(
     if all_branches:
         out = jax.tree.map(lambda a: a.reshape((-1, *a.shape[2:])), out)
     return Tracks(*out)
-
-
-def resolve_ambiguities(tracks: Tracks, num_measurements: int, *, max_shared: int = 1) -> Tracks:
-    """Greedy ambiguity resolution: drop tracks that share too many hits (jit-able).
-
-    Repeatedly, among the kept tracks, each hit's multiplicity is counted; a
-    track's *shared* hits are those used by another kept track. While some track
-    has more than ``max_shared`` shared hits, the one with the largest fraction of
-    shared hits (ties: fewer hits, then larger chi2 per hit) is dropped. Exact
-    duplicates share all their hits and go first. (ACTS's
-    ``GreedyAmbiguityResolution``.)
-
-    Args:
-        tracks: :class:`Tracks` (from :func:`ckf`).
-        num_measurements: the number of measurements of the event (static; the
-            size of the hit-count table).
-        max_shared: the largest number of shared hits a kept track may have.
-
-    Returns:
-        ``tracks`` with ``mask`` restricted to the survivors.
-    """
-    if max_shared < 0:
-        raise ValueError(f"max_shared must be >= 0, got {max_shared}")
-    hits = tracks.hits
-    valid_hit = hits >= 0
-    hidx = jnp.where(valid_hit, hits, num_measurements)  # a dump slot
-    n = jnp.maximum(tracks.n_hits, 1)
-    chi2_per_hit = tracks.chi2 / n
-
-    def shared_of(keep):
-        w = jnp.where(keep[:, None] & valid_hit, 1, 0)
-        count = jnp.zeros(num_measurements + 1, jnp.int32).at[hidx].add(w)
-        return jnp.sum((count[hidx] > 1) & valid_hit, axis=1)
-
-    def cond(c):
-        keep, shared = c
-        return jnp.any(keep & (shared > max_shared))
-
-    def body(c):
-        keep, shared = c
-        cand = keep & (shared > max_shared)
-        # lexicographic: largest shared fraction (exact, as a cross-multiplied
-        # comparison), then fewest hits, then largest chi2 per hit
-        frac_num, frac_den = jnp.where(cand, shared, -1), n
-        best_i = jnp.argmax(jnp.where(cand, shared / n, -1.0))
-        is_max = cand & (frac_num * frac_den[best_i] == frac_num[best_i] * frac_den)
-        n_min = jnp.min(jnp.where(is_max, n, jnp.iinfo(jnp.int32).max))
-        is_max = is_max & (n == n_min)
-        worst = jnp.argmax(jnp.where(is_max, chi2_per_hit, -jnp.inf))
-        keep = keep.at[worst].set(False)
-        return keep, shared_of(keep)
-
-    keep0 = tracks.mask
-    keep, _ = jax.lax.while_loop(cond, body, (keep0, shared_of(keep0)))
-    return eqx.tree_at(lambda t: t.mask, tracks, keep)
-
-
-def _pixel_layers(geometry) -> int:
-    strip = list(geometry.is_strip)
-    return strip.index(True) if True in strip else len(strip)
-
-
-def triplet_seeds(event, geometry, *, config: SeedConfig | None = None, dtype=None) -> Seeds:
-    """Triplet seeds of an event's pixel hits (:func:`find_seeds` on the event tables).
-
-    Args:
-        event: a :class:`~hepjax.sim.tracker.Event`.
-        geometry: its :class:`~hepjax.sim.tracker.BarrelGeometry` (the pixel layers
-            are the layers before the first strip layer).
-        config: :class:`SeedConfig` (default: one with the geometry's field).
-
-    Returns:
-        Compacted :class:`Seeds` whose hit indices are rows of the event's tables.
-    """
-    n_pix = _pixel_layers(geometry)
-    if config is None:
-        config = SeedConfig(bz=float(np.asarray(geometry.bz)))
-    dtype = dtype or jnp.result_type(float)
-    h = event.hits
-    layer = np.asarray(event.measurements["layer"])
-    pl = np.where(layer < n_pix, layer, -1)
-    counts = np.bincount(pl[pl >= 0], minlength=n_pix)
-    cap = _bucket(int(counts.max(initial=1)))
-    size = _bucket(len(pl), 64)
-    pad = size - len(pl)
-    xyz = [jnp.asarray(np.pad(np.asarray(h[c], float), (0, pad)), dtype) for c in ("x", "y", "z")]
-    pl = np.pad(pl, (0, pad), constant_values=-1)
-    seeds = _find_seeds_jit(*xyz, jnp.asarray(pl, jnp.int32), n_pix, cap, config)
-    return seeds.compact()
-
-
-@eqx.filter_jit
-def _find_seeds_jit(x, y, z, layer, n_pix, cap, config):
-    return find_seeds(x, y, z, layer, num_layers=n_pix, max_hits_per_layer=cap, config=config)
-
-
-def _bucket(n: int, lo: int = 16) -> int:
-    """A capacity above ``n`` from a coarse ladder (bounds the number of compilations)."""
-    return max(lo, 1 << max(0, n - 1).bit_length())
-
-
-def candidate_seeds(event, geometry, candidates, *, dtype=None, **kwargs) -> Seeds:
-    """Seeds from pixel track candidates given as lists of TrackML hit ids.
-
-    Args:
-        event: the :class:`~hepjax.sim.tracker.Event`.
-        geometry: its geometry.
-        candidates: a sequence of hit-id arrays (a GNN's connected components or
-            the truth's pixel hits per particle); strip hits in them are ignored,
-            one hit per pixel layer is kept (the first).
-        **kwargs: passed to :func:`seeds_from_candidates` (initial sigmas).
-
-    Returns:
-        Compacted :class:`Seeds` (candidates with fewer than 2 pixel hits dropped;
-        two-hit candidates get a beam-line constraint, see :func:`seeds_from_candidates`).
-    """
-    n_pix = _pixel_layers(geometry)
-    dtype = dtype or jnp.result_type(float)
-    hit_ids = np.asarray(event.hits["hit_id"])
-    row_of = {int(h): i for i, h in enumerate(hit_ids)}
-    layer = np.asarray(event.measurements["layer"])
-    rows = np.full((max(len(candidates), 1), n_pix), -1, np.int64)
-    for i, cand in enumerate(candidates):
-        for hid in np.asarray(cand).reshape(-1):
-            r = row_of.get(int(hid))
-            if r is None:
-                if int(hid) > 0:
-                    raise ValueError(
-                        f"candidate {i} has hit id {int(hid)} that is not in the event"
-                    )
-                continue
-            lay = layer[r]
-            if lay < n_pix and rows[i, lay] < 0:
-                rows[i, lay] = r
-    size = _bucket(len(rows), 8)
-    rows = np.concatenate([rows, np.full((size - len(rows), n_pix), -1)])
-    pad = _bucket(len(hit_ids), 64) - len(hit_ids)
-    xyz = [
-        jnp.asarray(np.pad(np.asarray(event.hits[c], float), (0, pad)), dtype)
-        for c in ("x", "y", "z")
-    ]
-    seeds = _cand_seeds_jit(
-        jnp.asarray(rows, jnp.int32), *xyz, float(np.asarray(geometry.bz)), kwargs
-    )
-    return seeds.compact()
-
-
-@eqx.filter_jit
-def _cand_seeds_jit(rows, x, y, z, bz, kwargs):
-    return seeds_from_candidates(rows, x, y, z, bz=bz, **kwargs)
-
-
-@eqx.filter_jit
-def _ckf_jit(seeds, meas, geometry, config, cap):
-    tracks = ckf(seeds, meas, geometry, config=config, max_hits_per_layer=cap)
-    return resolve_ambiguities(tracks, meas.layer.shape[0], max_shared=config.max_shared)
-
-
-def find_tracks(
-    event,
-    geometry,
-    seeds: Seeds,
-    *,
-    config: CKFConfig = CKFConfig(),
-    dtype=None,
-) -> tuple[list[np.ndarray], Tracks]:
-    """CKF from ``seeds`` through an event, then ambiguity resolution.
-
-    Args:
-        event: the :class:`~hepjax.sim.tracker.Event`.
-        geometry: its geometry.
-        seeds: :class:`Seeds` indexing the event's rows (:func:`triplet_seeds`,
-            :func:`candidate_seeds`).
-        config: :class:`CKFConfig`.
-
-    Returns:
-        ``(candidates, tracks)``: the TrackML hit ids of every kept track, and the
-        :class:`Tracks` (rows index the event's hits; ``mask`` = kept).
-    """
-    dtype = dtype or seeds.params.dtype
-    meas = event_measurements(event, size=_bucket(event.n_hits, 64), dtype=dtype)
-    layer = np.asarray(event.measurements["layer"])
-    counts = np.bincount(layer, minlength=geometry.n_layers)
-    cap = _bucket(max(int(counts.max(initial=1)), config.window))
-    seeds = jax.tree.map(
-        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, seeds
-    )
-    tracks = _ckf_jit(seeds, meas, geometry, config, cap)
-    hit_ids = np.asarray(event.hits["hit_id"])
-    return [hit_ids[h] for h in tracks.hit_lists()], tracks

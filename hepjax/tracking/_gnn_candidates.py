@@ -1,10 +1,10 @@
 r"""Track candidates from a scored hit graph: connected components or a walkthrough.
 
-Edges scoring above ``threshold`` are kept. ``method="components"`` returns the
-connected components of the kept edges (scipy's ``connected_components`` on the
-undirected graph), as in the Exa.TrkX pipeline (Ju et al., arXiv:2103.16701).
-Where tracks cross, a component can merge two tracks; ``method="walk"``
-therefore first resolves every junction greedily: going through the kept edges
+Edges scoring above ``threshold`` are kept. :class:`ConnectedComponents` returns
+the connected components of the kept edges (scipy's ``connected_components`` on
+the undirected graph), as in the Exa.TrkX pipeline (Ju et al., arXiv:2103.16701).
+Where tracks cross, a component can merge two tracks; :class:`Walkthrough` (the
+default) therefore first resolves every junction greedily: going through the kept edges
 from the highest score down, an edge is accepted when its inner hit has no
 accepted outgoing edge and its outer hit no accepted incoming edge yet. Every
 hit then has at most one edge inwards and one outwards, so the components are
@@ -14,9 +14,19 @@ GNN4ITk pipeline). Components with fewer than ``min_hits`` hits are dropped.
 
 from typing import Any
 
+import equinox as eqx
 import numpy as np
 
+from .._core import check_positive_int
 from ._gnn_graph import HitGraph
+
+
+class ConnectedComponents(eqx.Module):
+    """Candidates are the connected components of the kept edges (Exa.TrkX)."""
+
+
+class Walkthrough(eqx.Module):
+    """Resolve junctions greedily by score first, then take the components (GNN4ITk-like)."""
 
 
 def _greedy_chains(senders: np.ndarray, receivers: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -39,7 +49,7 @@ def track_candidates(
     scores: Any,
     *,
     threshold: float = 0.5,
-    method: str = "walk",
+    method: ConnectedComponents | Walkthrough = Walkthrough(),
     min_hits: int = 3,
 ) -> list[np.ndarray]:
     """Group the hits of one scored graph into track candidates.
@@ -49,7 +59,8 @@ def track_candidates(
         scores: ``(E,)`` edge probabilities (e.g. :func:`edge_scores`), or
             truth labels for the ideal candidates of the graph.
         threshold: keep edges with a score above it.
-        method: ``"walk"`` (junctions resolved, the default) or ``"components"``.
+        method: :class:`Walkthrough` (junctions resolved, the default) or
+            :class:`ConnectedComponents`.
         min_hits: drop candidates with fewer hits.
 
     Returns:
@@ -64,10 +75,11 @@ def track_candidates(
         raise TypeError(f"graph must be a HitGraph, got {type(graph).__name__}")
     if np.ndim(graph.edge_mask) != 1:
         raise ValueError("track_candidates takes one graph (no batch axis)")
-    if method not in ("walk", "components"):
-        raise ValueError(f"method must be 'walk' or 'components', got {method!r}")
-    if isinstance(min_hits, bool) or not isinstance(min_hits, int) or min_hits < 1:
-        raise ValueError(f"min_hits must be a positive int, got {min_hits!r}")
+    if not isinstance(method, ConnectedComponents | Walkthrough):
+        raise TypeError(
+            f"method must be Walkthrough() or ConnectedComponents(), got {type(method).__name__}"
+        )
+    min_hits = check_positive_int("min_hits", min_hits)
     scores = np.asarray(scores, np.float64)
     mask = np.asarray(graph.edge_mask)
     if scores.shape != mask.shape:
@@ -76,7 +88,7 @@ def track_candidates(
         raise ValueError("scores must be finite on the real edges")
     s, r = np.asarray(graph.senders), np.asarray(graph.receivers)
     keep = mask & (scores > threshold)
-    if method == "walk":
+    if isinstance(method, Walkthrough):
         idx = np.flatnonzero(keep)
         ok = _greedy_chains(s[idx], r[idx], scores[idx])
         keep = np.zeros_like(keep)

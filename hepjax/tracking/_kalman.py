@@ -10,8 +10,8 @@ with covariance $C$. One step of the extended Kalman filter (Frühwirth 1987):
   $C\mapsto J_E C J_E^\top+Q$ (:func:`add_material`).
 * **Predict** to the next cylinder with the analytic helix,
   $x^-=f(x)$, $C^-=F C F^\top$, $F=\partial f/\partial x$ from ``jax.jacfwd``
-  (:func:`predict`).
-* **Update** with a measurement $m$ (:func:`update`): the residual
+  (:func:`kalman_predict`).
+* **Update** with a measurement $m$ (:func:`kalman_update`): the residual
   $r=H_\ell\,(m-x_{0:2})$ ($\ell_0$ difference wrapped around the cylinder),
   $H_\ell=\mathrm{Rot}(\alpha)$ for a 2D pixel, its first row only for a 1D
   strip (the second row, residual and gain are masked to zero and
@@ -32,8 +32,13 @@ masks for missing measurements), so ``jax.vmap`` fits many tracks at once and
 respect to the :class:`~hepjax.sim.tracker.BarrelGeometry` (radii, material
 $x/X_0$, resolutions via :func:`with_geometry_resolution`, field).
 
+The building blocks (:func:`kalman_predict`, :func:`kalman_update`,
+:func:`add_material`, also used by the CKF) are in this module's companion
+``_kalman_steps``; the batched float64 wrapper :func:`~hepjax.tracking.fit_tracks`
+and the pulls are in ``_fit_tracks``.
+
 **Precision.** Track fitting needs float64 (covariances span ~16 orders of
-magnitude). The convenience wrapper :func:`fit_tracks` runs inside
+magnitude). The convenience wrapper :func:`~hepjax.tracking.fit_tracks` runs inside
 ``jax.enable_x64(True)``; when calling :func:`kalman_fit` (or ``jax.grad`` of
 it) directly, wrap the call in ``with jax.enable_x64(True):`` and pass float64
 arrays. The global configuration is never changed.
@@ -46,210 +51,16 @@ Comput. Softw. Big Sci. 6 (2022) 8.
 
 from __future__ import annotations
 
-import functools
-import time
-
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
-from jaxtyping import Array, ArrayLike, Bool, Float
+from jaxtyping import Array, Bool, Float
 
-from ..sim.tracker import (
-    MUON_MASS,
-    BarrelGeometry,
-    Measurements,
-    TrackArrays,
-    effective_thickness,
-    energy_loss_qop,
-    highland,
-    transport,
-    wrap_angle,
-)
+from ..physics import MUON_MASS
+from ..sim.tracker import BarrelGeometry, Measurements
+from ._kalman_steps import add_material, kalman_predict, kalman_update
 
-__all__ = [
-    "KalmanResult",
-    "add_material",
-    "fit_tracks",
-    "initial_covariance",
-    "kalman_fit",
-    "measurement_chi2",
-    "parameter_pulls",
-    "predict",
-    "update",
-    "with_geometry_resolution",
-]
-
-
-# ---------------------------------------------------------------------------
-# Building blocks (also used by track finding)
-# ---------------------------------------------------------------------------
-
-
-def predict(
-    params: Float[Array, 5],
-    cov: Float[Array, "5 5"],
-    radius_from: Float[ArrayLike, ""],
-    radius_to: Float[ArrayLike, ""],
-    bz: Float[ArrayLike, ""],
-) -> tuple[Float[Array, 5], Float[Array, "5 5"], Float[Array, "5 5"], Bool[Array, ""]]:
-    r"""Transport parameters and covariance from one cylinder to the next.
-
-    Returns:
-        ``(params, cov, jacobian, reached)`` with $F$ = ``jax.jacfwd`` of
-        :func:`hepjax.sim.tracker.transport` and $C^-=FCF^\top$; ``reached``
-        is ``False`` when the helix cannot reach ``radius_to``.
-    """
-
-    def f(p):
-        new, _, reached = transport(p, radius_from, radius_to, bz)
-        return new, (new, reached)
-
-    jac, (new, reached) = jax.jacfwd(f, has_aux=True)(params)
-    new_cov = jac @ cov @ jac.T
-    return new, 0.5 * (new_cov + new_cov.T), jac, reached
-
-
-def _material_map(params, radius, thickness, mass):
-    phi_pos = params[0] / radius
-    t = effective_thickness(thickness, phi_pos, params[2], params[3])
-    return params.at[4].set(energy_loss_qop(params[4], t, mass=mass)), t
-
-
-def add_material(
-    params: Float[Array, 5],
-    cov: Float[Array, "5 5"],
-    radius: Float[ArrayLike, ""],
-    thickness: Float[ArrayLike, ""],
-    *,
-    mass: float = MUON_MASS,
-) -> tuple[Float[Array, 5], Float[Array, "5 5"], Float[Array, "5 5"]]:
-    r"""Energy loss and Highland process noise of a thin layer at the current state.
-
-    Args:
-        params, cov: state on the layer (after its update).
-        radius: layer radius (for the incidence angle).
-        thickness: $x/X_0$ at normal incidence.
-        mass: particle mass (GeV).
-
-    Returns:
-        ``(params, cov, jacobian)``: $E(x)$, $J_E C J_E^\top + Q$, and $J_E$.
-    """
-    jac = jax.jacfwd(lambda p: _material_map(p, radius, thickness, mass)[0])(params)
-    new, t = _material_map(params, radius, thickness, mass)
-    theta0 = highland(jnp.abs(1.0 / params[4]), t, mass=mass)
-    var = theta0**2
-    sin_t = jnp.sin(params[3])
-    q = jnp.zeros(5, params.dtype).at[2].set(var / sin_t**2).at[3].set(var)
-    new_cov = jac @ cov @ jac.T + jnp.diag(q)
-    return new, 0.5 * (new_cov + new_cov.T), jac
-
-
-def _projection(meas: Measurements, dtype):
-    """``(H (2, 5), V (2, 2))`` of one measurement (masked to 1D for strips)."""
-    c, s = jnp.cos(meas.stereo), jnp.sin(meas.stereo)
-    w = meas.is_2d.astype(dtype)
-    h_loc = jnp.stack([jnp.stack([c, s]), jnp.stack([-s * w, c * w])]).astype(dtype)
-    h = jnp.zeros((2, 5), dtype).at[:, :2].set(h_loc)
-    v = meas.cov.astype(dtype)
-    e00 = jnp.array([[1.0, 0.0], [0.0, 0.0]], dtype)
-    e11 = jnp.array([[0.0, 0.0], [0.0, 1.0]], dtype)
-    v = jnp.where(meas.is_2d, v, e00 * v[0, 0] + e11)
-    return h, v
-
-
-def _residual(params, meas: Measurements, radius):
-    h, _ = _projection(meas, params.dtype)
-    d0 = radius * wrap_angle((meas.loc[0] - params[0]) / radius)
-    d = jnp.stack([d0, meas.loc[1] - params[1]])
-    return h[:, :2] @ d
-
-
-def update(
-    params: Float[Array, 5],
-    cov: Float[Array, "5 5"],
-    meas: Measurements,
-    radius: Float[ArrayLike, ""],
-) -> tuple[Float[Array, 5], Float[Array, "5 5"], Float[Array, ""], Float[Array, 2]]:
-    r"""Kalman update with one measurement (2D pixel or 1D strip, by ``meas.is_2d``).
-
-    ``meas`` is a :class:`~hepjax.sim.tracker.Measurements` with an empty batch
-    shape (one entry). ``meas.mask`` is ignored here (callers select).
-
-    Returns:
-        ``(params, cov, chi2, residual)`` with $\chi^2=r^\top S^{-1} r$ of the
-        *predicted* residual $r$ (the second component is 0 for strips).
-    """
-    dtype = params.dtype
-    h, v = _projection(meas, dtype)
-    r = _residual(params, meas, radius)
-    s = h @ cov @ h.T + v
-    s_inv = jnp.linalg.inv(s)
-    chi2 = r @ s_inv @ r
-    k = cov @ h.T @ s_inv
-    new = params + k @ r
-    ikh = jnp.eye(5, dtype=dtype) - k @ h
-    new_cov = ikh @ cov @ ikh.T + k @ v @ k.T
-    return new, 0.5 * (new_cov + new_cov.T), chi2, r
-
-
-def measurement_chi2(
-    params: Float[Array, 5],
-    cov: Float[Array, "5 5"],
-    meas: Measurements,
-    radius: Float[ArrayLike, ""],
-) -> Float[Array, ""]:
-    r"""$\chi^2=r^\top(HCH^\top+V)^{-1}r$ of a candidate measurement (1 or 2 d.o.f.)."""
-    h, v = _projection(meas, params.dtype)
-    r = _residual(params, meas, radius)
-    s = h @ cov @ h.T + v
-    return r @ jnp.linalg.solve(s, r)
-
-
-def with_geometry_resolution(meas: Measurements, geometry: BarrelGeometry) -> Measurements:
-    r"""Replace the measurement covariances by the geometry's resolutions (differentiable).
-
-    Pixels get $\mathrm{diag}(\sigma_0^2,\sigma_1^2)$ and strips
-    $\mathrm{diag}(\sigma_0^2, 1)$ of their layer, so gradients of fit quality
-    flow into ``geometry.sigma0`` and ``geometry.sigma1``.
-    """
-    s0 = geometry.sigma0[meas.layer]
-    s1 = geometry.sigma1[meas.layer]
-    dtype = meas.cov.dtype
-    v_vv = jnp.where(meas.is_2d, s1**2, 1.0)
-    zero = jnp.zeros_like(s0)
-    cov = jnp.stack([jnp.stack([s0**2, zero], -1), jnp.stack([zero, v_vv], -1)], -2)
-    cov = jnp.where(meas.mask[..., None, None], cov.astype(dtype), meas.cov)
-    return eqx.tree_at(lambda m: m.cov, meas, cov)
-
-
-def initial_covariance(
-    params: Float[Array, 5],
-    *,
-    sigma_loc: float = 1.0,
-    sigma_z: float = 10.0,
-    sigma_phi: float = 0.01,
-    sigma_theta: float = 0.01,
-    rel_sigma_qop: float = 0.1,
-) -> Float[Array, "5 5"]:
-    r"""A diagonal starting covariance: loosely constrained, relative $q/p$ width."""
-    params = jnp.asarray(params)
-    sig = jnp.stack(
-        [
-            jnp.asarray(sigma_loc, params.dtype),
-            jnp.asarray(sigma_z, params.dtype),
-            jnp.asarray(sigma_phi, params.dtype),
-            jnp.asarray(sigma_theta, params.dtype),
-            rel_sigma_qop * jnp.abs(params[4]),
-        ]
-    )
-    return jnp.diag(sig**2)
-
-
-# ---------------------------------------------------------------------------
-# The filter and smoother
-# ---------------------------------------------------------------------------
+__all__ = ["KalmanResult", "kalman_fit"]
 
 
 class KalmanResult(eqx.Module):
@@ -341,7 +152,7 @@ def kalman_fit(
 
     def on_layer(pp, cp, reached, m, r, hl, thick):
         """Update with the layer's measurement, then add the layer's material."""
-        pu, cu, chi2, _ = update(pp, cp, m, r)
+        pu, cu, chi2, _ = kalman_update(pp, cp, m, r)
         ok = m.mask & reached
         outlier = ok & (chi2 > chi2_cut)
         used = ok & ~outlier
@@ -362,7 +173,7 @@ def kalman_fit(
     def step(carry, x):
         p, c, alive, j_prev = carry  # after the previous layer's material
         is_first, r_prev, r, hl, thick, m = x
-        pp, cp, jac_f, reached = predict(p, c, r_prev, r, bz)
+        pp, cp, jac_f, reached = kalman_predict(p, c, r_prev, r, bz)
         pp = jnp.where(is_first, params0, pp)
         cp = jnp.where(is_first, cov0, cp)
         jac_f = jnp.where(is_first, eye, jac_f)
@@ -417,132 +228,3 @@ def _rts(pp, cp, pf, cf, jac, reached):
     ps = jnp.concatenate([ps, pf[-1:]])
     cs = jnp.concatenate([cs, cf[-1:]])
     return ps, cs
-
-
-# ---------------------------------------------------------------------------
-# Batched convenience and diagnostics
-# ---------------------------------------------------------------------------
-
-
-@functools.partial(eqx.filter_jit)
-def _fit_batch(params0, cov0, meas, geometry, chi2_cut, smooth, mass):
-    fit = lambda p, c, m: kalman_fit(p, c, m, geometry, chi2_cut=chi2_cut, smooth=smooth, mass=mass)
-    return jax.vmap(fit)(params0, cov0, meas)
-
-
-def _check_measurement_values(meas: Measurements) -> None:
-    """Finite positions and positive-definite covariances where ``mask`` (concrete arrays)."""
-    try:
-        mask = np.asarray(meas.mask)
-        loc, cov, two = np.asarray(meas.loc), np.asarray(meas.cov), np.asarray(meas.is_2d)
-    except jax.errors.TracerArrayConversionError:
-        return
-    bad_loc = mask & ~np.all(np.isfinite(loc), axis=-1)
-    if bad_loc.any():
-        raise ValueError(
-            f"measurements: {int(bad_loc.sum())} present measurement(s) with non-finite "
-            f"positions (first at index {np.argwhere(bad_loc)[0].tolist()})"
-        )
-    with np.errstate(invalid="ignore"):
-        det = cov[..., 0, 0] * cov[..., 1, 1] - cov[..., 0, 1] * cov[..., 1, 0]
-        pd = (cov[..., 0, 0] > 0) & (~two | (det > 0))
-    bad = mask & ~pd
-    if bad.any():
-        raise ValueError(
-            f"measurements: {int(bad.sum())} covariance(s) not positive definite "
-            f"(first at index {np.argwhere(bad)[0].tolist()}); drop them with "
-            "hepjax.sim.tracker.validate_event(event, on_invalid='skip')"
-        )
-
-
-def fit_tracks(
-    tracks: TrackArrays | Measurements,
-    geometry: BarrelGeometry,
-    params0: Float[ArrayLike, "n 5"],
-    cov0: Float[ArrayLike, "n 5 5"] | None = None,
-    *,
-    chi2_cut: float = float("inf"),
-    smooth: bool = True,
-    mass: float = MUON_MASS,
-    iterations: int = 1,
-) -> KalmanResult:
-    """Fit many tracks in float64 (jit + vmap inside ``jax.enable_x64(True)``).
-
-    Args:
-        tracks: :class:`~hepjax.sim.tracker.TrackArrays` (its ``measurements``
-            are used) or :class:`~hepjax.sim.tracker.Measurements` of shape ``(n, L)``.
-        geometry: the detector.
-        params0: ``(n, 5)`` starting parameters predicted on layer 0 (from
-            seeds, or smeared truth).
-        cov0: ``(n, 5, 5)`` starting covariances; default :func:`initial_covariance`.
-        chi2_cut, smooth, mass: as in :func:`kalman_fit`.
-        iterations: number of passes. Each pass after the first restarts from
-            the previous smoothed state on layer 0 with the same ``cov0``, so the
-            filter linearises near the solution rather than at a rough seed. (The
-            start is then centred on an estimate that already used the hits; with
-            a broad ``cov0`` this double counting is negligible.)
-
-    Returns:
-        A batched :class:`KalmanResult` (leading axis ``n``) of float64 arrays.
-    """
-    meas = tracks.measurements if isinstance(tracks, TrackArrays) else tracks
-    if not isinstance(meas, Measurements):
-        raise TypeError(f"tracks must be TrackArrays or Measurements, got {type(tracks).__name__}")
-    if meas.mask.ndim != 2 or meas.mask.shape[1] != geometry.n_layers:
-        raise ValueError(
-            f"measurements must have batch shape (n, {geometry.n_layers}), got {meas.mask.shape}"
-        )
-    _check_measurement_values(meas)
-    n = meas.mask.shape[0]
-    if not isinstance(iterations, int | np.integer) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
-    if np.shape(params0) != (n, 5):
-        raise ValueError(f"params0 must have shape ({n}, 5), got {np.shape(params0)}")
-    with jax.enable_x64(True):
-        as64 = lambda a: (
-            jnp.asarray(a, jnp.float64) if jnp.issubdtype(jnp.result_type(a), jnp.floating) else a
-        )
-        meas = jax.tree.map(as64, meas)
-        geo = jax.tree.map(as64, geometry)
-        p0 = jnp.asarray(params0, jnp.float64)
-        if cov0 is None:
-            c0 = jax.vmap(initial_covariance)(p0)
-        else:
-            if np.shape(cov0) != (n, 5, 5):
-                raise ValueError(f"cov0 must have shape ({n}, 5, 5), got {np.shape(cov0)}")
-            c0 = jnp.asarray(cov0, jnp.float64)
-        cut = jnp.asarray(chi2_cut, jnp.float64)  # traced: no recompilation per cut
-        res = _fit_batch(p0, c0, meas, geo, cut, bool(smooth), float(mass))
-        for _ in range(int(iterations) - 1):
-            start = res.smoothed[:, 0] if smooth else res.filtered[:, 0]
-            res = _fit_batch(start, c0, meas, geo, cut, bool(smooth), float(mass))
-        return res
-
-
-def parameter_pulls(
-    estimate: Float[Array, "*b 5"],
-    cov: Float[Array, "*b 5 5"],
-    truth: Float[Array, "*b 5"],
-    radius: Float[ArrayLike, "*r"],
-) -> Float[Array, "*b 5"]:
-    r"""Pulls $(\hat x_i - x_i)/\sqrt{C_{ii}}$ with $\ell_0$ and $\phi$ differences wrapped.
-
-    ``radius`` is the radius of the surface of each state (broadcast against the batch).
-    """
-    radius = jnp.asarray(radius)
-    d = estimate - truth
-    d0 = radius * wrap_angle(d[..., 0] / radius)
-    d = d.at[..., 0].set(d0).at[..., 2].set(wrap_angle(d[..., 2]))
-    sig = jnp.sqrt(jnp.diagonal(cov, axis1=-2, axis2=-1))
-    return d / sig
-
-
-def _timed_fits_per_second(tracks, geometry, params0, repeats: int = 3) -> float:
-    """Fits per second of :func:`fit_tracks` after compilation (benchmark helper)."""
-    out = fit_tracks(tracks, geometry, params0)
-    jax.block_until_ready(out)
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        jax.block_until_ready(fit_tracks(tracks, geometry, params0))
-    dt = (time.perf_counter() - t0) / repeats
-    return params0.shape[0] / dt

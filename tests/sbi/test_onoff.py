@@ -148,7 +148,7 @@ def test_neyman_bad_input(key):
         belt.interval(jnp.zeros(len(MU)))
     with pytest.raises(ValueError, match="must be a point of the belt's poi grid"):
         freq.coverage(key, belt, stat, task.simulator, (1.01, 40.0), num_trials=4)
-    with pytest.raises(TypeError, match="fitted NRE, NLE or NPE"):
+    with pytest.raises(TypeError, match="needs an estimator with a relative_log_likelihood"):
         freq.learned_log_likelihood(task)
     with pytest.raises(sbi.NotFittedError, match="not fitted"):
         freq.learned_log_likelihood(sbi.NRE())
@@ -162,7 +162,8 @@ def test_learned_statistic_neyman_coverage(key):
     task = sbi.tasks.OnOff()
     k_sim, k_fit, k_belt, k_cov = jax.random.split(key, 4)
     theta, x = task.simulate(k_sim, 20_000)
-    est = sbi.NRE(hidden_features=64, depth=2, max_steps=8000, progress=False).fit(k_fit, theta, x)
+    training = sbi.TrainingOptions(max_steps=8000, progress=False)
+    est = sbi.NRE(hidden_size=64, num_layers=2, training=training).fit(k_fit, theta, x)
     mu = np.linspace(0.0, 5.0, 21)
     nu_prof = np.linspace(20.0, 60.0, 33)
     stat = freq.profile_likelihood_ratio(freq.learned_log_likelihood(est), mu, nu_prof)

@@ -1,4 +1,6 @@
-"""The SBI trainer: whole epochs per compiled call, host-gathered chunks, early stopping."""
+"""The estimators' training run: a validation split, hepjax.train.fit with early stopping."""
+
+import time
 
 import equinox as eqx
 import jax
@@ -6,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hepjax.sbi import _training
+from hepjax import sbi
+from hepjax.sbi import _base
 from hepjax.train import NonFiniteLossError
 
 
@@ -26,47 +29,53 @@ def _data(rng, n=403):
     return {"x": x, "y": y}
 
 
-def _fit(data, **options):
-    kwargs = dict(
-        batch_size=32,
-        learning_rate=0.05,
-        max_steps=400,
-        validation_fraction=0.1,
-        patience=5,
-        clip_norm=5.0,
-        progress=False,
-    )
+def _train(data, **options):
+    kwargs = dict(batch_size=32, max_steps=400, patience=5, progress=False)
     kwargs.update(options)
-    return _training.train(
-        jax.random.key(0), _Line(jnp.zeros(()), jnp.zeros(())), _loss, data, **kwargs
+    model = _Line(jnp.zeros(()), jnp.zeros(()))
+    return _base.train_estimator(
+        jax.random.key(0),
+        model,
+        _loss,
+        data,
+        sbi.TrainingOptions(**kwargs),
+        time.perf_counter(),
     )
 
 
-def test_trainer_fits_and_keeps_the_best_epoch(rng):
-    model, history = _fit(_data(rng))
+def test_training_keeps_the_best_epoch_and_reports_it(rng):
+    import optax
+
+    model, history = _train(_data(rng), optimizer=optax.adam(0.05))
     assert abs(float(model.w) - 2.0) < 0.05 and abs(float(model.b) + 1.0) < 0.05
-    assert history["num_train"] + history["num_val"] == 403
-    best = int(np.argmin(history["val_loss"]))
-    assert history["best_step"] == history["step"][best]
-    assert history["best_val_loss"] == min(history["val_loss"])
-    assert history["step"][-1] <= 400  # max_steps caps the last epoch
+    assert history.num_val == round(0.1 * 403) and history.num_train == 403 - history.num_val
+    best = int(np.argmin(history.validation_losses))
+    assert history.best_step == history.validation_steps[best]
+    assert history.best_validation_loss == history.validation_losses[best]
+    # evaluated once per epoch (11 steps of 32 of the 363 training rows), and at the end
     steps_per_epoch = (403 - 40) // 32
-    assert all(s % steps_per_epoch == 0 or s == 400 for s in history["step"])
+    assert all(s % steps_per_epoch == 0 or s == 400 for s in history.validation_steps)
+    assert history.num_steps == len(history.train_losses) <= 400
+    assert history.stopped_early == (history.num_steps < 400)
 
 
-def test_host_gathered_chunks_match_device_epochs(rng, monkeypatch):
+def test_large_rows_run_fewer_steps_per_call(rng, monkeypatch):
     data = _data(rng)
-    on_device, h1 = _fit(data, max_steps=60)
-    monkeypatch.setattr(_training, "_DEVICE_BYTES", 0)
-    monkeypatch.setattr(_training, "_CHUNK_BYTES", 8 * 32 * 5)  # 5 steps per chunk
-    chunked, h2 = _fit(data, max_steps=60)
-    # 11 steps per epoch, at most 5 per chunk: 3 chunks of 3 steps (9 per epoch)
-    assert h2["step"][0] == 9 and h1["step"][0] == 11
-    np.testing.assert_allclose(float(chunked.w), float(on_device.w), atol=0.05)
+    monkeypatch.setattr(_base, "_CALL_BYTES", 8 * 32 * 5)  # 5 steps' batches per call
+    _, history = _train(data, max_steps=60)
+    # 11 steps per epoch, at most 5 per call: 3 calls of 3 steps, evaluated every 9 steps
+    assert history.validation_steps[0] == 9
+    assert all(s % 9 == 0 or s == 60 for s in history.validation_steps)
 
 
 def test_non_finite_loss_raises(rng):
     data = _data(rng)
     data["y"][5] = np.nan
-    with pytest.raises(NonFiniteLossError, match="non-finite loss or gradient in optimizer"):
-        _fit(data)
+    with pytest.raises(NonFiniteLossError, match="non-finite loss"):
+        _train(data)
+
+
+def test_too_few_rows_for_the_split(rng):
+    data = {k: v[:3] for k, v in _data(rng).items()}
+    with pytest.raises(ValueError, match="need at least 4 simulations .* got 3"):
+        _train(data, validation_fraction=0.5)

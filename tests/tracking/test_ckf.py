@@ -1,4 +1,4 @@
-"""Tests of hepjax.tracking._ckf: the Combinatorial Kalman Filter and ambiguity resolution."""
+"""Tests of the Combinatorial Kalman Filter, the ambiguity resolution and find_tracks."""
 
 import importlib.util
 import json
@@ -12,15 +12,15 @@ import pytest
 
 from hepjax.sim import tracker
 from hepjax.tracking import (
+    CandidateSeeder,
     CKFConfig,
     Tracks,
-    candidate_seeds,
     ckf,
     event_measurements,
     find_tracks,
     resolve_ambiguities,
+    seeds,
     tracking_efficiency,
-    triplet_seeds,
 )
 
 GEO = tracker.BarrelGeometry.default()
@@ -82,13 +82,13 @@ def gun():
     )
     geo = tracker.BarrelGeometry.default(efficiency=1.0)
     event = _edit(tracker.simulate_event(k2, geo, parts))
-    seeds = triplet_seeds(event, geo)
+    found = seeds(event, geo)
     meas = event_measurements(event, size=512)
     run = eqx.filter_jit(
         lambda s, m, g: ckf(s, m, g, config=CFG, max_hits_per_layer=32, all_branches=True)
     )
-    branches = run(seeds, meas, geo)
-    return event, seeds, branches
+    branches = run(found, meas, geo)
+    return event, found, branches
 
 
 def _best(branches, n_seeds, beam):
@@ -104,8 +104,8 @@ def _best(branches, n_seeds, beam):
 
 @pytest.mark.slow
 def test_muon_gun_all_found(gun):
-    event, seeds, branches = gun
-    rows = _best(branches, seeds.hits.shape[0], CFG.beam)
+    event, found, branches = gun
+    rows = _best(branches, found.hits.shape[0], CFG.beam)
     pid = np.asarray(event.truth["particle_id"])
     hits = np.asarray(branches.hits)[rows]
     owners = []
@@ -121,9 +121,9 @@ def test_muon_gun_all_found(gun):
             assert np.sum(h >= 0) == 10
 
 
-def _track_of(event, branches, seeds, particle):
+def _track_of(event, branches, found, particle):
     pid = np.asarray(event.truth["particle_id"])
-    rows = _best(branches, seeds.hits.shape[0], CFG.beam)
+    rows = _best(branches, found.hits.shape[0], CFG.beam)
     for r in rows:
         h = np.asarray(branches.hits)[r]
         if pid[h[0]] == particle:
@@ -133,12 +133,12 @@ def _track_of(event, branches, seeds, particle):
 
 @pytest.mark.slow
 def test_holes_counted_and_max_holes_stops(gun):
-    event, seeds, branches = gun
-    r, h = _track_of(event, branches, seeds, HOLE1)
+    event, found, branches = gun
+    r, h = _track_of(event, branches, found, HOLE1)
     assert int(branches.n_holes[r]) == 1
     assert np.asarray(h >= 0).tolist() == [True] * 5 + [False] + [True] * 4
     # two consecutive holes with max_holes=1: the branch stops after layer 4 (trimmed)
-    r, h = _track_of(event, branches, seeds, HOLE2)
+    r, h = _track_of(event, branches, found, HOLE2)
     assert np.asarray(h >= 0).tolist() == [True] * 5 + [False] * 5
     assert int(branches.n_holes[r]) == 1
     assert int(branches.last_layer[r]) == 4
@@ -259,14 +259,14 @@ def _tiny_event(n=3):
 def test_bad_input():
     event = _tiny_event()
     meas = event_measurements(event)
-    seeds = candidate_seeds(event, GEO, [event.hits["hit_id"]])
-    assert seeds.num == 1
+    one = seeds(event, GEO, CandidateSeeder([event.hits["hit_id"]]))
+    assert one.num == 1
     with pytest.raises(TypeError, match="seeds"):
         ckf(object(), meas, GEO, max_hits_per_layer=32)
     with pytest.raises(TypeError, match="meas"):
-        ckf(seeds, object(), GEO, max_hits_per_layer=32)
+        ckf(one, object(), GEO, max_hits_per_layer=32)
     with pytest.raises(ValueError, match="window"):
-        ckf(seeds, meas, GEO, config=CKFConfig(window=64), max_hits_per_layer=32)
+        ckf(one, meas, GEO, config=CKFConfig(window=64), max_hits_per_layer=32)
     with pytest.raises(ValueError, match="chi2_cut"):
         CKFConfig(chi2_cut=-1.0)
     with pytest.raises(ValueError, match="max_per_surface"):
@@ -278,7 +278,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="size"):
         event_measurements(event, size=2)
     with pytest.raises(ValueError, match="not in the event"):
-        candidate_seeds(event, GEO, [np.array([99])])
+        seeds(event, GEO, CandidateSeeder([np.array([99])]))
 
 
 def test_nan_and_non_positive_definite_measurements_are_masked():
@@ -306,7 +306,7 @@ def test_find_tracks_muon_gun_efficiency():
             k1, 100, pt=(1.0, 10.0), eta=(-2.0, 2.0), vertex_sigma=(0.0, 0.0, 50.0)
         )
         event = tracker.simulate_event(k2, GEO, parts)
-        cands, _ = find_tracks(event, GEO, triplet_seeds(event, GEO))
+        cands, _ = find_tracks(event, GEO, seeds(event, GEO))
         eff = tracking_efficiency(
             event.truth, event.particles, cands, double_majority=True, min_hits=7
         )
@@ -319,7 +319,7 @@ def test_find_tracks_muon_gun_efficiency():
         layer = np.asarray(event.measurements["layer"])
         hid = np.asarray(event.hits["hit_id"])
         truth = [hid[(pid == p) & (layer < 4)] for p in np.unique(pid[pid > 0])]
-        cands_t, _ = find_tracks(event, GEO, candidate_seeds(event, GEO, truth))
+        cands_t, _ = find_tracks(event, GEO, seeds(event, GEO, CandidateSeeder(truth)))
         eff_t = tracking_efficiency(
             event.truth, event.particles, cands_t, double_majority=True, min_hits=7
         )

@@ -12,10 +12,14 @@ import numpy as np
 import pytest
 
 from hepjax.tracking import (
+    ConnectedComponents,
     EdgeClassifier,
+    EdgeClassifierResult,
     HitGraph,
+    Walkthrough,
     build_graph,
     build_module_map,
+    edge_loss,
     edge_metrics,
     edge_scores,
     graph_metrics,
@@ -170,15 +174,15 @@ def _line_graph():
 def test_track_candidates_constructed_graph():
     g = _line_graph()
     scores = np.array([0.9, 0.9, 0.9, 0.9, 0.8, 0.9, 0.85, 0.99])  # padded edge ignored
-    comp = track_candidates(g, scores, method="components", min_hits=1)
+    comp = track_candidates(g, scores, method=ConnectedComponents(), min_hits=1)
     # the crossing edge merges both chains into one component
     assert len(comp) == 1 and sorted(comp[0].tolist()) == list(range(1, 9))
-    walk = track_candidates(g, scores, method="walk")
+    walk = track_candidates(g, scores, method=Walkthrough())
     # greedy by score: hit 2 keeps 2 -> 3 (0.9), so the crossing 2 -> 7 (0.85) is refused
     # and hit 7 takes 6 -> 7 (0.8): both chains are recovered
     assert sorted(c.tolist() for c in walk) == [[1, 2, 3, 4], [5, 6, 7, 8]]
     # threshold: cutting the 0.8 edge 6 -> 7 leaves {5, 6} and {1, 2, 3, 4, 7, 8}
-    cut = track_candidates(g, scores, threshold=0.82, method="components", min_hits=1)
+    cut = track_candidates(g, scores, threshold=0.82, method=ConnectedComponents(), min_hits=1)
     assert sorted(sorted(c.tolist()) for c in cut) == [[1, 2, 3, 4, 7, 8], [5, 6]]
     # truth labels as scores give the true tracks; min_hits drops short ones
     ideal = track_candidates(g, g.labels.astype(float))
@@ -190,7 +194,7 @@ def test_track_candidates_constructed_graph():
 
 def test_classifier_padding_and_batching_invariance():
     g = _line_graph()
-    model = EdgeClassifier(hidden=8, iterations=2, depth=1, key=jax.random.key(0))
+    model = EdgeClassifier(hidden_size=8, num_iterations=2, num_layers=1, key=jax.random.key(0))
     logits = eqx.filter_jit(model)(g)
     assert logits.shape == (8,)
     # more padding, and a padded edge with nonsense features pointing at a real node
@@ -206,6 +210,12 @@ def test_classifier_padding_and_batching_invariance():
     np.testing.assert_allclose(scores[0, :7], jax.nn.sigmoid(logits[:7]), rtol=1e-5)
     np.testing.assert_allclose(scores[1, :7], scores[0, :7], rtol=1e-6)
     assert float(jnp.abs(scores[:, 7:]).max()) == 0.0  # padding scores 0
+    # the loss runs the batch as one disjoint graph: the same as the per-graph scores
+    s, y, m = np.asarray(scores, np.float64), np.asarray(batch.labels), np.asarray(batch.edge_mask)
+    s = np.where(m, s, 0.5)  # padding: left out below
+    bce = -(2.0 * y * np.log(s) + (1 - y) * np.log1p(-s))
+    expected = np.sum(np.where(m, bce, 0.0)) / m.sum()
+    np.testing.assert_allclose(float(edge_loss(model, batch, pos_weight=2.0)), expected, rtol=1e-4)
     with pytest.raises(ValueError, match="one graph"):
         model(batch)
 
@@ -214,16 +224,27 @@ def test_classifier_padding_and_batching_invariance():
 def test_training_runs_and_learns_on_toy(toy_map):
     graphs = [build_graph(_toy_event(10 + s), toy_map) for s in range(6)]
     fit = train_edge_classifier(
-        jax.random.key(1), graphs, hidden=16, iterations=2, steps=40, eval_every=10, patience=10
+        jax.random.key(1),
+        graphs,
+        hidden_size=16,
+        num_iterations=2,
+        steps=40,
+        eval_every=10,
+        patience=10,
     )
-    assert set(fit.history) >= {"step", "val_loss", "best_step", "stopped_early"}
-    assert fit.history["val_loss"][-1] < fit.history["val_loss"][0]
+    assert isinstance(fit, EdgeClassifierResult)
+    assert fit.validation_steps.tolist() == [10, 20, 30, 40] and fit.steps == 40
+    assert not fit.stopped_early and fit.losses.shape == (40,)
+    assert fit.validation_losses[-1] < fit.validation_losses[0]
+    best = int(np.argmin(fit.validation_losses))
+    assert fit.best_step == fit.validation_steps[best]
+    assert fit.best_validation_loss == pytest.approx(fit.validation_losses[best])
     test = build_graph(_toy_event(99), toy_map)
     m = edge_metrics(test, edge_scores(fit.model, test))
     assert m["auc"] > 0.8
 
 
-def test_gnn_bad_inputs(toy_map):
+def test_gnn_bad_inputs(toy_map, no_jaxtyping):
     event = _toy_event(5)
     bad = {
         **event,
@@ -261,12 +282,12 @@ def test_gnn_bad_inputs(toy_map):
     with pytest.raises(ValueError, match="no true edges"):
         train_edge_classifier(jax.random.key(0), [g], steps=1)
     g = build_graph(event, toy_map)
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(TypeError, match="method must be Walkthrough"):
         track_candidates(g, np.zeros(g.n_edges), method="dbscan")
     with pytest.raises(ValueError, match="scores must have shape"):
         track_candidates(g, np.zeros(3))
-    with pytest.raises(ValueError, match="hidden"):
-        EdgeClassifier(hidden=0, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="hidden_size must be a positive int"):
+        EdgeClassifier(hidden_size=0, key=jax.random.key(0))
     with pytest.raises(TypeError):
         train_edge_classifier(jax.random.key(0), g)
     with pytest.raises(ValueError, match="non-empty"):

@@ -1,4 +1,4 @@
-"""Tests of the Kalman filter and RTS smoother (hepjax.tracking._kalman)."""
+"""Tests of the Kalman filter and RTS smoother (hepjax.tracking.kalman_fit, fit_tracks)."""
 
 import math
 
@@ -171,7 +171,7 @@ def test_strip_update_is_one_dimensional():
             hit_id=jnp.asarray(1),
             mask=jnp.asarray(True),
         )
-        new, _, chi2, r = jax.jit(tracking.update)(params, cov, meas, jnp.asarray(260.0))
+        new, _, chi2, r = jax.jit(tracking.kalman_update)(params, cov, meas, jnp.asarray(260.0))
         h = jnp.array([math.cos(alpha), math.sin(alpha)])
         ru = h @ (meas.loc - params[:2])
         s = h @ cov[:2, :2] @ h + sigma**2
@@ -227,9 +227,9 @@ def test_gradient_of_one_filter_step():
 
         def step(x):  # x = (thickness of layer 0, radius of layer 1, sigma0 of layer 1)
             p, c, _ = tracking.add_material(params, cov, 32.0, x[0])
-            p, c, _, _ = tracking.predict(p, c, 32.0, x[1], 2.0)
+            p, c, _, _ = tracking.kalman_predict(p, c, 32.0, x[1], 2.0)
             m = eqx.tree_at(lambda m: m.cov, meas, jnp.diag(jnp.stack([x[2] ** 2, 0.05**2])))
-            p, c, chi2, _ = tracking.update(p, c, m, x[1])
+            p, c, chi2, _ = tracking.kalman_update(p, c, m, x[1])
             return chi2 + 1e3 * jnp.sqrt(c[4, 4])
 
         x = jnp.array([0.01, 72.0, 0.015])
@@ -284,7 +284,7 @@ def test_bad_inputs(fitted, no_jaxtyping):
         tracking.fit_tracks(ta, GEO, p0[:10])
     with pytest.raises(ValueError, match=r"cov0 must have shape \(200, 5, 5\)"):
         tracking.fit_tracks(ta, GEO, p0, c0[:, :4])
-    with pytest.raises(ValueError, match="iterations must be a positive integer"):
+    with pytest.raises(ValueError, match="iterations must be a positive int"):
         tracking.fit_tracks(ta, GEO, p0, iterations=0)
     with jax.enable_x64(True):
         nan = eqx.tree_at(

@@ -1,9 +1,9 @@
-"""Tests of hepjax.tracking._metrics: TrackML score, matching, rates, pull summaries."""
+"""Tests of the tracking metrics: TrackML score, matching, rates, pull summaries."""
 
 import numpy as np
 import pytest
 
-from hepjax.tracking._metrics import (
+from hepjax.tracking import (
     match_candidates,
     plot_pulls,
     plot_rates,

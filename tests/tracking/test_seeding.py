@@ -1,4 +1,4 @@
-"""Tests of hepjax.tracking._seeding: helix estimate, triplet seeds, candidate seeds."""
+"""Tests of tracking seeding: the helix estimate, seeds() with TripletSeeder and CandidateSeeder."""
 
 import math
 
@@ -9,12 +9,11 @@ import pytest
 
 from hepjax.sim import tracker
 from hepjax.tracking import (
-    SeedConfig,
-    candidate_seeds,
+    CandidateSeeder,
+    Seeds,
+    TripletSeeder,
     estimate_parameters,
-    find_seeds,
-    seeds_from_candidates,
-    triplet_seeds,
+    seeds,
 )
 
 GEO = tracker.BarrelGeometry.default()
@@ -73,8 +72,10 @@ def _purity(event, seeds):
 @pytest.mark.slow
 def test_triplet_seeds_muon_gun(key):
     event = _gun_event(key, n=30)
-    seeds = triplet_seeds(event, GEO)
-    owners = _purity(event, seeds)
+    found = seeds(event, GEO)  # TripletSeeder() by default
+    assert isinstance(found, Seeds)
+    assert found.num == seeds(event, GEO, TripletSeeder()).num
+    owners = _purity(event, found)
     # every seed is a true triplet, and every muon with >= 3 pixel hits is seeded once
     assert all(len(o) == 1 and 0 not in o for o in owners)
     pid = np.asarray(event.truth["particle_id"])
@@ -85,8 +86,8 @@ def test_triplet_seeds_muon_gun(key):
     assert len(seeded) == len(set(seeded))  # deduplicated: one seed per muon
     # the estimate points the right way: charge and direction of the truth
     parts = event.particles
-    mask = np.asarray(seeds.mask)
-    for row, prm in zip(np.asarray(seeds.hits)[mask], np.asarray(seeds.params)[mask], strict=True):
+    mask = np.asarray(found.mask)
+    for row, prm in zip(np.asarray(found.hits)[mask], np.asarray(found.params)[mask], strict=True):
         i = int(pid[row[row >= 0][0]]) - 1
         assert np.sign(prm[4]) == parts["q"][i]
         pz, pt = parts["pz"][i], math.hypot(parts["px"][i], parts["py"][i])
@@ -96,15 +97,15 @@ def test_triplet_seeds_muon_gun(key):
 @pytest.mark.slow
 def test_deduplication_keeps_one_seed_per_track(key):
     event = _gun_event(key, n=10)
-    n_dedup = triplet_seeds(event, GEO).num
-    n_all = triplet_seeds(event, GEO, config=SeedConfig(deduplicate=False)).num
+    n_dedup = seeds(event, GEO, TripletSeeder()).num
+    n_all = seeds(event, GEO, TripletSeeder(deduplicate=False)).num
     # a muon with hits on all 4 pixel layers gives all 4 layer triples
     assert n_all > n_dedup
     assert n_all <= 4 * n_dedup
 
 
 @pytest.mark.slow
-def test_find_seeds_rejects_noise_only(key):
+def test_triplet_seeder_rejects_noise_only(key):
     # uniformly random pixel hits give (almost) no triplets pointing to the beam line
     k1, k2 = jax.random.split(key)
     n = 40
@@ -112,58 +113,65 @@ def test_find_seeds_rejects_noise_only(key):
     r = jnp.array([32.0, 72.0, 116.0, 172.0])[layer]
     phi = jax.random.uniform(k1, (n,), minval=-math.pi, maxval=math.pi)
     z = jax.random.uniform(k2, (n,), minval=-700, maxval=700)
-    seeds = find_seeds(
-        r * jnp.cos(phi), r * jnp.sin(phi), z, layer, num_layers=4, max_hits_per_layer=16
+    found = TripletSeeder().seed_arrays(
+        r * jnp.cos(phi), r * jnp.sin(phi), z, layer, bz=2.0, num_layers=4, max_hits_per_layer=16
     )
-    assert int(seeds.mask.sum()) <= 1
+    assert int(found.mask.sum()) <= 1
 
 
-def test_seeds_from_candidates_masks_short_candidates():
+def test_candidate_seeder_masks_short_candidates():
     pts, *_ = _helix_points(3.0, 0.5, 1.0, 1.0, radii=(32.0, 72.0, 116.0, 172.0))
     xyz = jnp.stack(pts)
     cands = jnp.array([[0, 1, 2, 3], [0, -1, 2, 3], [0, 1, -1, -1], [2, -1, -1, -1]])
-    f = jax.jit(seeds_from_candidates, static_argnames=("bz", "min_hits"))
-    seeds = f(cands, xyz[:, 0], xyz[:, 1], xyz[:, 2], bz=2.0)
+    f = jax.jit(CandidateSeeder().seed_arrays, static_argnames="bz")
+    found = f(cands, xyz[:, 0], xyz[:, 1], xyz[:, 2], bz=2.0)
     # one hit is never enough; two hits use the beam line as the third point
-    assert np.asarray(seeds.mask).tolist() == [True, True, True, False]
-    np.testing.assert_array_equal(np.asarray(seeds.start_layer)[:3], [0, 0, 0])
+    assert np.asarray(found.mask).tolist() == [True, True, True, False]
+    np.testing.assert_array_equal(np.asarray(found.start_layer)[:3], [0, 0, 0])
     # all good candidates estimate the same helix (the track comes from z = 0)
-    np.testing.assert_allclose(seeds.params[0], seeds.params[1], rtol=2e-3, atol=2e-3)
-    np.testing.assert_allclose(seeds.params[0], seeds.params[2], rtol=2e-2, atol=2e-2)
-    strict = f(cands, xyz[:, 0], xyz[:, 1], xyz[:, 2], bz=2.0, min_hits=3)
+    np.testing.assert_allclose(found.params[0], found.params[1], rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(found.params[0], found.params[2], rtol=2e-2, atol=2e-2)
+    g = jax.jit(CandidateSeeder(min_hits=3).seed_arrays, static_argnames="bz")
+    strict = g(cands, xyz[:, 0], xyz[:, 1], xyz[:, 2], bz=2.0)
     assert np.asarray(strict.mask).tolist() == [True, True, False, False]
 
 
 @pytest.mark.slow
-def test_candidate_seeds_from_hit_ids(key):
+def test_candidate_seeder_from_hit_ids(key):
     event = _gun_event(key, n=5)
     pid = np.asarray(event.truth["particle_id"])
     layer = np.asarray(event.measurements["layer"])
     hid = np.asarray(event.hits["hit_id"])
     cands = [hid[(pid == p) & (layer < 4)] for p in range(1, 6)]
-    seeds = candidate_seeds(event, GEO, cands)
-    assert seeds.num == sum(len(c) >= 2 for c in cands)
+    found = seeds(event, GEO, CandidateSeeder(cands))
+    assert found.num == sum(len(c) >= 2 for c in cands)
     with pytest.raises(ValueError, match="not in the event"):
-        candidate_seeds(event, GEO, [np.array([hid.max() + 10])])
+        seeds(event, GEO, CandidateSeeder([np.array([hid.max() + 10])]))
 
 
-def test_bad_input():
+def test_bad_input(no_jaxtyping):
     x = jnp.zeros(5)
-    # mismatched lengths: jaxtyping's shape check (under the test suite) or our ValueError
-    with pytest.raises((ValueError, TypeError), match="same length|N"):
-        find_seeds(x, x, jnp.zeros(4), jnp.zeros(5, int), num_layers=4, max_hits_per_layer=8)
+    triplets = TripletSeeder()
+    with pytest.raises(ValueError, match="same length"):
+        triplets.seed_arrays(
+            x, x, jnp.zeros(4), jnp.zeros(5, int), bz=2.0, num_layers=4, max_hits_per_layer=8
+        )
     with pytest.raises(ValueError, match="num_layers"):
-        find_seeds(x, x, x, jnp.zeros(5, int), num_layers=2, max_hits_per_layer=8)
+        triplets.seed_arrays(x, x, x, jnp.zeros(5, int), bz=2.0, num_layers=2, max_hits_per_layer=8)
     with pytest.raises(ValueError, match="min_pt"):
-        SeedConfig(min_pt=-1.0)
-    with pytest.raises(ValueError, match="window"):
-        SeedConfig(window=0)
+        TripletSeeder(min_pt=-1.0)
+    with pytest.raises(ValueError, match="window must be a positive int"):
+        TripletSeeder(window=0)
     with pytest.raises(ValueError, match="layer_triples"):
-        SeedConfig(layer_triples=((2, 1, 3),))
+        TripletSeeder(layer_triples=((2, 1, 3),))
     with pytest.raises(ValueError, match="min_hits"):
-        seeds_from_candidates(jnp.zeros((3, 4), int), x, x, x, bz=2.0, min_hits=1)
-    with pytest.raises((ValueError, TypeError), match="candidates"):
-        seeds_from_candidates(jnp.zeros(3, int), x, x, x, bz=2.0)
+        CandidateSeeder(min_hits=1)
+    with pytest.raises(ValueError, match="candidates"):
+        CandidateSeeder().seed_arrays(jnp.zeros(3, int), x, x, x, bz=2.0)
+    with pytest.raises(TypeError, match="candidates must be a sequence"):
+        CandidateSeeder("123")
+    with pytest.raises(TypeError, match="seeder must be a seeder"):
+        seeds(None, GEO, "triplets")
 
 
 @pytest.mark.slow
@@ -173,6 +181,6 @@ def test_nan_hits_are_ignored():
     xyz = np.concatenate([xyz, [[np.nan, 1.0, 2.0]]])
     layer = jnp.array([0, 1, 2, 3, 1])
     x, y, z = (jnp.asarray(xyz[:, i]) for i in range(3))
-    seeds = find_seeds(x, y, z, layer, num_layers=4, max_hits_per_layer=8)
-    assert int(seeds.mask.sum()) == 1
-    assert np.all(np.isfinite(np.asarray(seeds.params)))
+    found = TripletSeeder().seed_arrays(x, y, z, layer, bz=2.0, num_layers=4, max_hits_per_layer=8)
+    assert int(found.mask.sum()) == 1
+    assert np.all(np.isfinite(np.asarray(found.params)))

@@ -23,6 +23,7 @@ Under calibration each $\mathrm{ECP}(a)$ is a binomial proportion, so
 import numpy as np
 from jaxtyping import ArrayLike, Float, PRNGKeyArray
 
+from ..._core import check_positive_int
 from .._data import as_2d_float, check_num_samples
 
 
@@ -135,6 +136,7 @@ def expected_coverage(
     *,
     method: str = "hpd",
     num_levels: int = 51,
+    mask: ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Expected coverage of a fitted estimator on test pairs ``(theta, x)``.
 
@@ -144,10 +146,12 @@ def expected_coverage(
             ``method="hpd"`` its ``log_prob(theta, x_obs)`` is used when it has
             one (:class:`hepjax.sbi.NPE`), otherwise a KDE of the samples.
         theta: ``(m, d)`` true parameters drawn from the prior (not used in training).
-        x: ``(m, dx)`` their simulations.
+        x: ``(m, dx)`` their simulations (or ensembles ``(m, n, *event_shape)``).
         num_posterior_samples: $L$, samples per test observation.
         method: ``"hpd"`` (:func:`hpd_coverage`) or ``"tarp"`` (:func:`tarp`).
         num_levels: number of credibility levels.
+        mask: ``(m, n)`` real events of ensembles ``x``, passed on to the
+            estimator (``None``: none, or NaN padding).
 
     Returns:
         ``(levels, ecp)``.
@@ -162,8 +166,9 @@ def expected_coverage(
         raise ValueError(
             f"theta and x must have the same number of rows, got {theta.shape[0]} and {x.shape[0]}"
         )
-    num = check_num_samples(num_posterior_samples)
-    samples = np.asarray(estimator.sample_batch(key, x, num))
+    num = check_num_samples(num_posterior_samples, "num_posterior_samples")
+    extra = () if mask is None else (np.asarray(mask),)
+    samples = np.asarray(estimator.sample_batch(key, x, num, *extra))
     if samples.shape[-1] != theta.shape[1]:
         raise ValueError(
             f"theta has {theta.shape[1]} parameters but the estimator samples {samples.shape[-1]}"
@@ -173,8 +178,9 @@ def expected_coverage(
     if not hasattr(estimator, "log_prob"):
         return hpd_coverage(samples, theta, num_levels=num_levels)
     lp_s, lp_t = [], []
-    for s, t, x_i in zip(samples, theta, x, strict=True):
-        lp = np.asarray(estimator.log_prob(np.concatenate([s, t[None]]), x_i))
+    for i, (s, t, x_i) in enumerate(zip(samples, theta, x, strict=True)):
+        extra_i = () if mask is None else (extra[0][i],)
+        lp = np.asarray(estimator.log_prob(np.concatenate([s, t[None]]), x_i, *extra_i))
         lp_s.append(lp[:-1])
         lp_t.append(lp[-1])
     return hpd_coverage(
@@ -196,8 +202,7 @@ def coverage_band(
     """
     from scipy import stats
 
-    if isinstance(num_tests, bool) or not isinstance(num_tests, int | np.integer) or num_tests < 1:
-        raise ValueError(f"num_tests must be a positive int, got {num_tests!r}")
+    check_positive_int("num_tests", num_tests)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     levels = np.clip(np.asarray(levels, dtype=np.float64), 0.0, 1.0)
@@ -206,6 +211,6 @@ def coverage_band(
 
 
 def _check_levels(num_levels) -> int:
-    if isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2:
+    if check_positive_int("num_levels", num_levels) < 2:
         raise ValueError(f"num_levels must be an int >= 2, got {num_levels!r}")
     return num_levels

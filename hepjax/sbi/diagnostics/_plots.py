@@ -55,7 +55,7 @@ def plot_rank_histogram(
         ranks = ranks[:, None]
     if ranks.ndim != 2:
         raise ValueError(f"ranks must have shape (m, d), got {ranks.shape}")
-    length = check_num_samples(num_posterior_samples)
+    length = check_num_samples(num_posterior_samples, "num_posterior_samples")
     if ranks.min() < 0 or ranks.max() > length:
         raise ValueError(f"ranks must lie in [0, {length}] for num_posterior_samples={length}")
     m, d = ranks.shape

@@ -20,6 +20,8 @@ def sbc_ranks(
     theta: Float[ArrayLike, "m d"],
     x: Float[ArrayLike, "m ..."],
     num_posterior_samples: int = 100,
+    *,
+    mask: ArrayLike | None = None,
 ) -> Int[np.ndarray, "m d"]:
     """SBC ranks of the true ``theta`` among posterior samples of a fitted ``estimator``.
 
@@ -30,18 +32,21 @@ def sbc_ranks(
         theta: ``(m, d)`` true parameters drawn from the prior (not used in training).
         x: ``(m, dx)`` their simulations (or ensembles ``(m, n, *event_shape)``).
         num_posterior_samples: $L$, posterior samples per observation.
+        mask: ``(m, n)`` real events of ensembles ``x``, passed on to the
+            estimator (``None``: none, or NaN padding).
 
     Returns:
         ``(m, d)`` integer ranks in ``[0, L]``.
     """
     theta = as_2d_float("theta", theta)
-    x = as_x_float("x", x)  # vectors (m, dx) or NaN-padded ensembles (m, n, *event)
+    x = as_x_float("x", x)  # vectors (m, dx) or ensembles (m, n, *event)
     if theta.shape[0] != x.shape[0]:
         raise ValueError(
             f"theta and x must have the same number of rows, got {theta.shape[0]} and {x.shape[0]}"
         )
-    num = check_num_samples(num_posterior_samples)
-    samples = np.asarray(estimator.sample_batch(key, x, num))  # (m, L, d)
+    num = check_num_samples(num_posterior_samples, "num_posterior_samples")
+    extra = () if mask is None else (np.asarray(mask),)
+    samples = np.asarray(estimator.sample_batch(key, x, num, *extra))  # (m, L, d)
     if samples.shape[-1] != theta.shape[1]:
         raise ValueError(
             f"theta has {theta.shape[1]} parameters but the estimator samples {samples.shape[-1]}"
@@ -69,7 +74,7 @@ def sbc_uniformity(
         ranks = ranks[:, None]
     if ranks.ndim != 2:
         raise ValueError(f"ranks must have shape (m, d), got {ranks.shape}")
-    length = check_num_samples(num_posterior_samples)
+    length = check_num_samples(num_posterior_samples, "num_posterior_samples")
     if ranks.min() < 0 or ranks.max() > length:
         raise ValueError(f"ranks must lie in [0, {length}] for num_posterior_samples={length}")
     m = ranks.shape[0]

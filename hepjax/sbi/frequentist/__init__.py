@@ -13,8 +13,8 @@ freq.coverage(key, belt, stat, task.simulator, (1.0, 40.0), unique=True).coverag
 ```
 
 - :func:`profile_likelihood_ratio`: $t_\\mu$ profiled over a nuisance grid, from
-  any log likelihood; :func:`learned_log_likelihood` turns a fitted NRE, NLE
-  or NPE into one.
+  any log likelihood; :func:`learned_log_likelihood` turns any fitted estimator
+  with ``relative_log_likelihood`` (NRE, NLE, NPE, FMPE, HierarchicalNPE) into one.
 - :func:`neyman_construction`: critical values from toys at every grid point
   (:class:`NeymanBelt`, with intervals); :func:`coverage` checks them.
 """

@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
+from ..._core import check_positive_int
+
 
 def _check_grid(name, grid) -> np.ndarray:
     grid = np.asarray(grid, np.float32)
@@ -207,7 +209,7 @@ def neyman_construction(
     poi = _check_grid("poi", poi)
     nu = np.zeros(1, np.float32) if nuisance is None else _check_grid("nuisance", nuisance)
     cl = _check_cl(cl)
-    if isinstance(num_toys, bool) or not isinstance(num_toys, int) or num_toys < 2:
+    if check_positive_int("num_toys", num_toys) < 2:
         raise ValueError(f"num_toys must be an int >= 2, got {num_toys!r}")
     m, k = poi.shape[0], nu.shape[0]
     grid_mu, grid_nu = np.meshgrid(poi, nu, indexing="ij")
@@ -275,8 +277,7 @@ def coverage(
         raise ValueError(
             f"theta_true[0]={float(theta_true[0])} must be a point of the belt's poi grid"
         )
-    if isinstance(num_trials, bool) or not isinstance(num_trials, int) or num_trials < 1:
-        raise ValueError(f"num_trials must be a positive int, got {num_trials!r}")
+    check_positive_int("num_trials", num_trials)
     m = poi.shape[0]
     xs = jax.jit(jax.vmap(simulator, in_axes=(0, None)))(
         jax.random.split(key, num_trials), jnp.asarray(theta_true)

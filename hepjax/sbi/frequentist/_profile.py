@@ -1,11 +1,12 @@
 r"""Profile likelihood ratios on a grid, from an exact or a learned likelihood.
 
 With a log likelihood $\ell(\mu, \nu; x)$ known up to a function of $x$ alone
-(the exact one, or a learned one: the log ratio $\log r(\theta, x) =
-\log p(x \mid \theta) - \log p(x)$ of :class:`~hepjax.sbi.NRE`, the likelihood
-flow of :class:`~hepjax.sbi.NLE`, or the posterior density of
-:class:`~hepjax.sbi.NPE` under a flat prior), the profile likelihood ratio
-test statistic on a grid of the parameter of interest is
+(the exact one, or a learned one: any estimator's ``relative_log_likelihood``,
+e.g. the log ratio $\log r(\theta, x) = \log p(x \mid \theta) - \log p(x)$ of
+:class:`~hepjax.sbi.NRE`, the likelihood flow of :class:`~hepjax.sbi.NLE`, or
+the posterior density over the prior of :class:`~hepjax.sbi.NPE` and
+:class:`~hepjax.sbi.FMPE`), the profile likelihood ratio test statistic on a
+grid of the parameter of interest is
 
 .. math::
     t_{\mu_j}(x) = -2\big[\max_\nu \ell(\mu_j, \nu; x) - \max_{\mu, \nu} \ell(\mu, \nu; x)\big],
@@ -25,9 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import ArrayLike
 
-from .._nle import NLE, _log_lik
-from .._npe import NPE, _npe_log_prob
-from .._nre import NRE
+from .._data import NotFittedError
 
 
 def _refine_max(values, uniform: bool):
@@ -107,34 +106,37 @@ def profile_likelihood_ratio(
 def learned_log_likelihood(estimator) -> Callable:
     r"""A fitted estimator's log likelihood up to a function of ``x``: ``f(theta, x) -> scalar``.
 
+    Any estimator with the protocol method ``relative_log_likelihood(theta, x)``
+    serves (every estimator of :mod:`hepjax.sbi` has one):
+
     - :class:`~hepjax.sbi.NRE`: the classifier's $\log r(\theta, x)$ (binary or
       balanced; the contrastive loss adds a function of $x$ only, which cancels).
     - :class:`~hepjax.sbi.NLE`: the likelihood flow's $\log q(x \mid \theta)$.
-    - :class:`~hepjax.sbi.NPE`: $\log q(\theta \mid x)$, which equals the log
-      likelihood up to a function of $x$ only under a flat prior (inside its support).
+    - :class:`~hepjax.sbi.NPE`, :class:`~hepjax.sbi.FMPE`:
+      $\log q(\theta \mid x) - \log p(\theta)$ with the estimator's ``prior``
+      (a flat prior without one).
 
-    Pure (no input checks): vectorise with ``jax.vmap`` and ``jit`` it.
+    Returns:
+        A pure function of one ``theta (d,)`` and one observation ``x``: vectorise
+        it with ``jax.vmap`` and ``jit`` it.
+
+    Raises:
+        TypeError: the estimator has no ``relative_log_likelihood`` method.
+        hepjax.sbi.NotFittedError: the estimator is not fitted.
     """
-    if not isinstance(estimator, NRE | NLE | NPE):
+    method = getattr(estimator, "relative_log_likelihood", None)
+    if not callable(method):
         raise TypeError(
-            f"estimator must be a fitted NRE, NLE or NPE, got {type(estimator).__name__}"
+            "learned_log_likelihood needs an estimator with a relative_log_likelihood(theta, "
+            f"x) method (a fitted NRE, NLE, NPE, FMPE, ...); {type(estimator).__name__} has none"
         )
-    estimator._require_fitted("learned_log_likelihood")
-    net, theta_std, x_std = estimator.net, estimator.theta_std, estimator.x_std
-    if isinstance(estimator, NRE):
+    if not getattr(estimator, "is_fitted", True):
+        raise NotFittedError(
+            f"{type(estimator).__name__} is not fitted: call est = est.fit(key, theta, x) "
+            "before learned_log_likelihood"
+        )
 
-        def f(theta, x):
-            context = net.context(x_std.forward(x))
-            return net.logit_given_context(theta_std.forward(theta), context)
+    def log_likelihood(theta, x):
+        return method(theta, x)
 
-    elif isinstance(estimator, NLE):
-
-        def f(theta, x):
-            return _log_lik(net, theta_std, x_std, theta, x)
-
-    else:
-
-        def f(theta, x):
-            return _npe_log_prob(net, theta_std, x_std, theta[None], x)[0]
-
-    return f
+    return log_likelihood

@@ -1,5 +1,8 @@
 """A toy barrel silicon tracker: geometry, helix propagation, material, events.
 
+The material physics (Highland scattering, Bethe energy loss, silicon's
+radiation length) comes from :mod:`hepjax.physics`.
+
 ::
 
     import jax
@@ -19,6 +22,8 @@ q/p)`` with ``loc0 = R phi`` and ``loc1 = z`` on a cylinder. Reconstruction
 lives in :mod:`hepjax.tracking`.
 """
 
+from ._crossing import effective_thickness as effective_thickness
+from ._crossing import energy_loss_qop as energy_loss_qop
 from ._event import Event as Event
 from ._event import Measurements as Measurements
 from ._event import TrackArrays as TrackArrays
@@ -39,11 +44,6 @@ from ._helix import momentum_to_angles as momentum_to_angles
 from ._helix import propagate_to_cylinder as propagate_to_cylinder
 from ._helix import transport as transport
 from ._helix import wrap_angle as wrap_angle
-from ._material import MUON_MASS as MUON_MASS
-from ._material import bethe_bloch as bethe_bloch
-from ._material import effective_thickness as effective_thickness
-from ._material import energy_loss_qop as energy_loss_qop
-from ._material import highland as highland
 from ._simulate import SimulatedTracks as SimulatedTracks
 from ._simulate import noise_hits as noise_hits
 from ._simulate import simulate_event as simulate_event
@@ -51,7 +51,6 @@ from ._simulate import simulate_tracks as simulate_tracks
 
 __all__ = [
     "C_LIGHT",
-    "MUON_MASS",
     "BarrelGeometry",
     "Event",
     "Measurements",
@@ -59,14 +58,12 @@ __all__ = [
     "SimulatedTracks",
     "TrackArrays",
     "angles_to_momentum",
-    "bethe_bloch",
     "bound_to_global",
     "curvature",
     "effective_thickness",
     "energy_loss_qop",
     "global_to_bound",
     "helix_position",
-    "highland",
     "layer_arrays",
     "momentum_to_angles",
     "noise_hits",

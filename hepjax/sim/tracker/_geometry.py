@@ -31,10 +31,11 @@ from __future__ import annotations
 import math
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
+
+from ..._core import concrete_value
 
 #: Speed of light factor: radius R[mm] = pT[GeV] / (C_LIGHT * Bz[T] * |q|).
 C_LIGHT = 0.299792458e-3
@@ -42,14 +43,6 @@ C_LIGHT = 0.299792458e-3
 PIXEL_VOLUME = 8
 SHORT_STRIP_VOLUME = 13
 LONG_STRIP_VOLUME = 17
-
-
-def _concrete(x):
-    """NumPy value of ``x``, or ``None`` when it is a tracer."""
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
 
 
 class BarrelGeometry(eqx.Module):
@@ -169,7 +162,7 @@ class BarrelGeometry(eqx.Module):
         self.layer_id = tuple(int(v) for v in layer_id)
         self.module_width = tuple(float(v) for v in module_width)
         self.module_length = tuple(float(v) for v in module_length)
-        r, h = _concrete(radius), _concrete(half_length)
+        r, h = concrete_value(radius), concrete_value(half_length)
         if r is None or h is None:
             raise ValueError("radius and half_length must be concrete when the geometry is built")
         self.n_phi_modules = tuple(
@@ -182,23 +175,23 @@ class BarrelGeometry(eqx.Module):
         )
 
     def __check_init__(self):
-        r = _concrete(self.radius)
+        r = concrete_value(self.radius)
         if r is not None and not (np.all(r > 0) and np.all(np.diff(r) > 0)):
             raise ValueError(f"radius must be positive and strictly increasing, got {r}")
         for name in ("half_length", "sigma0"):
-            v = _concrete(getattr(self, name))
+            v = concrete_value(getattr(self, name))
             if v is not None and not np.all(v > 0):
                 raise ValueError(f"{name} must be > 0 on every layer, got {v}")
-        s1 = _concrete(self.sigma1)
+        s1 = concrete_value(self.sigma1)
         if s1 is not None and not np.all(s1[~np.asarray(self.is_strip, bool)] > 0):
             raise ValueError(f"sigma1 must be > 0 on pixel layers, got {s1}")
-        t = _concrete(self.thickness)
+        t = concrete_value(self.thickness)
         if t is not None and not np.all(t >= 0):
             raise ValueError(f"thickness (x/X0) must be >= 0, got {t}")
-        e = _concrete(self.efficiency)
+        e = concrete_value(self.efficiency)
         if e is not None and not np.all((e >= 0) & (e <= 1)):
             raise ValueError(f"efficiency must lie in [0, 1], got {e}")
-        b = _concrete(self.bz)
+        b = concrete_value(self.bz)
         if b is not None and not b != 0:
             raise ValueError("bz must be non-zero (the helix model needs a field)")
 
@@ -254,7 +247,7 @@ class BarrelGeometry(eqx.Module):
         $\eta_\text{max}=\max_i \operatorname{asinh}(h_i/R_i)$; particles beyond
         it leave no hit and are rejected by the event simulation.
         """
-        r, h = _concrete(self.radius), _concrete(self.half_length)
+        r, h = concrete_value(self.radius), concrete_value(self.half_length)
         return float(np.max(np.arcsinh(h / r)))
 
     def layer_index(self, volume_id, layer_id) -> Int[np.ndarray, " n"]:

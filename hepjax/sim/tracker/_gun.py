@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..._core import check_positive_int
 from ._geometry import BarrelGeometry
 
 
@@ -132,8 +133,7 @@ def particle_gun(
     Raises:
         ValueError: for pT ranges reaching 0, eta beyond the detector, bad charges.
     """
-    if not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = check_positive_int("n", n)
     pt = _range("pt", pt)
     if pt[0] <= 0:
         raise ValueError(f"pt must be > 0 (pT = 0 has no direction or helix), got {pt!r}")
@@ -181,14 +181,12 @@ def pileup_particles(
     collision vertices drawn with ``vertex_sigma``; the particles of one
     vertex share it exactly.
     """
-    if not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = check_positive_int("n", n)
     if not (0 < pt_min < pt_max):
         raise ValueError(f"need 0 < pt_min < pt_max (pT = 0 has no helix), got {pt_min}, {pt_max}")
     if pt_index <= 1:
         raise ValueError(f"pt_index must be > 1, got {pt_index}")
-    if not isinstance(n_vertices, int | np.integer) or n_vertices < 1:
-        raise ValueError(f"n_vertices must be a positive integer, got {n_vertices!r}")
+    n_vertices = check_positive_int("n_vertices", n_vertices)
     eta = _range("eta", eta)
     _check_eta(eta, geometry)
     sig = _vertex_sigma(vertex_sigma)

@@ -10,7 +10,7 @@ For every particle and every layer $i$ (outwards), :func:`simulate_tracks`
    with $\sigma_0,\sigma_1$; strips: $u$ with $\sigma_0$, the hit placed on
    the strip line at the module centre) and kept with probability
    ``efficiency``;
-4. the mean Bethe-Bloch energy loss is applied and the direction is deflected
+4. the mean Bethe energy loss is applied and the direction is deflected
    by two independent Gaussian plane angles of Highland width $\theta_0$
    ($\delta\theta=\theta_0 g_1$, $\delta\phi=\theta_0 g_2/\sin\theta$).
 
@@ -31,6 +31,8 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int
 
+from ...physics import MUON_MASS, highland
+from ._crossing import effective_thickness, energy_loss_qop
 from ._event import Event
 from ._geometry import BarrelGeometry
 from ._gun import Particles
@@ -41,7 +43,6 @@ from ._helix import (
     propagate_to_cylinder,
     wrap_angle,
 )
-from ._material import MUON_MASS, effective_thickness, energy_loss_qop, highland
 
 
 class SimulatedTracks(eqx.Module):
