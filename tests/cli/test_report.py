@@ -121,3 +121,16 @@ def test_demo_page_loads_in_a_real_browser(tmp_path):
     page = out / "index.html"
     page.write_text(page.read_text().replace("page-good/line.png", "page-good/missing.png"))
     assert probe_page(browser, page)["images"][0]["width"] == 0
+
+
+def test_every_repository_example_names_its_paper_and_reports_rows():
+    from hepjax.cli import _registry
+
+    for name, example in _registry.discover().items():
+        assert example.paper is not None, f"example {name} needs paper=Paper(...)"
+        assert example.report is not None, f"example {name} needs report=..."
+        module = __import__("sys").modules[
+            f"hepjax_examples.{example.source.rsplit('/', 1)[-1][:-3]}"
+        ]
+        scales = getattr(module, "SCALES", None) or module.jg.SCALES
+        assert set(scales) == {"tour", "small", "paper"}, (name, sorted(scales))
