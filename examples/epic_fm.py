@@ -45,7 +45,12 @@ def sample(model, key, mask, cond, cfg: jg.Config):
     )
 
 
-@register("epic_fm", summary="EPiC-FM: flow-matching jet generation scored with JetNet metrics")
+@register(
+    "epic_fm",
+    summary="EPiC-FM: flow-matching jet generation scored with JetNet metrics",
+    paper=jg.PAPER,
+    report=jg.report,
+)
 def run(*, scale: str, out: pathlib.Path) -> dict:
     """Train EPiC-FM, sample jets, and score them against the truth."""
     return jg.run(

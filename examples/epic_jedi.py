@@ -45,7 +45,12 @@ def sample(model, key, mask, cond, cfg: jg.Config):
     return hg.sample_sde_sets(model, key, mask, features=3, cond=cond, sigmas=sigmas)
 
 
-@register("epic_jedi", summary="EPiC-JeDi: EDM-diffusion jet generation scored with JetNet metrics")
+@register(
+    "epic_jedi",
+    summary="EPiC-JeDi: EDM-diffusion jet generation scored with JetNet metrics",
+    paper=jg.PAPER,
+    report=jg.report,
+)
 def run(*, scale: str, out: pathlib.Path) -> dict:
     """Train EPiC-JeDi, sample jets, and score them against the truth."""
     return jg.run(

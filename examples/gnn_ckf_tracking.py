@@ -63,10 +63,20 @@ import jax.numpy as jnp
 import numpy as np
 
 import hepjax.tracking as trk
-from hepjax.cli import example_main, register
+from hepjax.cli import Paper, Row, example_main, register
 from hepjax.sim import tracker
 
 SCALES = {
+    "tour": {
+        "n_train": 4,
+        "n_test": 2,
+        "n_particles": 100,
+        "n_noise": 200,
+        "steps": 120,
+        "map_tracks": 5_000,
+        "gun_events": 1,
+        "gun_particles": 50,
+    },
     "small": {
         "n_train": 12,
         "n_test": 5,
@@ -240,8 +250,40 @@ def fit_pulls(event, geo, tracks):
     return np.asarray(pulls)
 
 
+def report(metrics: dict, scale: str) -> list[Row]:
+    """Efficiency, fake and duplicate rates of each configuration, and the pulls."""
+    cfg = SCALES[scale]
+    events = f"{cfg['n_test']} events of {cfg['n_particles']} particles + {cfg['n_noise']} noise"
+    rows = []
+    for config in CONFIGS:
+        paper = "high (ODD, ttbar, mu = 200)" if config == "gnn_ckf" else None
+        rows.append(
+            Row(f"{config}: efficiency (pT > 1 GeV)", paper, metrics[f"{config}.efficiency"],
+                note=events)
+        )  # fmt: skip
+        rows.append(
+            Row(
+                f"{config}: fake / duplicate rate",
+                None,
+                f"{metrics[f'{config}.fake_rate']:.3f} / {metrics[f'{config}.duplicate_rate']:.3f}",
+            )
+        )
+    widths = [v for k, v in metrics.items() if k.startswith("pulls.") and k.endswith(".width")]
+    if widths:
+        rows.append(Row("pull widths (gnn_ckf, 5 parameters)", 1.0,
+                        f"{min(widths):.2f}-{max(widths):.2f}"))  # fmt: skip
+    return rows
+
+
 @register(
     "gnn_ckf_tracking",
+    paper=Paper(
+        "Combined track finding with GNN & CKF",
+        "2401.16016",
+        "A graph neural network finds track candidates in the pixel layers and the "
+        "Combinatorial Kalman Filter extends them through the strips.",
+    ),
+    report=report,
     summary="GNN pixel candidates + CKF into the strips (arXiv:2401.16016) on a toy tracker",
 )
 def run(*, scale: str, out: pathlib.Path) -> dict:

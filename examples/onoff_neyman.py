@@ -43,10 +43,19 @@ import numpy as np
 import scipy.stats
 
 from hepjax import sbi
-from hepjax.cli import example_main, register
+from hepjax.cli import Paper, Row, example_main, register
 from hepjax.sbi import frequentist as freq
 
 SCALES = {
+    "tour": {
+        "num_train": 4000,
+        "max_steps": 800,
+        "num_poi": 11,
+        "num_nu_toys": 3,
+        "num_nu_profile": 21,
+        "num_toys": 300,
+        "num_trials": 300,
+    },
     "small": {
         "num_train": 20_000,
         "max_steps": 6000,
@@ -130,8 +139,35 @@ def plot(out, mu, stats, belts, cov, examples):
             ax.legend(fontsize=10)
 
 
+def report(metrics: dict, scale: str) -> list[Row]:
+    """Coverage of the Neyman intervals of the learned and exact statistics, and Wilks."""
+    cfg = SCALES[scale]
+    rows = []
+    for name in ("learned, Neyman", "exact, Neyman", "exact, Wilks"):
+        per_truth = metrics[f"coverage.{name}"]
+        for k, level in enumerate(CL):
+            values = [r["coverage"][k] for r in per_truth]
+            rows.append(
+                Row(
+                    f"{level:.2%} coverage, {name}",
+                    level,
+                    f"{min(values):.3f}-{max(values):.3f}",
+                    note=f"{len(values)} true (mu, nu), {cfg['num_trials']} trials each; "
+                    f"largest pull {metrics[f'max_pull.{name}']:.1f}",
+                )
+            )
+    return rows
+
+
 @register(
     "onoff_neyman",
+    paper=Paper(
+        "Hierarchical Neural Simulation-Based Inference Over Event Ensembles",
+        "2306.12584",
+        "A learned likelihood ratio as the test statistic of a Neyman construction: "
+        "frequentist intervals with the nominal coverage where asymptotics fail.",
+    ),
+    report=report,
     summary="On/off counting experiment: NRE-learned profile likelihood ratio, Neyman "
     "construction and its coverage (arXiv:2306.12584)",
 )

@@ -29,9 +29,10 @@ import jax
 import numpy as np
 
 from hepjax import sbi
-from hepjax.cli import example_main, register
+from hepjax.cli import Paper, Row, example_main, register
 
 SCALES = {
+    "tour": {"budgets": (1_000,), "num_obs": 1, "num_samples": 1000},
     "small": {"budgets": (1_000, 10_000), "num_obs": 3, "num_samples": 2000},
     "paper": {"budgets": (1_000, 10_000, 100_000), "num_obs": 10, "num_samples": 10_000},
 }
@@ -136,8 +137,33 @@ def plot(results: dict, references: dict, observations: dict, budget: int, out: 
         plt.close(fig)
 
 
+def report(metrics: dict, scale: str) -> list[Row]:
+    """Every estimator's C2ST per task and budget next to sbibm's published NPE/NLE/NRE."""
+    rows = []
+    for task_name in TASKS:
+        for budget in SCALES[scale]["budgets"]:
+            for name in ESTIMATORS:
+                published = SBIBM[task_name].get(name)
+                paper = published[BUDGET_INDEX[budget]] if published else None
+                rows.append(
+                    Row(
+                        f"{task_name}, {budget} sims: C2ST of {name}",
+                        paper,
+                        metrics[f"{task_name}_{budget}_{name}_c2st"],
+                        note=f"{SCALES[scale]['num_obs']} observation(s); 0.5 is perfect",
+                    )
+                )
+    return rows
+
+
 @register(
     "sbi_benchmark",
+    paper=Paper(
+        "Benchmarking Simulation-Based Inference",
+        "2101.04653",
+        "sbibm: reference posteriors and C2ST for SBI algorithms on common tasks.",
+    ),
+    report=report,
     summary="SBI estimators (NPE, NLE, NRE, FMPE) on sbibm's tasks: C2ST per task and "
     "simulation budget next to sbibm's published numbers",
     demo=False,

@@ -13,7 +13,8 @@ import traceback
 from importlib import metadata
 
 from ._data import add_data_parser
-from ._registry import SCALES, discover, get_example, run_example, write_json
+from ._registry import SCALES, discover, get_example, report_rows, run_example, write_json
+from ._report import STATUS_FAILED, STATUS_OK, Section, write_report
 
 CORE_PACKAGES = (
     "hepjax",
@@ -77,60 +78,80 @@ def cmd_examples_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _markdown_summary(results: dict, out: pathlib.Path, seconds: dict) -> str:
-    lines = [
-        "# hepjax demo report",
-        "",
-        f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} with hepjax "
-        f"{_version('hepjax')}, jax {_version('jax')}.",
-        "",
-        "| example | status | time (s) |",
-        "|---|---|---|",
-    ]
-    for name, metrics in results.items():
-        status = "failed" if "error" in metrics else "ok"
-        lines.append(f"| {name} | {status} | {seconds[name]:.1f} |")
-    for name, metrics in results.items():
-        lines += ["", f"## {name}", ""]
-        if "error" in metrics:
-            lines += ["```", metrics["error"], "```"]
-            continue
-        lines += ["| metric | value |", "|---|---|"]
-        for k, v in sorted(metrics.items()):
-            shown = f"{v:.5g}" if isinstance(v, float) else str(v)
-            lines.append(f"| {k} | {shown} |")
-        for image in sorted((out / name).glob("*.png")):
-            lines += ["", f"![{image.stem}]({name}/{image.name})"]
-    return "\n".join(lines) + "\n"
+def _device() -> str:
+    import jax
+
+    devices = jax.devices()
+    kinds = sorted({f"{d.platform} {d.device_kind}" for d in devices})
+    return f"{len(devices)} x {', '.join(kinds)} ({os.cpu_count()} host CPU cores)"
+
+
+def _last_lines(text: str, count: int = 25) -> str:
+    return "\n".join(text.rstrip().splitlines()[-count:])
+
+
+def _run_section(example, scale: str, out: pathlib.Path) -> tuple[Section, dict]:
+    """Run one example into ``out/NAME`` and describe it for the results page."""
+    folder = out / example.name
+    start = time.perf_counter()
+    try:
+        metrics = run_example(example, scale=scale, out=folder)
+        rows = report_rows(example, metrics, scale)
+        status, error = STATUS_OK, ""
+    except Exception:
+        metrics, rows = {}, []
+        status, error = STATUS_FAILED, _last_lines(traceback.format_exc())
+        print(error, file=sys.stderr)
+    images = sorted(str(p.relative_to(out)) for p in folder.rglob("*.png"))
+    return Section(
+        name=example.name,
+        summary=example.summary,
+        scale=scale,
+        seconds=time.perf_counter() - start,
+        status=status,
+        paper=example.paper,
+        rows=rows,
+        images=images if status == STATUS_OK else [],
+        error=error,
+    ), metrics
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     registry = {n: e for n, e in discover().items() if e.demo}
     if args.only:
-        unknown = sorted(set(args.only) - set(registry))
+        wanted = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
+        by_canonical = {n.replace("_", "-"): n for n in registry}
+        unknown = sorted(n for n in wanted if n.replace("_", "-") not in by_canonical)
         if unknown:
             raise SystemExit(f"unknown example(s) {unknown}; known: {', '.join(registry)}")
-        registry = {n: registry[n] for n in args.only}
+        chosen = dict.fromkeys(by_canonical[n.replace("_", "-")] for n in wanted)
+        registry = {n: registry[n] for n in chosen}
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results, seconds = {}, {}
+    started, date = time.perf_counter(), datetime.datetime.now(datetime.UTC)
+    sections, results = [], {}
     for i, (name, example) in enumerate(registry.items(), 1):
-        print(f"[{i}/{len(registry)}] {name}: {example.summary}", flush=True)
-        start = time.perf_counter()
-        try:
-            results[name] = run_example(example, scale="small", out=out / name)
-        except Exception:
-            results[name] = {"error": traceback.format_exc()}
-            print(results[name]["error"], file=sys.stderr)
-        seconds[name] = time.perf_counter() - start
-        print(f"    done in {seconds[name]:.1f} s", flush=True)
+        print(f"[{i}/{len(registry)}] {name} (--scale {args.scale}): {example.summary}", flush=True)
+        section, metrics = _run_section(example, args.scale, out)
+        sections.append(section)
+        results[name] = metrics if section.status == STATUS_OK else {"error": section.error}
+        print(f"    {section.status} in {section.seconds:.1f} s", flush=True)
+    total = time.perf_counter() - started
+    header = {
+        "hepjax": _version("hepjax"),
+        "jax": _version("jax"),
+        "device": _device(),
+        "date": date.strftime("%Y-%m-%d %H:%M UTC"),
+        "scale": args.scale,
+        "total time": f"{total / 60:.1f} min ({total:.0f} s)",
+    }
     write_json(out / "metrics.json", results)
-    summary = out / "summary.md"
-    tmp = summary.with_name(".summary.md.tmp")
-    tmp.write_text(_markdown_summary(results, out, seconds))
-    os.replace(tmp, summary)
-    print(f"wrote {out / 'metrics.json'} and {summary}")
-    return 1 if any("error" in m for m in results.values()) else 0
+    page, summary = write_report(out, sections, header)
+    print(f"wrote {page}, {summary} and {out / 'metrics.json'} in {total:.0f} s")
+    failed = [s.name for s in sections if s.status != STATUS_OK]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def scripts_dir() -> pathlib.Path:
@@ -154,9 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="versions and devices").set_defaults(fn=cmd_info)
 
-    demo = sub.add_parser("demo", help="run every showcase at small scale and write a report")
+    demo = sub.add_parser(
+        "demo", help="run every example (--scale tour) and write the results page"
+    )
     demo.add_argument("--out", default="demo-report", help="report folder (default: %(default)s)")
-    demo.add_argument("--only", nargs="+", metavar="NAME", help="run only these examples")
+    demo.add_argument("--scale", choices=SCALES, default="tour", help="default: %(default)s")
+    demo.add_argument(
+        "--only", nargs="+", metavar="NAME", help="run only these examples (NAME,NAME or NAME NAME)"
+    )
     demo.set_defaults(fn=cmd_demo)
 
     examples = sub.add_parser("examples", help="list or run the registered examples")
@@ -164,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex_sub.add_parser("list", help="list the examples").set_defaults(fn=cmd_examples_list)
     run = ex_sub.add_parser("run", help="run one example")
     run.add_argument("name")
-    run.add_argument("--scale", choices=SCALES, default="small")
+    run.add_argument("--scale", choices=SCALES, default="small", help="default: %(default)s")
     run.add_argument("--out", type=pathlib.Path, default=None)
     run.set_defaults(fn=cmd_examples_run)
 

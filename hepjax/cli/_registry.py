@@ -6,7 +6,15 @@ without editing the CLI::
 
     from hepjax.cli import register, example_main
 
-    @register("train-classifier", summary="Classify toy quark/gluon jets")
+    def report(metrics: dict, scale: str) -> list[Row]:
+        return [Row("AUC", 0.91, metrics["auc"], note="paper: full JetNet")]
+
+    @register(
+        "train-classifier",
+        summary="Classify toy quark/gluon jets",
+        paper=Paper("Title of the paper", "2401.00000", "What the system does, in one sentence."),
+        report=report,
+    )
     def run(*, scale: str, out: pathlib.Path) -> dict[str, float]:
         ...  # do the work with the library, write plots into `out`
         return {"auc": auc}
@@ -14,9 +22,13 @@ without editing the CLI::
     if __name__ == "__main__":
         example_main(run)
 
-``run`` receives ``scale`` (``"small"`` for CPU minutes, ``"paper"`` for the
-paper's settings on a GPU) and an existing output folder, writes its plots and
-files there, and returns JSON-serialisable metrics.
+``run`` receives ``scale`` (``"tour"``: seconds to about 40 s, the demo's
+default; ``"small"``: the CPU reproduction quoted in the docs, minutes;
+``"paper"``: the paper's settings, for a GPU) and an existing output folder,
+writes its plots and files there, and returns JSON-serialisable metrics (flat
+keys where possible: nested dicts are flattened to ``a.b`` keys in
+``metrics.json``). ``report(metrics, scale)`` turns them into the rows of the
+results page's paper-versus-run table.
 """
 
 import argparse
@@ -26,38 +38,57 @@ import json
 import os
 import pathlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-SCALES = ("small", "paper")
+from ._report import Paper, Row
+
+SCALES = ("tour", "small", "paper")
 
 ExampleFn = Callable[..., dict]
+ReportFn = Callable[[dict, str], Sequence[Row]]
 
 
 @dataclasses.dataclass(frozen=True)
 class Example:
-    """A registered example: its name, one-line summary, and entry point."""
+    """A registered example: its name, one-line summary, entry point, paper and report rows."""
 
     name: str
     summary: str
     run: ExampleFn
     demo: bool = True
     source: str = ""
+    paper: Paper | None = None
+    report: ReportFn | None = None
 
 
 _REGISTRY: dict[str, Example] = {}
 
 
-def register(name: str, *, summary: str, demo: bool = True) -> Callable[[ExampleFn], ExampleFn]:
+def register(
+    name: str,
+    *,
+    summary: str,
+    paper: Paper | None = None,
+    report: ReportFn | None = None,
+    demo: bool = True,
+) -> Callable[[ExampleFn], ExampleFn]:
     """Register ``run(*, scale, out) -> metrics`` under ``name``.
 
     Args:
         name: the CLI name, lowercase (``hepjax examples run NAME``); dashes and
             underscores are interchangeable when it is looked up.
         summary: one line shown by ``hepjax examples list``.
-        demo: whether ``hepjax demo`` runs it (at ``--scale small``).
+        paper: the research system it reproduces, shown on the results page.
+        report: ``report(metrics, scale) -> [Row, ...]``: the paper-versus-run
+            rows of the results page.
+        demo: whether ``hepjax demo`` runs it.
     """
     if not name or name != name.lower() or " " in name:
         raise ValueError(f"name must be lowercase without spaces, got {name!r}")
+    if paper is not None and not isinstance(paper, Paper):
+        raise TypeError(f"paper must be a hepjax.cli.Paper, got {type(paper).__name__}")
+    if report is not None and not callable(report):
+        raise TypeError(f"report must be a function (metrics, scale) -> rows, got {report!r}")
 
     def decorator(fn: ExampleFn) -> ExampleFn:
         source = getattr(sys.modules.get(fn.__module__), "__file__", "") or ""
@@ -66,7 +97,7 @@ def register(name: str, *, summary: str, demo: bool = True) -> Callable[[Example
             raise ValueError(
                 f"example {name!r} is registered twice: {existing.source} and {source}"
             )
-        _REGISTRY[name] = Example(name, summary, fn, demo, source)
+        _REGISTRY[name] = Example(name, summary, fn, demo, source, paper, report)
         return fn
 
     return decorator
@@ -143,8 +174,35 @@ def run_example(example: Example, *, scale: str, out: pathlib.Path) -> dict:
     metrics = example.run(scale=scale, out=out)
     if not isinstance(metrics, dict):
         raise TypeError(f"example {example.name!r} must return a dict of metrics")
+    metrics = flatten_metrics(metrics)
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def flatten_metrics(metrics: dict, prefix: str = "") -> dict:
+    """Nested dicts become flat ``outer.inner`` keys; other values are kept as they are."""
+    flat = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_metrics(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def report_rows(example: Example, metrics: dict, scale: str) -> list[Row]:
+    """The example's paper-versus-run rows (none without a ``report`` hook), checked."""
+    if example.report is None:
+        return []
+    rows = list(example.report(metrics, scale))
+    bad = [r for r in rows if not isinstance(r, Row)]
+    if bad:
+        raise TypeError(
+            f"report of example {example.name!r} must return hepjax.cli.Row objects, "
+            f"got {type(bad[0]).__name__}"
+        )
+    return rows
 
 
 def write_json(path: pathlib.Path, obj) -> None:

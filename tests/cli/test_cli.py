@@ -103,12 +103,24 @@ def test_demo_writes_report_and_reports_failures(examples_dir, tmp_path):
     proc = run_cli("demo", "--out", str(out), check=False)
     assert proc.returncode == 1  # one example failed on purpose
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["tiny-good"] == {"answer": 42.0, "scale": "small"}
+    assert metrics["tiny-good"] == {"answer": 42.0, "scale": "tour"}
     assert "broken on purpose" in metrics["tiny-bad"]["error"]
     summary = (out / "summary.md").read_text()
-    assert "| tiny-good | ok |" in summary and "| tiny-bad | failed |" in summary
-    ok = run_cli("demo", "--out", str(tmp_path / "only"), "--only", "tiny-good")
+    assert "| tiny-good | tour | ok |" in summary and "| tiny-bad | tour | failed |" in summary
+    assert (out / "index.html").exists()
+    ok = run_cli("demo", "--out", str(tmp_path / "only"), "--only", "tiny_good", "--scale", "small")
     assert ok.returncode == 0
+    assert json.loads((tmp_path / "only" / "metrics.json").read_text()) == {
+        "tiny-good": {"answer": 42.0, "scale": "small"}
+    }
+    both = run_cli(
+        "demo", "--out", str(tmp_path / "both"), "--only", "tiny-good,tiny-bad", check=False
+    )
+    assert both.returncode == 1
+    assert set(json.loads((tmp_path / "both" / "metrics.json").read_text())) == {
+        "tiny-good",
+        "tiny-bad",
+    }
 
 
 def test_example_script_runs_standalone(examples_dir, tmp_path):

@@ -31,7 +31,9 @@ def flows():
     out = {}
     for i, (dim, num_transforms) in enumerate(SHAPES):
         k_init, k_perturb = jax.random.split(jax.random.key(i))
-        new = ConditionalSplineFlow(dim, 1, hidden_size=8, num_transforms=num_transforms, key=k_init)
+        new = ConditionalSplineFlow(
+            dim, 1, hidden_size=8, num_transforms=num_transforms, key=k_init
+        )
         out[dim] = (new, _perturbed(new, k_perturb))
     return out
 
