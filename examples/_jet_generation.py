@@ -228,7 +228,7 @@ def report(metrics: dict, scale: str) -> list[Row]:
         rows.append(
             Row(
                 f"{label} ({what})",
-                "near the truth floor",
+                "near the truth floor (JetNet30 top jets)",
                 tuple(metrics[key]),
                 note=f"floor {format_value(floor)}, independent particles {format_value(baseline)}",
             )
