@@ -1,5 +1,6 @@
 """Layer 0: jaxtyping aliases, masked-set helpers, input checks and the figure helper."""
 
+from ._checks import as_2d_float as as_2d_float
 from ._checks import check_choice as check_choice
 from ._checks import check_dtype as check_dtype
 from ._checks import check_ndim as check_ndim
@@ -28,6 +29,7 @@ __all__ = [
     "Params",
     "SetFeatures",
     "SetMask",
+    "as_2d_float",
     "check_choice",
     "check_dtype",
     "check_ndim",

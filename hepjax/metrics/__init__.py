@@ -1,5 +1,13 @@
-"""Layer 4: metrics and their plots (classification; more with each task)."""
+"""Layer 3: metrics and their plots.
 
+Classification (ROC curves, AUC, background rejection), classifier two-sample
+tests (:func:`c2st` accuracy and :func:`c2st_auc`, used by SBI diagnostics and to
+score generative models), and plots; the JetNet metrics are in
+:mod:`hepjax.metrics.jets`.
+"""
+
+from ._c2st import c2st as c2st
+from ._c2st import c2st_auc as c2st_auc
 from ._classification import accuracy as accuracy
 from ._classification import background_rejection as background_rejection
 from ._classification import plot_roc as plot_roc
@@ -11,6 +19,8 @@ from ._losses_plot import plot_losses as plot_losses
 __all__ = [
     "accuracy",
     "background_rejection",
+    "c2st",
+    "c2st_auc",
     "plot_jet_distributions",
     "plot_losses",
     "plot_roc",

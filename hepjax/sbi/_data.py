@@ -8,12 +8,11 @@ NaN): it is converted to a mask here, once, and never reaches a network.
 
 import warnings
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .._core import check_positive_int, is_concrete
+from .._core import as_2d_float, check_positive_int, is_concrete
 from ..data import Standardizer
 
 
@@ -26,25 +25,6 @@ NAN_POLICIES = ("drop", "raise")
 
 def _float(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32 if a.dtype.kind != "f" or a.dtype.itemsize < 4 else a.dtype)
-
-
-def as_2d_float(name: str, a) -> np.ndarray:
-    """``a`` as a ``(n, d)`` float array (a 1-d array is one column); wrong dtypes raise."""
-    if isinstance(a, list | tuple):
-        a = np.asarray(a)
-    if not hasattr(a, "shape") or not hasattr(a, "dtype"):
-        raise TypeError(f"{name} must be an array of shape (n, d), got {type(a).__name__}")
-    dtype = np.dtype(a.dtype) if not jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key) else None
-    if dtype is None or dtype == np.bool_ or dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers (float or int), got dtype {a.dtype}")
-    a = np.asarray(a)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, d) (one row per simulation), got {a.shape}")
-    if a.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one column, got shape {a.shape}")
-    return _float(a)
 
 
 def as_x_float(name: str, a) -> np.ndarray:

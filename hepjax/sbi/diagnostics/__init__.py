@@ -1,7 +1,11 @@
 """Diagnostics of posterior estimators: C2ST, simulation-based calibration (SBC),
-expected coverage (TARP and highest-posterior-density), and their plots."""
+expected coverage (TARP and highest-posterior-density), and their plots.
 
-from ._c2st import c2st as c2st
+:func:`c2st` is :func:`hepjax.metrics.c2st` (it lives one layer down, where
+other tasks can reach it), re-exported here with the other diagnostics.
+"""
+
+from ...metrics import c2st as c2st
 from ._coverage import coverage_band as coverage_band
 from ._coverage import expected_coverage as expected_coverage
 from ._coverage import hpd_coverage as hpd_coverage
