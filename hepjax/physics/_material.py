@@ -58,6 +58,7 @@ from __future__ import annotations
 import math
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
@@ -255,7 +256,7 @@ class Material(eqx.Module):
                 elems[(z, a)] = elems.get((z, a), 0.0) + w * f
             x0 = float(concrete_value(part.X0))
             inv_x0 += w / x0
-            pzoa = float(concrete_value(part.Z_over_A))
+            pzoa = float(concrete_value(part.Z)) / float(concrete_value(part.A))
             zoa += w * pzoa
             log_i += w * pzoa * math.log(float(concrete_value(part.I)))
         comp = tuple((z, a, f / total) for (z, a), f in elems.items())
@@ -784,6 +785,7 @@ def material(name: str) -> Material:
         raise TypeError(f"material name must be a str, got {type(name).__name__}")
     key = name if name in _NAMES else _ALIASES.get(name.lower(), name)
     try:
-        return _named(key)
+        with jax.ensure_compile_time_eval():  # concrete numbers even under jit
+            return _named(key)
     except KeyError:
         raise ValueError(f"unknown material {name!r}; known: {', '.join(_NAMES)}") from None
