@@ -89,7 +89,7 @@ def surface_to_sphere(point: Float[ArrayLike, "... 3"]) -> Float[Array, "... 3"]
 
 
 def sphere_to_surface(e: Float[ArrayLike, "... 3"], size_cm: Float[ArrayLike, "..."]) -> Array:
-    r"""The point of the cube surface on the ray from the centre along $e$: $\tfrac a2 e / \max_i|e_i|$."""
+    r"""The cube-surface point on the ray from the centre along $e$: $\tfrac a2 e / \max_i|e_i|$."""
     e = jnp.asarray(e)
     half = 0.5 * jnp.asarray(size_cm)[..., None]
     top = jnp.max(jnp.abs(e), axis=-1, keepdims=True)

@@ -245,9 +245,7 @@ class NextParticleKernel(AbstractKernel):
         self.num_steps = check_positive_int("num_steps", num_steps)
         cs = context_size(num_materials)
         k1, k2, k3 = jax.random.split(key, 3)
-        self.multiplicity = MultiplicityModel(
-            cs, max_particles, hidden_size=hidden_size, key=k1
-        )
+        self.multiplicity = MultiplicityModel(cs, max_particles, hidden_size=hidden_size, key=k1)
         self.field = SetVectorField(
             cs, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, key=k2
         )
@@ -375,7 +373,9 @@ def train_kernel(
     """
     _check_interactions("data", data)
     if data.out_mask.ndim != 2:
-        raise ValueError(f"data must be a batch of events, got out_mask of shape {data.out_mask.shape}")
+        raise ValueError(
+            f"data must be a batch of events, got out_mask of shape {data.out_mask.shape}"
+        )
     k_init, k_data, k_fit = jax.random.split(key, 3)
     if kernel is None:
         kernel_kwargs.setdefault("max_particles", data.out_mask.shape[1])
@@ -423,7 +423,9 @@ def sample(
         One event of :class:`Interactions`.
     """
     r = canonical_rotation(incident.position)
-    incident = Incident(incident.type, incident.energy_mev, r @ incident.direction, r @ incident.position)
+    incident = Incident(
+        incident.type, incident.energy_mev, r @ incident.direction, r @ incident.position
+    )
     c = condition(incident, cube, kernel.num_materials)
     k_mult, k_base, k_edep = jax.random.split(key, 3)
     passthrough, counts = kernel.multiplicity.sample(k_mult, c)
@@ -564,4 +566,3 @@ def log_likelihood(
     continuous = jnp.where(active, lp_flow, 0.0)
     deposit = jnp.where(active, lq, 0.0)
     return LogLikelihoodResult(lp_counts + continuous + deposit, lp_counts, continuous, deposit)
-

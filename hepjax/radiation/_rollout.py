@@ -132,7 +132,8 @@ def rollout(
     """
     if not isinstance(kernel, AbstractKernel):
         raise TypeError(
-            f"kernel must be a hepjax.radiation kernel (AbstractKernel), got {type(kernel).__name__}"
+            "kernel must be a hepjax.radiation kernel (an AbstractKernel), "
+            f"got {type(kernel).__name__}"
         )
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be a hepjax.radiation.Grid, got {type(grid).__name__}")
@@ -151,8 +152,7 @@ def rollout(
         energy_mev=jnp.asarray(incident.energy_mev, jnp.float32)[None],
         position=(incident.position - centre0)[None],
         direction=incident.direction[None],
-        mask=jnp.all((voxel0 >= 0) & (voxel0 < shape))[None]
-        & (incident.energy_mev >= cut_mev),
+        mask=jnp.all((voxel0 >= 0) & (voxel0 < shape))[None] & (incident.energy_mev >= cut_mev),
     )
     live = _scatter(_empty_particles(capacity), start.mask, 0, start, capacity)
     voxels = jnp.zeros((capacity, 3), jnp.int32).at[0].set(voxel0)
@@ -168,8 +168,16 @@ def rollout(
     )
     exiting = _scatter(exiting, world_start.mask, 0, world_start, capacity)
     deposit = jnp.zeros(grid.shape, jnp.float32)
-    init = (key, live, voxels, exiting, jnp.sum(outside).astype(jnp.int32), deposit,
-            jnp.asarray(False), jnp.asarray(0, jnp.int32))
+    init = (
+        key,
+        live,
+        voxels,
+        exiting,
+        jnp.sum(outside).astype(jnp.int32),
+        deposit,
+        jnp.asarray(False),
+        jnp.asarray(0, jnp.int32),
+    )
 
     def cond(state):
         _, live, _, _, _, _, _, wave = state
@@ -193,8 +201,15 @@ def rollout(
             res = kernel(k, Incident(kind, e, rot @ d, rot @ p), Cube(m, r_, a))
             parts = res.particles
             # back to the cube frame: x = R^T x'
-            return parts.type, parts.energy_mev, parts.position @ rot, parts.direction @ rot, \
-                parts.mask, res.deposit_mev, res.overflow
+            return (
+                parts.type,
+                parts.energy_mev,
+                parts.position @ rot,
+                parts.direction @ rot,
+                parts.mask,
+                res.deposit_mev,
+                res.overflow,
+            )
 
         types, e_out, p_out, d_out, m_out, dep, k_over = jax.vmap(one)(
             keys, live.type, energy, pos, dirn, mat, rho
@@ -219,7 +234,7 @@ def rollout(
         d_new = jnp.where(onehot == 1, fixed[..., None], d_out)
         d_new = d_new / jnp.sqrt(jnp.sum(d_new * d_new, axis=-1, keepdims=True))
 
-        flat = lambda x: x.reshape((capacity * k_out,) + x.shape[2:])
+        flat = lambda x: x.reshape((capacity * k_out, *x.shape[2:]))
         go_on = flat(m_out & in_world)
         leave = flat(m_out & ~in_world)
         centre = (voxels[:, None, :] + 0.5) * a
