@@ -344,7 +344,7 @@ def from_transport(
     incident: Incident,
     cube: Cube,
     *,
-    centre: Float[ArrayLike, " 3"] = (0.0, 0.0, 0.0),
+    centre=(0.0, 0.0, 0.0),
     cut_mev: float = 10.0,
 ) -> Interactions:
     """Convert one ``hepjax.sim.transport.simulate`` result for a one-cube world.

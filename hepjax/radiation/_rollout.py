@@ -147,10 +147,17 @@ def rollout(
     inside = incident.position + 1e-4 * a * incident.direction
     voxel0 = jnp.floor(inside / a).astype(jnp.int32)
     centre0 = (voxel0 + 0.5) * a
+    local0 = incident.position - centre0
+    face0 = jnp.argmax(jnp.abs(local0))
+    local0 = jnp.where(
+        jnp.arange(3) == face0,
+        local0,
+        jnp.clip(local0, -0.5 * a * (1 - 1e-5), 0.5 * a * (1 - 1e-5)),
+    )
     start = Particles(
         type=jnp.asarray(incident.type, jnp.int32)[None],
         energy_mev=jnp.asarray(incident.energy_mev, jnp.float32)[None],
-        position=(incident.position - centre0)[None],
+        position=local0[None],
         direction=incident.direction[None],
         mask=jnp.all((voxel0 >= 0) & (voxel0 < shape))[None] & (incident.energy_mev >= cut_mev),
     )
@@ -164,7 +171,7 @@ def rollout(
         energy_mev=start.energy_mev,
         position=incident.position[None],
         direction=start.direction,
-        mask=outside[None],
+        mask=outside,
     )
     exiting = _scatter(exiting, world_start.mask, 0, world_start, capacity)
     deposit = jnp.zeros(grid.shape, jnp.float32)
@@ -221,14 +228,19 @@ def rollout(
         m_out = m_out & ~below
         overflow = overflow | jnp.any(k_over & live.mask)
 
-        # exit face -> neighbour
-        axis = jnp.argmax(jnp.abs(p_out), axis=-1)  # (C, K)
+        # exit face -> neighbour; on an edge or corner the face the particle moves out of
+        # fastest wins
+        outward = jnp.sign(p_out) * d_out
+        axis = jnp.argmax(jnp.abs(p_out) + 1e-5 * a * outward, axis=-1)  # (C, K)
         onehot = jax.nn.one_hot(axis, 3, dtype=jnp.int32)
         side = jnp.sign(jnp.take_along_axis(p_out, axis[..., None], -1)[..., 0])
         side = jnp.where(side == 0, 1, side).astype(jnp.int32)
         neighbour = voxels[:, None, :] + side[..., None] * onehot
         in_world = jnp.all((neighbour >= 0) & (neighbour < shape), axis=-1)
         new_pos = p_out - (side[..., None] * onehot) * a
+        # keep entry points strictly inside their face, so the entry face is unambiguous
+        lateral = jnp.clip(new_pos, -0.5 * a * (1 - 1e-5), 0.5 * a * (1 - 1e-5))
+        new_pos = jnp.where(onehot == 1, new_pos, lateral)
         normal = jnp.sum(d_out * onehot, axis=-1) * side
         fixed = jnp.where(normal < 1e-3, 1e-3, normal) * side
         d_new = jnp.where(onehot == 1, fixed[..., None], d_out)
@@ -258,8 +270,8 @@ def incident_on_face(
     type,
     energy_mev: Float[ArrayLike, ""],
     *,
-    xy_cm: Float[ArrayLike, " 2"] | None = None,
-    direction: Float[ArrayLike, " 3"] = (0.0, 0.0, 1.0),
+    xy_cm=None,
+    direction=(0.0, 0.0, 1.0),
 ) -> Incident:
     """An incident particle on the world's lower face $z = 0$ (default: its centre), moving up."""
     nx, ny, _ = grid.shape

@@ -169,7 +169,7 @@ def test_sample_is_consistent_and_jit_invariant(key):
     keys = jax.random.split(k3, 64)
     fn = jax.vmap(lambda k, i, c: rad.sample(k, kernel, i, c))
     out = jax.jit(fn)(keys, data.incident, data.cube)
-    out2 = rad.sample(keys[3], kernel, _event(data, 3).incident, _event(data, 3).cube)
+    out2 = jax.jit(rad.sample)(keys[3], kernel, _event(data, 3).incident, _event(data, 3).cube)
     np.testing.assert_allclose(out2.out_direction, out.out_direction[3], atol=1e-5)
     m = np.asarray(out.out_mask)
     np.testing.assert_allclose(np.linalg.norm(out.out_direction, axis=-1)[m], 1.0, atol=1e-5)
