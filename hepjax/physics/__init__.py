@@ -26,8 +26,12 @@ from ._material import SILICON as SILICON
 from ._material import Material as Material
 from ._material import Sternheimer as Sternheimer
 from ._material import bethe_bloch as bethe_bloch
+from ._material import collision_stopping_power as collision_stopping_power
+from ._material import critical_energy as critical_energy
 from ._material import energy_loss as energy_loss
 from ._material import highland as highland
+from ._material import material as material
+from ._material import material_names as material_names
 from ._material import radiation_length as radiation_length
 from ._nsubjettiness import exclusive_kt_axes as exclusive_kt_axes
 from ._nsubjettiness import nsubjettiness as nsubjettiness
@@ -48,11 +52,15 @@ __all__ = [
     "Material",
     "Sternheimer",
     "bethe_bloch",
+    "collision_stopping_power",
+    "critical_energy",
     "delta_phi",
     "energy_loss",
     "exclusive_kt_axes",
     "highland",
     "invariant_mass",
+    "material",
+    "material_names",
     "nsubjettiness",
     "p4_from_ptetaphim",
     "pt_eta_phi_mass",

@@ -12,6 +12,10 @@ Submodules:
   toy: JetNet-style jets (g, q, t, W, Z) and LHCO-style dijet features.
 * :mod:`hepjax.sim.lensing` — galaxy-galaxy strong-lensing images (singular
   isothermal ellipsoid with external shear, Sérsic source, PSF, noise).
+* :mod:`hepjax.sim.transport` — an electromagnetic transport Monte Carlo
+  (photons, electrons, positrons) through slabs and voxel grids of materials,
+  in fixed-capacity particle buffers, jit/vmap-able and differentiable in the
+  densities and thicknesses.
 * :mod:`hepjax.sim.tracker` — a toy barrel silicon tracker (helix propagation,
   Highland scattering, energy loss, pixel and stereo-strip digitisation, noise)
   writing TrackML-format events.
@@ -22,3 +26,4 @@ from . import gillespie as gillespie
 from . import lensing as lensing
 from . import parton_shower as parton_shower
 from . import tracker as tracker
+from . import transport as transport

@@ -157,3 +157,90 @@ def test_bad_inputs(no_jaxtyping):
         ph.bethe_bloch(1.0, "silicon", mass=ph.MUON_MASS)
     with pytest.raises(ValueError, match="Z must be >= 1"):
         ph.radiation_length(0, 1.0)
+
+
+# -- materials of the transport code (MeV, cm) ---------------------------------------------
+
+# PDG tables: X0 [g/cm^2], critical energy of electrons [MeV] (Rossi), Moliere radius [cm]
+PDG_TRANSPORT = {
+    "Pb": (6.37, 7.43, 1.602),
+    "Cu": (12.86, 19.42, 1.568),
+    "W": (6.76, 7.97, 0.9327),
+    "Fe": (13.84, 21.68, 1.719),
+    "Si": (21.82, 40.19, 4.944),
+    "LAr": (19.55, 32.84, 9.043),
+    "PbWO4": (7.39, 9.64, 1.959),
+    "water": (36.08, 78.33, 9.77),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PDG_TRANSPORT))
+def test_named_materials_match_pdg(name):
+    x0, ec, rm = PDG_TRANSPORT[name]
+    m = ph.material(name)
+    np.testing.assert_allclose(float(m.radiation_length_g_cm2), x0, rtol=0.01)
+    # water: PDG's tables use I = 79.7 eV, here 75.0 eV (ICRU 37)
+    np.testing.assert_allclose(float(m.critical_energy_mev), ec, rtol=0.01)
+    np.testing.assert_allclose(float(m.moliere_radius_cm), rm, rtol=0.015)
+    # R_M = 21.2052 MeV X0 / (E_c rho)
+    np.testing.assert_allclose(
+        float(m.moliere_radius_cm),
+        21.2052 * float(m.X0) / float(m.critical_energy_mev) / float(m.density_g_cm3),
+        rtol=1e-6,
+    )
+    assert abs(sum(w for _, _, w in m.composition) - 1) < 1e-9
+
+
+@pytest.mark.parametrize("name", ["Pb", "W", "Cu", "Fe", "Si"])
+def test_critical_energy_close_to_rossi_fit(name):
+    m = ph.material(name)
+    fit = 610.0 / (float(m.Z) + 1.24)  # PDG: solids and liquids, to a few per cent
+    np.testing.assert_allclose(float(m.critical_energy_mev), fit, rtol=0.05)
+
+
+def test_mixture_rules():
+    # 1/X0 = sum w_i / X0_i; <Z/A> = sum w_i Z_i/A_i
+    pbwo4 = ph.material("PbWO4")
+    parts = {82: 207.2, 74: 183.84, 8: 4 * 15.999}
+    tot = sum(parts.values())
+    inv = sum(
+        a / tot / float(ph.radiation_length(z, a / (4 if z == 8 else 1))) for z, a in parts.items()
+    )
+    np.testing.assert_allclose(float(pbwo4.X0), 1 / inv, rtol=1e-5)
+    zoa = sum(a / tot * z * (4 if z == 8 else 1) / a for z, a in parts.items())
+    np.testing.assert_allclose(float(pbwo4.Z_over_A), zoa, rtol=1e-6)
+    water = ph.Material.mixture("w", [("H", 0.111894), ("O", 0.888106)], density=1.0, I=75.0)
+    np.testing.assert_allclose(float(water.X0), 36.08, rtol=2e-3)
+    # Bragg's rule when no I is given: between the constituents' values
+    bragg = ph.Material.mixture("w", [("H", 0.111894), ("O", 0.888106)], density=1.0)
+    assert 19.2 < float(bragg.I) < 95.0
+    # the existing predefined materials gained compositions
+    assert ph.LEAD.composition == ((82.0, 207.2, 1.0),)
+    assert ph.PBWO4.composition is not None and len(ph.PBWO4.composition) == 3
+    np.testing.assert_allclose(float(ph.LEAD.moliere_radius_cm), 1.602, rtol=0.01)
+    for name in ("polystyrene", "scintillator", "lead", "liquid argon", "H2O"):
+        assert isinstance(ph.material(name), ph.Material)
+
+
+def test_collision_stopping_power_matches_estar():
+    # NIST ESTAR collision stopping powers, MeV cm^2/g
+    # (no shell corrections: a few per cent high for lead at 1 MeV)
+    cases = [("water", 1.0, 1.849, 0.01), ("water", 10.0, 1.968, 0.01), ("Pb", 1.0, 0.9573, 0.05)]
+    for name, t, ref, rtol in cases:
+        s = float(ph.collision_stopping_power(t, ph.material(name)))
+        np.testing.assert_allclose(s, ref, rtol=rtol, err_msg=name)
+    # positrons lose a little more than electrons at 10 keV-1 MeV in water (ICRU 37)
+    e = float(ph.collision_stopping_power(0.1, ph.material("water")))
+    p = float(ph.collision_stopping_power(0.1, ph.material("water"), positron=True))
+    assert abs(p / e - 1) < 0.1
+
+
+def test_material_bad_inputs(no_jaxtyping):
+    with pytest.raises(ValueError, match="unknown material 'unobtainium'"):
+        ph.material("unobtainium")
+    with pytest.raises(ValueError, match="mass fractions must be positive"):
+        ph.Material.mixture("bad", [("H", -0.1), ("O", 1.1)], density=1.0)
+    with pytest.raises(ValueError, match="mass fractions must sum to 1"):
+        ph.Material("bad", 1, 1.0, 1.0, 63.0, 19.2, composition=((1.0, 1.008, 0.5),))
+    with pytest.raises(TypeError, match="components: each constituent"):
+        ph.Material.mixture("bad", [(3.0, 1.0)], density=1.0)
