@@ -36,8 +36,12 @@ from ._data import random_incident as random_incident
 from ._data import sphere_to_surface as sphere_to_surface
 from ._data import surface_to_sphere as surface_to_sphere
 from ._data import to_interaction as to_interaction
+from ._generate import generate_interactions as generate_interactions
+from ._generate import make_bricks as make_bricks
+from ._generate import read_bricks as read_bricks
 from ._kernels import AbstractKernel as AbstractKernel
 from ._kernels import ToyKernel as ToyKernel
+from ._kernels import TransportKernel as TransportKernel
 from ._model import MANIFOLD as MANIFOLD
 from ._model import LogLikelihoodResult as LogLikelihoodResult
 from ._model import NextParticleKernel as NextParticleKernel

@@ -137,3 +137,91 @@ class ToyKernel(AbstractKernel):
             mask=jnp.pad(mask, (0, pad)),
         )
         return KernelResult(particles, deposit, jnp.asarray(False))
+
+
+class TransportKernel(AbstractKernel):
+    r"""The transport Monte Carlo (:mod:`hepjax.sim.transport`) as a kernel.
+
+    Each call simulates the incident particle through a one-voxel
+    ``transport.Voxels`` world that is the cube (centred at the origin, so
+    the kernel frame is the world frame), with the cube's material index,
+    density and size as traced numbers, so it ``vmap``\ s over particles and
+    cubes. The outgoing particles are the world's exiting particles, the
+    deposit its one voxel. Used by :func:`make_bricks` to generate the
+    single-cube data set and by :func:`rollout` as the reference kernel: the
+    rollout of this kernel through a grid must agree with
+    ``transport.simulate`` on the same grid (transport is Markov at the cube
+    boundaries).
+
+    Args:
+        materials: material names, by material index (default :data:`MATERIALS`).
+        cut_mev: the production and tracking cut of the MC.
+        capacity: the MC's particle buffer.
+        exit_capacity: the outgoing buffer (the kernel's ``capacity``).
+        step_fraction: the MC's largest fractional continuous loss per step.
+    """
+
+    materials: tuple[str, ...] = ("Cu", "LAr")
+    cut_mev: float = 10.0
+    buffer: int = 64
+    exit_capacity: int = 16
+    step_fraction: float = 0.2
+
+    @property
+    def capacity(self) -> int:
+        return self.exit_capacity
+
+    def world(self):
+        """The one-cube world (material 0, 1 cm) whose numbers each call replaces."""
+        import numpy as np
+
+        from hepjax.sim import transport
+
+        return transport.Voxels(
+            np.zeros((1, 1, 1), int),
+            list(self.materials),
+            voxel_cm=1.0,
+            origin_cm=(-0.5, -0.5, -0.5),
+        )
+
+    def __call__(self, key: PRNGKeyArray, incident: Incident, cube: Cube) -> KernelResult:
+        from hepjax.sim import transport
+
+        from ._data import PDG_CODES
+
+        a = cube.size_cm
+        world = self.world()
+        world = eqx.tree_at(
+            lambda w: (w.cell_material, w.density_g_cm3, w.voxel_cm, w.origin_cm),
+            world,
+            (
+                jnp.reshape(cube.material, (1,)).astype(jnp.int32),
+                jnp.reshape(cube.density_g_cm3, (1, 1, 1)).astype(jnp.float32),
+                jnp.asarray(a, jnp.float32),
+                jnp.full((3,), -0.5, jnp.float32) * a,
+            ),
+        )
+        pdg = jnp.asarray(PDG_CODES, jnp.int32)[incident.type]
+        particle = transport.Particle(
+            pdg, incident.energy_mev, incident.position, incident.direction
+        )
+        res = transport.simulate(
+            key,
+            world,
+            particle,
+            cut_mev=self.cut_mev,
+            capacity=self.buffer,
+            exit_capacity=self.exit_capacity,
+            step_fraction=self.step_fraction,
+        )
+        ex = res.exiting
+        kind = jnp.where(ex.pdg == 22, 0, jnp.where(ex.pdg == 11, 1, 2)).astype(jnp.int32)
+        particles = Particles(
+            type=kind,
+            energy_mev=ex.energy_mev,
+            position=ex.position,
+            direction=ex.direction,
+            mask=ex.mask,
+        )
+        deposit = jnp.sum(res.deposit_mev)
+        return KernelResult(particles, deposit, res.overflow | res.truncated)
