@@ -21,6 +21,7 @@ settings is refused.
 """
 
 import datetime
+import functools
 import hashlib
 import json
 import math
@@ -86,7 +87,6 @@ def generate_interactions(
     import jax
     import jax.numpy as jnp
 
-    from ._data import Cube, random_incident, to_interaction
     from ._kernels import TransportKernel
 
     num_events = check_positive_int("num_events", num_events)
@@ -105,19 +105,13 @@ def generate_interactions(
             buffer=buffer,
             exit_capacity=max_particles,
         )
-    sizes = jnp.asarray(cube_cm, jnp.float32)
-
-    def one(k):
-        k_mat, k_rho, k_inc, k_mc = jax.random.split(k, 4)
-        mat = jax.random.randint(k_mat, (), 0, len(materials))
-        rho = jnp.exp(jax.random.uniform(k_rho, minval=math.log(lo), maxval=math.log(hi)))
-        size = sizes[mat]
-        incident = random_incident(k_inc, size, energy_range_mev=energy_range_mev)
-        cube = Cube(mat, rho, size)
-        res = kernel(k_mc, incident, cube)
-        return to_interaction(incident, cube, res, cut_mev=cut_mev), res.overflow
-
-    run = jax.jit(jax.vmap(one))
+    run = _compiled(
+        kernel,
+        tuple(float(c) for c in cube_cm),
+        (float(lo), float(hi)),
+        tuple(float(e) for e in energy_range_mev),
+        float(cut_mev),
+    )
     keys = jax.random.split(key, num_events)
     parts, flags = [], []
     for start in range(0, num_events, chunk):
@@ -133,6 +127,31 @@ def generate_interactions(
         flags.append(np.asarray(over))
     inter = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
     return inter, np.concatenate(flags)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(kernel, cube_cm, density_range, energy_range_mev, cut_mev):
+    """The jitted, vmapped event generator (cached: shards of one run compile once)."""
+    import jax
+    import jax.numpy as jnp
+
+    from ._data import Cube, random_incident, to_interaction
+
+    lo, hi = density_range
+    sizes = jnp.asarray(cube_cm, jnp.float32)
+    num_materials = len(cube_cm)
+
+    def one(k):
+        k_mat, k_rho, k_inc, k_mc = jax.random.split(k, 4)
+        mat = jax.random.randint(k_mat, (), 0, num_materials)
+        rho = jnp.exp(jax.random.uniform(k_rho, minval=math.log(lo), maxval=math.log(hi)))
+        size = sizes[mat]
+        incident = random_incident(k_inc, size, energy_range_mev=energy_range_mev)
+        cube = Cube(mat, rho, size)
+        res = kernel(k_mc, incident, cube)
+        return to_interaction(incident, cube, res, cut_mev=cut_mev), res.overflow
+
+    return jax.jit(jax.vmap(one))
 
 
 def _bricks_shard(task: dict) -> dict:

@@ -10,9 +10,17 @@ it is entering; one wave applies the kernel to all of them at once (``vmap``
 over a fixed-capacity buffer, in the cube's canonical frame,
 :func:`hepjax.radiation.canonical_rotation`), adds each deposit to its cube,
 and turns every outgoing particle into a particle entering the neighbour
-across its exit face, or into a particle leaving the world. Outgoing
-particles below ``cut_mev`` stop and deposit their energy in the cube they
-leave. Waves repeat in a ``lax.while_loop`` until no particle is live.
+across its exit face, or into a particle leaving the world. Waves repeat in
+a ``lax.while_loop`` until no particle is live.
+
+The cut follows ``hepjax.sim.transport``: an outgoing particle below
+``cut_mev`` that crosses into a neighbour stops there and deposits its
+kinetic energy in the neighbour (a positron annihilates at rest there, adding
+$2 m_e$), and any particle crossing the world's surface leaves it, whatever
+its energy. With the MC as the kernel (:class:`TransportKernel`) the rollout
+is then the MC itself, cube by cube. Note that the BRICKS representation
+drops outgoing particles below the cut, so a learned kernel never produces
+them and their (small) energy is missing from its rollouts.
 
 A learned kernel can return a particle whose direction points back into the
 cube it leaves; it then enters the neighbour at the smallest inward angle
@@ -26,7 +34,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .._core import check_positive, check_positive_int
-from ._data import Cube, Incident, Particles, canonical_rotation
+from ._data import ELECTRON_MASS_MEV, Cube, Incident, Particles, canonical_rotation
 from ._kernels import AbstractKernel
 
 
@@ -123,7 +131,7 @@ def rollout(
         grid: the :class:`Grid`.
         incident: the incident particle in world coordinates, on the world's
             surface (or on a cube face inside it) and pointing into the cube it enters.
-        cut_mev: particles below this kinetic energy stop and deposit.
+        cut_mev: particles below this kinetic energy stop in the next cube (module notes).
         capacity: live-particle and exiting-particle buffer size.
         max_waves: the most waves (cube crossings in a chain).
 
@@ -222,10 +230,8 @@ def rollout(
             keys, live.type, energy, pos, dirn, mat, rho
         )
         m_out = m_out & live.mask[:, None]
-        below = m_out & (e_out < cut_mev)
-        dep = jnp.where(live.mask, dep, 0.0) + jnp.sum(jnp.where(below, e_out, 0.0), axis=1)
+        dep = jnp.where(live.mask, dep, 0.0)
         deposit = deposit.at[safe_vox[:, 0], safe_vox[:, 1], safe_vox[:, 2]].add(dep)
-        m_out = m_out & ~below
         overflow = overflow | jnp.any(k_over & live.mask)
 
         # exit face -> neighbour; on an edge or corner the face the particle moves out of
@@ -246,8 +252,16 @@ def rollout(
         d_new = jnp.where(onehot == 1, fixed[..., None], d_out)
         d_new = d_new / jnp.sqrt(jnp.sum(d_new * d_new, axis=-1, keepdims=True))
 
+        # below the cut: stop in the neighbour, depositing there (a positron annihilates at
+        # rest there too); leaving the world, any particle exits
+        below = m_out & in_world & (e_out < cut_mev)
+        stop_e = e_out + jnp.where(types == 2, 2 * ELECTRON_MASS_MEV, 0.0)
+        nb = jnp.clip(neighbour, 0, shape - 1).reshape(-1, 3)
+        deposit = deposit.at[nb[:, 0], nb[:, 1], nb[:, 2]].add(
+            jnp.where(below, stop_e, 0.0).reshape(-1)
+        )
         flat = lambda x: x.reshape((capacity * k_out, *x.shape[2:]))
-        go_on = flat(m_out & in_world)
+        go_on = flat(m_out & in_world & ~below)
         leave = flat(m_out & ~in_world)
         centre = (voxels[:, None, :] + 0.5) * a
         cand = Particles(flat(types), flat(e_out), flat(new_pos), flat(d_new), go_on)
