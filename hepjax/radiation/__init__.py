@@ -17,8 +17,9 @@ voxel grids they never saw in training (:func:`rollout`).
   :func:`log_likelihood`), the transport MC as a kernel
   (:class:`TransportKernel`) and the analytic :class:`ToyKernel`.
 - Composition: :class:`Grid`, :func:`rollout` -> :class:`RolloutResult`.
-- Evaluation: :func:`particle_features`, :func:`multiplicity_agreement`,
-  :func:`feature_w1`; the MMD is :func:`hepjax.metrics.mmd_rbf`.
+- Evaluation: :func:`particle_features`, :func:`event_features`,
+  :func:`feature_w1`, :func:`multiplicity_agreement`; the MMD is
+  :func:`hepjax.metrics.mmd_rbf`.
 """
 
 from ._data import CUBE_CM as CUBE_CM
@@ -36,6 +37,13 @@ from ._data import random_incident as random_incident
 from ._data import sphere_to_surface as sphere_to_surface
 from ._data import surface_to_sphere as surface_to_sphere
 from ._data import to_interaction as to_interaction
+from ._eval import EVENT_FEATURES as EVENT_FEATURES
+from ._eval import PARTICLE_FEATURES as PARTICLE_FEATURES
+from ._eval import MultiplicityResult as MultiplicityResult
+from ._eval import event_features as event_features
+from ._eval import feature_w1 as feature_w1
+from ._eval import multiplicity_agreement as multiplicity_agreement
+from ._eval import particle_features as particle_features
 from ._generate import generate_interactions as generate_interactions
 from ._generate import make_bricks as make_bricks
 from ._generate import read_bricks as read_bricks
