@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
-from .._core import check_positive, check_positive_int
+from .._core import check_positive, check_positive_int, concrete_value
 from ._data import ELECTRON_MASS_MEV, Cube, Incident, Particles, canonical_rotation
 from ._kernels import AbstractKernel
 
@@ -145,8 +145,21 @@ def rollout(
         )
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be a hepjax.radiation.Grid, got {type(grid).__name__}")
+    if not isinstance(incident, Incident):
+        raise TypeError(
+            f"incident must be a hepjax.radiation.Incident, got {type(incident).__name__}"
+        )
     capacity = check_positive_int("capacity", capacity)
     max_waves = check_positive_int("max_waves", max_waves)
+    check_positive("cut_mev", cut_mev)
+    energy, direction = concrete_value(incident.energy_mev), concrete_value(incident.direction)
+    if energy is not None and not float(energy) > 0:
+        raise ValueError(f"incident.energy_mev must be positive, got {float(energy)}")
+    if direction is not None and abs(float(np.linalg.norm(direction)) - 1.0) > 1e-4:
+        raise ValueError(f"incident.direction must be a unit vector, got {direction.tolist()}")
+    kind = concrete_value(incident.type)
+    if kind is not None and int(kind) not in (0, 1, 2):
+        raise ValueError(f"incident.type must be 0 (photon), 1 (e-) or 2 (e+), got {int(kind)}")
     a = grid.voxel_cm
     shape = jnp.asarray(grid.shape)
     k_out = kernel.capacity

@@ -106,3 +106,16 @@ def test_bad_inputs(key):
         rad.rollout(key, lambda k, i, c: None, grid, inc)
     with pytest.raises(ValueError, match="capacity"):
         rad.rollout(key, rad.ToyKernel(), grid, inc, capacity=0)
+
+
+def test_bad_incident_particles(key):
+    grid = rad.Grid(np.zeros((1, 1, 2), int), 1.0, 1.0)
+    toy = rad.ToyKernel()
+    with pytest.raises(ValueError, match="energy_mev must be positive"):
+        rad.rollout(key, toy, grid, rad.incident_on_face(grid, 0, -5.0))
+    with pytest.raises(ValueError, match="unit vector"):
+        rad.rollout(key, toy, grid, rad.incident_on_face(grid, 0, 50.0, direction=(0, 0, 2.0)))
+    with pytest.raises(ValueError, match="incident.type"):
+        rad.rollout(key, toy, grid, rad.incident_on_face(grid, 5, 50.0))
+    with pytest.raises(TypeError, match="Incident"):
+        rad.rollout(key, toy, grid, (0, 50.0))
