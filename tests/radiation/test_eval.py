@@ -44,9 +44,9 @@ def test_feature_w1_of_a_shift_is_the_shift(rng):
 def test_multiplicity_agreement_tells_same_from_different(key):
     k1, k2, k3 = jax.random.split(key, 3)
     toy = rad.ToyKernel()
-    a, b = _toy(k1, 4000, toy), _toy(k2, 4000, toy)
+    a, b = _toy(k1, 2000, toy), _toy(k2, 2000, toy)
     same = rad.multiplicity_agreement(a, b)
     assert same.fraction >= 0.75
-    assert np.all(same.truth.sum(1) == 4000)
-    other = _toy(k3, 4000, rad.ToyKernel(radiation_length_g_cm2=(4.0, 4.0)))
+    assert np.all(same.truth.sum(1) == 2000)
+    other = _toy(k3, 2000, rad.ToyKernel(cut_mev=40.0))
     assert rad.multiplicity_agreement(a, other).fraction < 0.5

@@ -169,7 +169,9 @@ def test_sample_is_consistent_and_jit_invariant(key):
     keys = jax.random.split(k3, 64)
     fn = jax.vmap(lambda k, i, c: rad.sample(k, kernel, i, c))
     out = jax.jit(fn)(keys, data.incident, data.cube)
-    out2 = jax.jit(rad.sample)(keys[3], kernel, _event(data, 3).incident, _event(data, 3).cube)
+    out2 = eqx.filter_jit(rad.sample)(
+        keys[3], kernel, _event(data, 3).incident, _event(data, 3).cube
+    )
     np.testing.assert_allclose(out2.out_direction, out.out_direction[3], atol=1e-5)
     m = np.asarray(out.out_mask)
     np.testing.assert_allclose(np.linalg.norm(out.out_direction, axis=-1)[m], 1.0, atol=1e-5)
@@ -218,3 +220,17 @@ def test_bad_inputs(key):
         rad.kernel_loss(kernel, data.to_dict(), key=key)
     with pytest.raises(ValueError, match="batch of events"):
         rad.train_kernel(key, _event(data, 0), steps=1)
+
+
+@pytest.mark.slow
+def test_the_learned_kernel_rolls_out_through_a_grid(key):
+    k1, k2 = jax.random.split(key)
+    kernel = _kernel(k1, num_steps=4)
+    grid = rad.Grid(np.zeros((1, 1, 3), int), np.array([1.0, 5.0, 2.0])[None, None], 1.0)
+    inc = rad.incident_on_face(grid, 1, 150.0)
+    res = jax.jit(jax.vmap(lambda k: rad.rollout(k, kernel, grid, inc, capacity=16)))(
+        jax.random.split(k2, 8)
+    )
+    assert np.all(np.isfinite(res.deposit_mev)) and np.all(np.asarray(res.deposit_mev) >= 0)
+    e = np.asarray(res.exiting.energy_mev)[np.asarray(res.exiting.mask)]
+    assert np.all(np.isfinite(e)) and np.all(e >= 0)

@@ -80,6 +80,7 @@ def test_overflow_is_flagged_when_the_buffer_is_too_small(key):
     assert not bool(jnp.any(big.overflow))
 
 
+@pytest.mark.slow
 def test_vmap_over_incident_particles_matches_single_runs(key):
     toy = rad.ToyKernel()
     grid = rad.Grid(jnp.zeros((2, 2, 3), int), 4.0, 1.0)
