@@ -10,7 +10,7 @@ the conditioning vector $c = c(I, C)$ the kernel's density factorises as
 
 .. math::
     p(\pi, n, x, f \mid c) = P(\pi \mid c)\,\Big[P(n \mid c)\;
-    \textstyle\prod_t n_t!\; p_\theta(x_{1..N} \mid n, c)\; q(f \mid n, c)\Big]^{1 - \pi}.
+    \textstyle\prod_t n_t!\; p_\theta(x_{1..N} \mid n, c)\; q(f \mid x, n, c)\Big]^{1 - \pi}.
 
 - :class:`MultiplicityModel`: $P(\pi \mid c)$ is a Bernoulli (a pass-through
   is a point mass: the incident particle leaves unchanged, nothing is
@@ -33,11 +33,15 @@ the conditioning vector $c = c(I, C)$ the kernel's density factorises as
   $p_\theta$ is the density of the ordered tuple (rows sorted by type) of a
   permutation-equivariant flow; the factor $\prod_t n_t!$ turns it into the
   density of the unordered set.
-- :class:`~hepjax.generative.ConditionalSplineFlow` $q(f \mid n, c)$ on
+- :class:`~hepjax.generative.ConditionalSplineFlow` $q(f \mid x, n, c)$ on
   $y = \operatorname{logit}(f / f_\text{max})$, with $f_\text{max} = 1$
   ($1 + 2m_e/E_\text{in}$ for positrons, whose annihilation deposits their
-  rest mass). When nothing leaves ($N = 0$) the whole energy stays in the
-  cube, $f = f_\text{max}$, with probability one; that term is then absent.
+  rest mass), conditioned on the counts and on the energy fraction the
+  outgoing set carries, $r = \sum_i T_i / E_\text{in}$, so that the deposit
+  follows the sampled particles (energy conservation makes $f \approx 1 - r$
+  in the MC; what is left is sub-cut leakage and pair rest masses). When
+  nothing leaves ($N = 0$) the whole energy stays in the cube,
+  $f = f_\text{max}$, with probability one; that term is then absent.
 """
 
 import math
@@ -63,6 +67,8 @@ from ._data import (
     Interactions,
     KernelResult,
     canonical_rotation,
+    kinetic_energy,
+    momentum,
     outgoing_particles,
 )
 from ._kernels import AbstractKernel, exit_distance
@@ -249,7 +255,7 @@ class NextParticleKernel(AbstractKernel):
         self.field = SetVectorField(
             cs, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, key=k2
         )
-        self.edep = ConditionalSplineFlow(1, cs + 3, hidden_size=hidden_size, key=k3)
+        self.edep = ConditionalSplineFlow(1, cs + 4, hidden_size=hidden_size, key=k3)
 
     @property
     def capacity(self) -> int:
@@ -271,8 +277,17 @@ def _features(inter: Interactions) -> Float[Array, "... k 7"]:
     return jnp.concatenate([xe, inter.out_direction, inter.out_exit], axis=-1)
 
 
-def _edep_context(c, counts):
-    return jnp.concatenate([c, jnp.log1p(counts.astype(c.dtype))])
+def _carried(incident_type, energy_mev, out_type, log_p, mask):
+    r"""$r = \sum_i T_i / E_\text{in}$: the fraction of the energy carried out by the set."""
+    p = momentum(incident_type, energy_mev) * jnp.exp(log_p)
+    t = kinetic_energy(out_type, p)
+    return jnp.sum(jnp.where(mask, t, 0.0), axis=-1) / energy_mev
+
+
+def _edep_context(c, counts, carried):
+    return jnp.concatenate(
+        [c, jnp.log1p(counts.astype(c.dtype)), jnp.reshape(carried, (1,)).astype(c.dtype)]
+    )
 
 
 def _edep_y(inter: Interactions):
@@ -303,7 +318,7 @@ def kernel_loss(
     r"""Training loss on a batch: count NLL + Riemannian flow matching + deposit NLL.
 
     $\mathcal L = -\overline{\log P(\pi, n \mid c)}
-    + \mathcal L_\text{RFM} - \overline{\log q(f \mid n, c)}$. The three parts
+    + \mathcal L_\text{RFM} - \overline{\log q(f \mid x, n, c)}$. The three parts
     train disjoint parameters, so their relative weight does not matter for
     Adam. $\mathcal L_\text{RFM}$ is the loss of
     :func:`hepjax.generative.riemannian_flow_matching_loss` (geodesic path on
@@ -339,7 +354,14 @@ def kernel_loss(
     fm = jnp.sum(sq * w) / jnp.maximum(jnp.sum(w), 1.0)
 
     y, _ = _edep_y(batch)
-    lq = jax.vmap(kernel.edep.log_prob)(y[:, None], jax.vmap(_edep_context)(c, counts))
+    carried = _carried(
+        batch.incident_type,
+        batch.incident_energy_mev,
+        batch.out_type,
+        batch.out_log_p,
+        batch.out_mask,
+    )
+    lq = jax.vmap(kernel.edep.log_prob)(y[:, None], jax.vmap(_edep_context)(c, counts, carried))
     nll_edep = -jnp.sum(lq * weight) / jnp.maximum(jnp.sum(weight), 1.0)
     return nll_mult + fm + nll_edep
 
@@ -449,7 +471,8 @@ def sample(
     log_p = x1[:, 0] * LOG_P_SCALE + LOG_P_LOC
     direction, exit_ = x1[:, 1:4], x1[:, 4:7]
 
-    y = kernel.edep.sample(k_edep, _edep_context(c, counts))[0]
+    carried = _carried(incident.type, incident.energy_mev, types, jnp.where(mask, log_p, 0.0), mask)
+    y = kernel.edep.sample(k_edep, _edep_context(c, counts, carried))[0]
     fmax = max_fraction(incident.type, incident.energy_mev)
     fraction = jnp.where(jnp.any(mask), jax.nn.sigmoid(y) * fmax, fmax)
 
@@ -514,7 +537,7 @@ def log_likelihood(
     r"""Exact log-density of one whole event under the kernel.
 
     $\log p = \log P(\pi, n \mid c) + (1 - \pi)\,[\sum_t \log n_t!
-    + \log p_\theta(x \mid n, c) + \log q(f \mid n, c)]$ with $p_\theta$ from
+    + \log p_\theta(x \mid n, c) + \log q(f \mid x, n, c)]$ with $p_\theta$ from
     the reverse-time integral of the exact Riemannian divergence
     (:func:`hepjax.generative.log_likelihood` with
     :class:`~hepjax.generative.ExactDivergence`) and the Jacobian of the
@@ -562,7 +585,14 @@ def log_likelihood(
     lp_flow = lp_flow - n * math.log(LOG_P_SCALE)
     lp_flow = lp_flow + jnp.sum(jax.scipy.special.gammaln(counts + 1.0))
     y, log_jac = _edep_y(interaction)
-    lq = kernel.edep.log_prob(y[None], _edep_context(c, counts)) + log_jac
+    carried = _carried(
+        interaction.incident_type,
+        interaction.incident_energy_mev,
+        interaction.out_type,
+        interaction.out_log_p,
+        mask,
+    )
+    lq = kernel.edep.log_prob(y[None], _edep_context(c, counts, carried)) + log_jac
     continuous = jnp.where(active, lp_flow, 0.0)
     deposit = jnp.where(active, lq, 0.0)
     return LogLikelihoodResult(lp_counts + continuous + deposit, lp_counts, continuous, deposit)
