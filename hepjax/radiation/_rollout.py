@@ -119,6 +119,7 @@ def rollout(
     *,
     cut_mev: float = 10.0,
     capacity: int = 256,
+    wave_size: int | None = None,
     max_waves: int = 64,
 ) -> RolloutResult:
     r"""Simulate one incident particle through ``grid`` by chaining ``kernel`` cube to cube.
@@ -133,7 +134,12 @@ def rollout(
             surface (or on a cube face inside it) and pointing into the cube it enters.
         cut_mev: particles below this kinetic energy stop in the next cube (module notes).
         capacity: live-particle and exiting-particle buffer size.
-        max_waves: the most waves (cube crossings in a chain).
+        wave_size: how many live particles one wave steps (default ``capacity``):
+            the kernel runs on this many slots per wave, so a ``wave_size``
+            near the typical number of live particles saves work when the
+            kernel is expensive (the rest wait for the next wave, in order;
+            the result has the same distribution).
+        max_waves: the most waves.
 
     Returns:
         A :class:`RolloutResult`. ``jit`` and ``vmap`` over keys and incident particles.
@@ -151,6 +157,9 @@ def rollout(
         )
     capacity = check_positive_int("capacity", capacity)
     max_waves = check_positive_int("max_waves", max_waves)
+    wave_size = capacity if wave_size is None else check_positive_int("wave_size", wave_size)
+    if wave_size > capacity:
+        raise ValueError(f"wave_size must be at most capacity ({capacity}), got {wave_size}")
     check_positive("cut_mev", cut_mev)
     energy, direction = concrete_value(incident.energy_mev), concrete_value(incident.direction)
     if energy is not None and not float(energy) > 0:
@@ -212,9 +221,14 @@ def rollout(
         return jnp.any(live.mask) & (wave < max_waves)
 
     def body(state):
-        key, live, voxels, exiting, n_exit, deposit, overflow, wave = state
+        key, buffer, buffer_vox, exiting, n_exit, deposit, overflow, wave = state
+        # the first wave_size live particles (the buffer is compacted) take a step
+        live = jax.tree.map(lambda x: x[:wave_size], buffer)
+        voxels = buffer_vox[:wave_size]
+        waiting = jax.tree.map(lambda x: x[wave_size:], buffer)
+        waiting_vox = buffer_vox[wave_size:]
         key, k_wave = jax.random.split(key)
-        keys = jax.random.split(k_wave, capacity)
+        keys = jax.random.split(k_wave, wave_size)
         safe_vox = jnp.clip(voxels, 0, shape - 1)
         mat = grid.material_index[safe_vox[:, 0], safe_vox[:, 1], safe_vox[:, 2]]
         rho = grid.density_g_cm3[safe_vox[:, 0], safe_vox[:, 1], safe_vox[:, 2]]
@@ -273,16 +287,19 @@ def rollout(
         deposit = deposit.at[nb[:, 0], nb[:, 1], nb[:, 2]].add(
             jnp.where(below, stop_e, 0.0).reshape(-1)
         )
-        flat = lambda x: x.reshape((capacity * k_out, *x.shape[2:]))
+        flat = lambda x: x.reshape((wave_size * k_out, *x.shape[2:]))
         go_on = flat(m_out & in_world & ~below)
         leave = flat(m_out & ~in_world)
         centre = (voxels[:, None, :] + 0.5) * a
         cand = Particles(flat(types), flat(e_out), flat(new_pos), flat(d_new), go_on)
-        new_live = _scatter(_empty_particles(capacity), go_on, 0, cand, capacity)
-        new_vox = _scatter(jnp.zeros((capacity, 3), jnp.int32), go_on, 0, flat(neighbour), capacity)
+        # the waiting particles first, then the new ones
+        cand = jax.tree.map(lambda w, c: jnp.concatenate([w, c]), waiting, cand)
+        cand_vox = jnp.concatenate([waiting_vox, flat(neighbour)])
+        new_live = _scatter(_empty_particles(capacity), cand.mask, 0, cand, capacity)
+        new_vox = _scatter(jnp.zeros((capacity, 3), jnp.int32), cand.mask, 0, cand_vox, capacity)
         gone = Particles(flat(types), flat(e_out), flat(p_out + centre), flat(d_out), leave)
         exiting = _scatter(exiting, leave, n_exit, gone, capacity)
-        n_live, n_leave = jnp.sum(go_on), jnp.sum(leave)
+        n_live, n_leave = jnp.sum(cand.mask), jnp.sum(leave)
         overflow = overflow | (n_live > capacity) | (n_exit + n_leave > capacity)
         return (key, new_live, new_vox, exiting, n_exit + n_leave, deposit, overflow, wave + 1)
 

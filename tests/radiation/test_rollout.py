@@ -10,8 +10,12 @@ import pytest
 from hepjax import radiation as rad
 
 
-def _run(kernel, grid, incident, keys, capacity=32):
-    fn = jax.jit(jax.vmap(lambda k: rad.rollout(k, kernel, grid, incident, capacity=capacity)))
+def _run(kernel, grid, incident, keys, capacity=32, wave_size=None):
+    fn = jax.jit(
+        jax.vmap(
+            lambda k: rad.rollout(k, kernel, grid, incident, capacity=capacity, wave_size=wave_size)
+        )
+    )
     return fn(keys)
 
 
@@ -56,12 +60,13 @@ def test_a_photon_without_interactions_crosses_the_grid_on_a_straight_line(key):
     assert int(res.num_waves[0]) >= 4  # it crossed at least four cubes
 
 
-def test_rollout_conserves_energy_event_by_event(key):
+@pytest.mark.parametrize("wave_size", [None, 2])
+def test_rollout_conserves_energy_event_by_event(key, wave_size):
     toy = rad.ToyKernel()
     rho = jnp.array([1.0, 3.0, 9.0, 0.7, 5.0])
     grid = rad.Grid(jnp.array([0, 1, 0, 1, 0])[None, None, :], rho[None, None, :], 1.0)
     inc = rad.incident_on_face(grid, 0, 250.0)
-    res = _run(toy, grid, inc, jax.random.split(key, 64))
+    res = _run(toy, grid, inc, jax.random.split(key, 64), wave_size=wave_size)
     assert not bool(jnp.any(res.overflow))
     total = jnp.sum(res.deposit_mev, axis=(1, 2, 3))
     total = total + jnp.sum(jnp.where(res.exiting.mask, res.exiting.energy_mev, 0.0), axis=1)
@@ -107,6 +112,8 @@ def test_bad_inputs(key):
         rad.rollout(key, lambda k, i, c: None, grid, inc)
     with pytest.raises(ValueError, match="capacity"):
         rad.rollout(key, rad.ToyKernel(), grid, inc, capacity=0)
+    with pytest.raises(ValueError, match="wave_size"):
+        rad.rollout(key, rad.ToyKernel(), grid, inc, capacity=4, wave_size=5)
 
 
 def test_bad_incident_particles(key):
