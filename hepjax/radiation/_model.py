@@ -279,7 +279,8 @@ def _features(inter: Interactions) -> Float[Array, "... k 7"]:
 
 def _carried(incident_type, energy_mev, out_type, log_p, mask):
     r"""$r = \sum_i T_i / E_\text{in}$: the fraction of the energy carried out by the set."""
-    p = momentum(incident_type, energy_mev) * jnp.exp(log_p)
+    energy_mev = jnp.asarray(energy_mev)
+    p = momentum(incident_type, energy_mev)[..., None] * jnp.exp(log_p)
     t = kinetic_energy(out_type, p)
     return jnp.sum(jnp.where(mask, t, 0.0), axis=-1) / energy_mev
 
