@@ -7,6 +7,21 @@ Markov kernels for zero-shot radiation-matter simulation", arXiv:2605.06591).
 Because transport is local and Markov, kernels chain cube to cube through
 voxel grids they never saw in training (:func:`rollout`).
 
+::
+
+    from hepjax import radiation as rad
+
+    data = rad.read_bricks("data/bricks")            # after: hepjax data make bricks ...
+    fit = rad.train_kernel(key, data, steps=20_000)  # hepjax.train.fit underneath
+    kernel = fit.model
+    event = jax.tree.map(lambda a: a[0], data)
+    out = rad.sample(key, kernel, event.incident, event.cube)  # one Interactions event
+    ll = rad.log_likelihood(kernel, out).total  # exact log-density
+    grid = rad.Grid(material_index, density_g_cm3, voxel_cm=1.0)
+    res = rad.rollout(key, kernel, grid, rad.incident_on_face(grid, 1, 200.0))
+    res.deposit_mev, res.exiting, res.overflow
+    mc = rad.rollout(key, rad.TransportKernel(), grid, ...)  # the MC, cube by cube
+
 - Data: :class:`Incident`, :class:`Cube`, :class:`Particles`,
   :class:`KernelResult` and the canonical single-cube representation
   :class:`Interactions` (:func:`to_interaction`, :func:`from_transport`,
