@@ -19,6 +19,7 @@ _SUBPACKAGES = (
     "metrics",
     "nn",
     "physics",
+    "radiation",
     "sbi",
     "sim",
     "tracking",

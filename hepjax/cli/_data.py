@@ -6,6 +6,7 @@ Examples::
     hepjax data make jetnet --n 20000 --out data/jetnet150 --particles 150
     hepjax data make lhco --n 100000 --out data/lhco
     hepjax data make jetnet --n 1000000 --out /shared/jetnet --dask tcp://scheduler:8786
+    hepjax data make bricks --events 100000 --out data/bricks
     hepjax data plot data/jetnet
 """
 
@@ -26,6 +27,14 @@ def _positive_int(text: str) -> int:
 
 def cmd_data_make(args: argparse.Namespace) -> int:
     import functools
+
+    if args.dataset == "bricks":
+        return cmd_data_make_bricks(args)
+    if args.n is None:
+        print(
+            f"hepjax: error: data make {args.dataset} needs --n (rows per class)", file=sys.stderr
+        )
+        return 2
 
     from hepjax.data.collider import make_dataset
 
@@ -56,6 +65,30 @@ def cmd_data_make(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_make_bricks(args: argparse.Namespace) -> int:
+    """``hepjax data make bricks --events N --out DIR``: single-cube transport-MC interactions."""
+    from hepjax.radiation import make_bricks
+
+    events = args.events if args.events is not None else args.n
+    if events is None:
+        print("hepjax: error: data make bricks needs --events N", file=sys.stderr)
+        return 2
+    kwargs = {"events": events, "seed": args.seed, "shard_size": args.shard_size}
+    kwargs["progress"] = not args.quiet
+    if args.dask is None:
+        files = make_bricks(args.out, workers=args.workers, **kwargs)
+    else:
+        try:
+            from distributed import Client
+        except ImportError as err:
+            raise ImportError("--dask needs the dask extra: pip install 'hepjax[dask]'") from err
+        with Client(args.dask) as client:
+            files = make_bricks(args.out, executor=client.get_executor(), **kwargs)
+    print(f"{len(files)} shards in {args.out}")
+    print(f"manifest: {pathlib.Path(args.out) / 'manifest.json'}")
+    return 0
+
+
 def cmd_data_plot(args: argparse.Namespace) -> int:
     from hepjax.data.collider import plot_dataset
 
@@ -80,12 +113,19 @@ def add_data_parser(sub) -> None:
     data_sub = data.add_subparsers(dest="action", required=True)
     make = data_sub.add_parser(
         "make",
-        help="generate a JetNet-, JetClass-, LHCO- or HH->4b-style data set",
+        help="generate a JetNet-, JetClass-, LHCO- or HH->4b-style data set, or the "
+        "BRICKS single-cube interactions (transport MC)",
         description="Generate a data set with Pythia 8 and FastJet (needs pip install "
         "'hepjax[hep]'). Resumable: run the same command again to continue.",
     )
-    make.add_argument("dataset", choices=list(DATASETS))
-    make.add_argument("--n", type=_positive_int, required=True, help="rows per class")
+    make.add_argument("dataset", choices=[*DATASETS, "bricks"])
+    make.add_argument("--n", type=_positive_int, default=None, help="rows per class")
+    make.add_argument(
+        "--events",
+        type=_positive_int,
+        default=None,
+        help="bricks: single-cube transport-MC interactions to generate",
+    )
     make.add_argument("--out", type=pathlib.Path, required=True, help="output folder")
     where = make.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
