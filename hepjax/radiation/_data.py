@@ -207,7 +207,8 @@ class Interactions(eqx.Module):
         out_direction: ``(k, 3)`` outgoing directions on $S^2$.
         out_exit: ``(k, 3)`` exit points projected onto $S^2$.
         out_mask: ``(k,)`` which rows are particles.
-        edep_fraction: $E_\text{dep} / E_\text{in}$.
+        edep_fraction: $E_\text{dep} / E_\text{in}$, sub-cut outgoing particles
+            included (:func:`to_interaction`).
         passthrough: the incident particle crossed without interacting.
     """
 
