@@ -41,7 +41,12 @@ the conditioning vector $c = c(I, C)$ the kernel's density factorises as
   follows the sampled particles (energy conservation makes $f \approx 1 - r$
   in the MC; what is left is sub-cut leakage and pair rest masses). When
   nothing leaves ($N = 0$) the whole energy stays in the cube,
-  $f = f_\text{max}$, with probability one; that term is then absent.
+  $f = f_\text{max}$, with probability one; that term is then absent. By
+  default (``conserve_energy=True``) the kernel does not sample $f$ at all:
+  for data from the transport MC with the kernel's cut, $f$ is a function
+  of the outgoing set (energy conservation, checked to $10^{-7}$ on the
+  BRICKS set-up), so it is derived from the sampled particles and has no
+  likelihood term; the flow is for data whose deposit is not determined.
 """
 
 import math
@@ -225,6 +230,14 @@ class NextParticleKernel(AbstractKernel):
         num_layers: transformer layers of the vector field.
         num_heads: attention heads.
         num_steps: midpoint steps of the sampling ODE.
+        conserve_energy: derive the deposit from energy conservation,
+            $f = f_\text{max} - \sum_i T_i / E_\text{in} - 2 m_e n_{e^+} / E_\text{in}$
+            (clipped to $[0, f_\text{max}]$), instead of sampling the deposit
+            flow. Exact for data from the transport MC run with the kernel's
+            cut (:func:`to_interaction` deposits sub-cut particles), where the
+            deposit is a function of the outgoing set; then the likelihood has
+            no deposit term and the flow is not trained. Use ``False`` for data
+            whose deposit is not determined (another simulator, a lower MC cut).
         key: PRNG key (keyword-only).
     """
 
@@ -234,6 +247,7 @@ class NextParticleKernel(AbstractKernel):
     max_particles: int = eqx.field(static=True)
     num_materials: int = eqx.field(static=True)
     num_steps: int = eqx.field(static=True)
+    conserve_energy: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -244,11 +258,13 @@ class NextParticleKernel(AbstractKernel):
         num_layers: int = 3,
         num_heads: int = 4,
         num_steps: int = 16,
+        conserve_energy: bool = True,
         key: PRNGKeyArray,
     ):
         self.max_particles = check_positive_int("max_particles", max_particles)
         self.num_materials = check_positive_int("num_materials", num_materials)
         self.num_steps = check_positive_int("num_steps", num_steps)
+        self.conserve_energy = bool(conserve_energy)
         cs = context_size(num_materials)
         k1, k2, k3 = jax.random.split(key, 3)
         self.multiplicity = MultiplicityModel(cs, max_particles, hidden_size=hidden_size, key=k1)
@@ -364,6 +380,8 @@ def kernel_loss(
     )
     lq = jax.vmap(kernel.edep.log_prob)(y[:, None], jax.vmap(_edep_context)(c, counts, carried))
     nll_edep = -jnp.sum(lq * weight) / jnp.maximum(jnp.sum(weight), 1.0)
+    if kernel.conserve_energy:
+        return nll_mult + fm
     return nll_mult + fm + nll_edep
 
 
@@ -475,7 +493,12 @@ def sample(
     carried = _carried(incident.type, incident.energy_mev, types, jnp.where(mask, log_p, 0.0), mask)
     y = kernel.edep.sample(k_edep, _edep_context(c, counts, carried))[0]
     fmax = max_fraction(incident.type, incident.energy_mev)
-    fraction = jnp.where(jnp.any(mask), jax.nn.sigmoid(y) * fmax, fmax)
+    if kernel.conserve_energy:
+        n_pos = jnp.sum(mask & (types == 2))
+        fraction = fmax - carried - 2 * ELECTRON_MASS_MEV * n_pos / incident.energy_mev
+        fraction = jnp.clip(fraction, 0.0, fmax)
+    else:
+        fraction = jnp.where(jnp.any(mask), jax.nn.sigmoid(y) * fmax, fmax)
 
     # pass-through: the incident particle on its straight line
     s = exit_distance(incident.position, incident.direction, 0.5 * cube.size_cm)
@@ -517,7 +540,8 @@ class LogLikelihoodResult(eqx.Module):
         counts: $\\log P(\\pi, n \\mid c)$.
         continuous: $\\sum_t \\log n_t! + \\log p_\\theta(x \\mid n, c)$ in the
             features $(u, \\omega, e)$ (0 for pass-through or empty sets).
-        deposit: $\\log q(f \\mid n, c)$ in $f$ (0 when $f$ is determined).
+        deposit: $\\log q(f \\mid x, n, c)$ in $f$ (0 when $f$ is determined: a
+            pass-through, nothing leaving, or ``kernel.conserve_energy``).
     """
 
     total: Float[Array, ""]
@@ -595,5 +619,5 @@ def log_likelihood(
     )
     lq = kernel.edep.log_prob(y[None], _edep_context(c, counts, carried)) + log_jac
     continuous = jnp.where(active, lp_flow, 0.0)
-    deposit = jnp.where(active, lq, 0.0)
+    deposit = jnp.where(active & (not kernel.conserve_energy), lq, 0.0)
     return LogLikelihoodResult(lp_counts + continuous + deposit, lp_counts, continuous, deposit)

@@ -151,3 +151,22 @@ def test_interactions_dict_round_trip_and_missing_field(key):
     del d["out_exit"]
     with pytest.raises(KeyError, match="out_exit"):
         rad.Interactions.from_dict(d)
+
+
+def test_particles_below_the_cut_are_dropped_and_deposited():
+    inc = rad.Incident(0, 100.0, [0.0, 0.0, 1.0], [0.0, 0.0, -0.5])
+    cube = rad.Cube(0, 8.96, 1.0)
+    parts = rad.Particles(
+        type=jnp.array([1, 2, 0, 0]),
+        energy_mev=jnp.array([40.0, 4.0, 3.0, 0.0]),
+        position=jnp.array([[0.0, 0.0, 0.5]] * 4),
+        direction=jnp.array([[0.0, 0.0, 1.0]] * 4),
+        mask=jnp.array([True, True, True, False]),
+    )
+    inter = rad.to_interaction(
+        inc, cube, rad.KernelResult(parts, jnp.asarray(52.0), jnp.asarray(False))
+    )
+    np.testing.assert_array_equal(inter.counts, [0, 1, 0])
+    want = (52.0 + 4.0 + 2 * ELECTRON_MASS_MEV + 3.0) / 100.0
+    assert abs(float(inter.edep_fraction) - want) < 1e-6
+    assert not bool(inter.passthrough)
