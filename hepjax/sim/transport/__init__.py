@@ -15,12 +15,14 @@ Units: MeV and cm (densities g/cm^3). Physics: Compton, pair production and
 photoelectric absorption of photons; bremsstrahlung, continuous ionisation
 loss, multiple scattering and annihilation of e± (see :mod:`._xsec` and
 :mod:`._engine` for the formulas and their sources). One incident particle
-per call, ``jax.vmap`` over keys and particles.
+per call, ``jax.vmap`` over keys and particles; :func:`simulate_batch` runs a
+whole batch of incident particles in one shared particle pool (much faster).
 """
 
 from hepjax.physics import material as material
 from hepjax.physics import material_names as material_names
 
+from ._batch import simulate_batch as simulate_batch
 from ._engine import Exiting as Exiting
 from ._engine import TransportResult as TransportResult
 from ._engine import simulate as simulate
@@ -51,4 +53,5 @@ __all__ = [
     "pair_per_atom",
     "photoelectric_per_atom",
     "simulate",
+    "simulate_batch",
 ]

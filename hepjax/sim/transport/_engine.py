@@ -78,15 +78,17 @@ class Exiting(eqx.Module):
         mask: ``(K,)`` which rows hold a particle.
     """
 
-    pdg: Int[Array, " k"]
-    energy_mev: Float[Array, " k"]
-    position: Float[Array, "k 3"]
-    direction: Float[Array, "k 3"]
-    mask: Bool[Array, " k"]
+    pdg: Int[Array, "*batch k"]
+    energy_mev: Float[Array, "*batch k"]
+    position: Float[Array, "*batch k 3"]
+    direction: Float[Array, "*batch k 3"]
+    mask: Bool[Array, "*batch k"]
 
 
 class TransportResult(eqx.Module):
     """Result of :func:`simulate` (one incident particle; batch with ``jax.vmap``).
+
+    :func:`simulate_batch` returns the same fields with a leading batch axis.
 
     Attributes:
         deposit_mev: energy deposited per layer ``(L,)`` (:class:`Slabs`) or per
@@ -104,11 +106,11 @@ class TransportResult(eqx.Module):
 
     deposit_mev: Float[Array, ...]
     exiting: Exiting
-    overflow: Bool[Array, ""]
-    truncated: Bool[Array, ""]
-    n_steps: Int[Array, ""]
-    n_interactions: Int[Array, ""]
-    n_particle_steps: Int[Array, ""]
+    overflow: Bool[Array, "*batch"]
+    truncated: Bool[Array, "*batch"]
+    n_steps: Int[Array, "*batch"]
+    n_interactions: Int[Array, "*batch"]
+    n_particle_steps: Int[Array, "*batch"]
 
 
 # -- small vector helpers ------------------------------------------------------------------

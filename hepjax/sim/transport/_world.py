@@ -294,6 +294,24 @@ class Particle(eqx.Module):
         self.position = jnp.asarray(position, jnp.float32)
         self.direction = jnp.asarray(direction, jnp.float32)
 
+    def broadcast(self, n: int) -> Particle:
+        """``n`` copies of this (single) particle: fields with a leading axis ``(n,)``.
+
+        For :func:`simulate_batch`, which takes a batch of incident particles.
+        """
+        if jnp.ndim(self.pdg) != 0:
+            raise ValueError(
+                f"broadcast needs a single particle, got pdg of shape {jnp.shape(self.pdg)}"
+            )
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        return Particle(
+            jnp.broadcast_to(self.pdg, (n,)),
+            jnp.broadcast_to(self.energy_mev, (n,)),
+            jnp.broadcast_to(self.position, (n, 3)),
+            jnp.broadcast_to(self.direction, (n, 3)),
+        )
+
     def __check_init__(self):
         pos, d = self.position, self.direction
         if pos.ndim < 1 or pos.shape[-1] != 3:
