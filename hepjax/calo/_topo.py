@@ -142,6 +142,7 @@ def topoclusters(
     absolute: bool = False,
     split: bool = True,
     max_clusters: int = 1024,
+    max_active: int = 32768,
 ) -> TopoClusters:
     """Topoclusters of one event (module docstring); ``jit``-able with ``geo`` static.
 
@@ -153,7 +154,11 @@ def topoclusters(
         local_max_energy: minimum energy of a local maximum, GeV (COCOA: 400 MeV).
         absolute: cluster on $|E|/\\sigma$ (negative cells too) instead of $E/\\sigma$.
         split: split clusters at their local maxima.
-        max_clusters: size of the padded cluster arrays.
+        max_clusters: size of the padded cluster arrays (and the most local
+            maxima an event may have).
+        max_active: the iterative steps run on compacted buffers of this many
+            cells (the cells above the growth threshold; the cells of clusters to
+            split); more such cells is a run-time error.
     """
     if not isinstance(geo, CaloGeometry):
         raise TypeError(f"geo must be a CaloGeometry, got {type(geo).__name__}")
@@ -162,14 +167,14 @@ def topoclusters(
     cells.check(geo)
     _check_thresholds(seed, grow, last)
     max_clusters = check_positive_int("max_clusters", max_clusters)
+    max_active = check_positive_int("max_active", max_active)
     if min(geo.noise) <= 0:
         raise ValueError(f"every layer needs noise > 0 for significances E/sigma, got {geo.noise}")
-    nb_np, valid_np = neighbour_table(geo)
+    nb_np, _ = neighbour_table(geo)
     n = geo.n_cells
     big = n  # "no label" / sentinel, larger than any rank or cell id
     table = geo.cells()
     nb = jnp.asarray(nb_np)
-    valid = jnp.asarray(valid_np)
     E = cells.energy.astype(jnp.float32)
     E = eqx.error_if(E, jnp.any(~jnp.isfinite(E)), "topoclusters: cell energies must be finite")
     sigma = jnp.asarray(table.noise)
@@ -181,32 +186,60 @@ def topoclusters(
     pad_b = lambda x: jnp.concatenate([x, jnp.zeros(1, bool)])
     pad_i = lambda x, v: jnp.concatenate([x, jnp.full(1, v, x.dtype)])
 
+    nb_pad = jnp.concatenate([nb, jnp.full((1, nb.shape[1]), n, nb.dtype)])
+    M = min(n, max_active)
+    m_idx = jnp.arange(M, dtype=jnp.int32)
+
+    def compact(mask, what):
+        """Ids ``(M,)`` of the cells in ``mask`` and their neighbours in compact indices."""
+        too_many = jnp.sum(mask) > M
+        ids = jnp.nonzero(mask, size=M, fill_value=n)[0].astype(jnp.int32)
+        ids = eqx.error_if(
+            ids, too_many, f"topoclusters: more than max_active={M} {what}; raise max_active"
+        )
+        g2c = jnp.full(n + 1, M, jnp.int32).at[ids].set(m_idx).at[n].set(M)
+        return ids, g2c[nb_pad[ids]], g2c
+
     # ---- 1-2. components of core cells seeded by a seed, distances to the seeds ----
-    order = jnp.argsort(-s, stable=True)
-    rank = jnp.zeros(n, jnp.int32).at[order].set(idx)
-    core_nb = valid & pad_b(is_core)[nb]
-    comp0 = jnp.where(is_seed, rank, big)
-    dist0 = jnp.where(is_seed, 0, big)
+    # (on the core cells only, compacted to M slots)
+    c_ids, c_nb, _ = compact(is_core, "cells above the growth threshold")
+    c_real = c_ids < n
+    c_s = jnp.where(c_real, pad_i(s, -jnp.inf)[c_ids], -jnp.inf)
+    c_seed = pad_b(is_seed)[c_ids]
+    c_order = jnp.argsort(jnp.where(c_seed, -c_s, jnp.inf), stable=True)
+    c_rank = jnp.zeros(M, jnp.int32).at[c_order].set(m_idx)
+    c_nbok = c_nb < M
+    comp0 = jnp.where(c_seed, c_rank, big)
+    dist0 = jnp.where(c_seed, 0, big)
 
     def grow_body(state):
         comp, dist, _ = state
-        c_new = jnp.minimum(comp, _min_over(pad_i(comp, big), nb, core_nb, big))
-        d_new = jnp.minimum(dist, _min_over(pad_i(dist, big), nb, core_nb, big) + 1)
-        c_new = jnp.where(is_core, c_new, big)
-        d_new = jnp.where(is_core, jnp.minimum(d_new, big), big)
+        c_new = jnp.minimum(comp, _min_over(pad_i(comp, big), c_nb, c_nbok, big))
+        d_new = jnp.minimum(dist, _min_over(pad_i(dist, big), c_nb, c_nbok, big) + 1)
+        d_new = jnp.minimum(d_new, big)
         changed = jnp.any(c_new != comp) | jnp.any(d_new != dist)
         return c_new, d_new, changed
 
-    comp, dist, _ = jax.lax.while_loop(lambda st: st[2], grow_body, (comp0, dist0, jnp.array(True)))
-    clustered_core = is_core & (comp < big)
+    comp_c, dist_c, _ = jax.lax.while_loop(
+        lambda st: st[2], grow_body, (comp0, dist0, jnp.array(True))
+    )
+    cl_core_c = c_real & (comp_c < big)
     # processing order of core cells: generation, then descending significance, then id
-    proc_order = jnp.lexsort((idx, -s, jnp.where(clustered_core, dist, big)))
-    prank = jnp.zeros(n, jnp.int32).at[proc_order].set(idx)
-    prank = jnp.where(clustered_core, prank, big)
-    ring_nb = valid & pad_b(clustered_core)[nb]
-    first = jnp.argmin(jnp.where(ring_nb, pad_i(prank, big)[nb], big), axis=1)
-    first_cell = jnp.take_along_axis(nb, first[:, None], axis=1)[:, 0]
-    ring_label = jnp.where(jnp.any(ring_nb, axis=1), pad_i(comp, big)[first_cell], big)
+    proc_order = jnp.lexsort((m_idx, -c_s, jnp.where(cl_core_c, dist_c, big)))
+    prank_c = jnp.zeros(M, jnp.int32).at[proc_order].set(m_idx)
+    comp = jnp.full(n + 1, big, jnp.int32).at[c_ids].set(jnp.where(cl_core_c, comp_c, big))[:n]
+    clustered_core = comp < big
+    # a ring cell joins the cluster of its first clustered core neighbour in processing
+    # order: a scatter-min of the processing rank from the core cells to their neighbours
+    c_gnb = nb_pad[c_ids]
+    c_prank = jnp.where(cl_core_c, prank_c, big)
+    ring_best = (
+        jnp.full(n + 1, big, jnp.int32)
+        .at[c_gnb]
+        .min(jnp.broadcast_to(c_prank[:, None], c_gnb.shape))[:n]
+    )
+    comp_of_prank = jnp.full(M + 1, big, jnp.int32).at[jnp.where(cl_core_c, prank_c, M)].set(comp_c)
+    ring_label = comp_of_prank[jnp.minimum(ring_best, M)]
     label = jnp.where(clustered_core, comp, jnp.where(is_ring, ring_label, big))
 
     # ---- 3. drop clusters with net E <= 0; number the rest by seed rank ----
@@ -218,52 +251,73 @@ def topoclusters(
     cl = jnp.where((label < big) & keep[lab], new_id[lab], -1)  # parent cluster per cell
     n_parent = jnp.sum(keep).astype(jnp.int32)
 
-    # ---- 4. local maxima ----
-    E_pad = pad_i(E, -jnp.inf)
+    # everything below runs on the clustered cells, compacted to M slots ("k" space)
+    k_ids, k_nb, _ = compact(cl >= 0, "clustered cells")
+    k_real = k_ids < n
+    k_gnb = nb_pad[k_ids]
     cl_pad = pad_i(cl, -1)
-    higher_than_all = jnp.all(jnp.where(valid, E_pad[nb] < E[:, None], True), axis=1)
-    n_clustered_nb = jnp.sum(valid & (cl_pad[nb] >= 0), axis=1)
-    lm = (cl >= 0) & (E > local_max_energy) & higher_than_all & (n_clustered_nb >= 4)
+    E_pad = pad_i(E, -jnp.inf)
+    k_cl = cl_pad[k_ids]
+    k_E = jnp.where(k_real, E_pad[k_ids], 0.0)
+    layer_pad = pad_i(jnp.asarray(table.layer), -1)
+    k_layer = layer_pad[k_ids]
+    padk = lambda x, v: jnp.concatenate([x, jnp.full(1, v, x.dtype)])
+
+    # ---- 4. local maxima ----
+    higher_than_all = jnp.all(E_pad[k_gnb] < k_E[:, None], axis=1)  # padding is -inf
+    n_clustered_nb = jnp.sum(cl_pad[k_gnb] >= 0, axis=1)
+    lm_k = k_real & (k_E > local_max_energy) & higher_than_all & (n_clustered_nb >= 4)
     cont = jnp.asarray(containing_cell(geo))
-    layer = jnp.asarray(table.layer)
+    cont = jnp.concatenate([cont, jnp.full((1, cont.shape[1]), n, cont.dtype)])
     for m, lay_m in enumerate(geo.layers):
         if lay_m.electromagnetic:
             continue
-        earlier = lm & (layer < m)
-        target = jnp.where(earlier, cont[:, m], n)
-        covered = jnp.zeros(n + 1, bool).at[target].set(True)[:n]
-        lm = lm & ~(covered & (layer == m))
+        target = jnp.where(lm_k & (k_layer < m), cont[k_ids, m], n)
+        covered = jnp.zeros(n + 1, bool).at[target].set(True)
+        lm_k = lm_k & ~(covered[k_ids] & (k_layer == m))
 
     # ---- 5. splitting ----
-    # energy rank of the maxima (descending energy, ties by id)
-    lm_order = jnp.argsort(jnp.where(lm, -E, jnp.inf), stable=True)
-    lm_rank = jnp.where(lm, jnp.zeros(n, jnp.int32).at[lm_order].set(idx), big)
-    cl_safe = jnp.where(cl >= 0, cl, n)
-    n_lm = jnp.zeros(n + 1, jnp.int32).at[jnp.where(lm, cl_safe, n)].add(1)[:n]
+    # the maxima, compacted to max_clusters slots (each is a cluster or alone in one)
+    C = max_clusters
+    c_idx = jnp.arange(C, dtype=jnp.int32)
+    l_ids = jnp.nonzero(lm_k, size=C, fill_value=M)[0].astype(jnp.int32)
+    l_ids = eqx.error_if(
+        l_ids,
+        jnp.sum(lm_k) > C,
+        f"topoclusters: more than max_clusters={C} local maxima; raise max_clusters",
+    )
+    l_real = l_ids < M
+    l_E = jnp.where(l_real, padk(k_E, 0.0)[l_ids], -jnp.inf)
+    l_rank = jnp.zeros(C, jnp.int32).at[jnp.argsort(-l_E, stable=True)].set(c_idx)
+    lm_rank_k = jnp.full(M + 1, big, jnp.int32).at[l_ids].set(l_rank)[:M]
+    k_cl_safe = jnp.where(k_cl >= 0, k_cl, n)
+    n_lm = jnp.zeros(n + 1, jnp.int32).at[jnp.where(lm_k, k_cl_safe, n)].add(1)[:n]
     is_split = (n_lm >= 2) if split else jnp.zeros(n, bool)
     # ids of the final clusters: a split cluster takes n_lm ids, others one
-    parent_width = jnp.where(jnp.arange(n) < n_parent, jnp.where(is_split, n_lm, 1), 0)
+    parent_width = jnp.where(idx < n_parent, jnp.where(is_split, n_lm, 1), 0)
     parent_base = jnp.cumsum(parent_width) - parent_width
+    n_total = jnp.sum(parent_width).astype(jnp.int32)
     # position of each maximum within its cluster (by energy rank)
-    srt = jnp.lexsort((lm_rank, jnp.where(lm, cl_safe, n)))
-    srt_cl = jnp.where(lm, cl_safe, n)[srt]
-    start = jnp.searchsorted(srt_cl, srt_cl, side="left")
-    pos_sorted = idx - start.astype(jnp.int32)
-    pos = jnp.zeros(n, jnp.int32).at[srt].set(pos_sorted)
+    l_cl = jnp.where(l_real, padk(k_cl_safe, n)[l_ids], n)
+    srt = jnp.lexsort((l_rank, l_cl))
+    srt_cl = l_cl[srt]
+    pos_sorted = c_idx - jnp.searchsorted(srt_cl, srt_cl, side="left").astype(jnp.int32)
+    pos = jnp.zeros(C, jnp.int32).at[srt].set(pos_sorted)
     # sub-cluster id of each maximum, indexed by the maximum's energy rank
     sub_of_rank = (
         jnp.full(n + 1, -1, jnp.int32)
-        .at[jnp.where(lm, lm_rank, n)]
-        .set(parent_base[cl_safe.clip(0, n - 1)] + pos)
+        .at[jnp.where(l_real, l_rank, n)]
+        .set(parent_base[jnp.clip(l_cl, 0, n - 1)] + pos)
     )
-    in_split = (cl >= 0) & is_split[cl_safe.clip(0, n - 1)]
-    same_cl = valid & (cl_pad[nb] == cl[:, None])
-    owner0 = jnp.where(in_split & lm, lm_rank, big)
+    in_split = k_real & is_split[jnp.clip(k_cl, 0, n - 1)]
+    same_cl = (k_nb < M) & (padk(k_cl, -2)[k_nb] == k_cl[:, None])
+    owner0 = jnp.where(in_split, lm_rank_k, big)
 
     def split_body(state):
         owner, shared, first2, second2, share_step, step, _ = state
-        owned_nb = same_cl & (pad_i(owner, big)[nb] < big) & ~pad_b(shared)[nb]
-        o_nb = jnp.where(owned_nb, pad_i(owner, big)[nb], big)
+        o_pad = pad_i(owner, big)
+        owned_nb = same_cl & (o_pad[k_nb] < big) & ~pad_b(shared)[k_nb]
+        o_nb = jnp.where(owned_nb, o_pad[k_nb], big)
         best = jnp.min(o_nb, axis=1)
         second = jnp.min(jnp.where(o_nb != best[:, None], o_nb, big), axis=1)
         cand = in_split & (owner == big) & ~shared
@@ -278,25 +332,26 @@ def topoclusters(
 
     init = (
         owner0,
-        jnp.zeros(n, bool),
-        jnp.full(n, big, jnp.int32),
-        jnp.full(n, big, jnp.int32),
-        jnp.full(n, big, jnp.int32),
+        jnp.zeros(M, bool),
+        jnp.full(M, big, jnp.int32),
+        jnp.full(M, big, jnp.int32),
+        jnp.full(M, big, jnp.int32),
         jnp.array(0, jnp.int32),
         jnp.array(True),
     )
     owner, shared, first2, second2, share_step, step, _ = jax.lax.while_loop(
         lambda st: st[-1], split_body, init
     )
+    int_max = jnp.iinfo(jnp.int32).max
 
     # cells cut off by shared cells become shared with the pair of a shared neighbour
     def spread_body(state):
         shared, first2, second2, share_step, step, _ = state
-        key = jnp.where(shared, share_step * (n + 1) + idx, jnp.iinfo(jnp.int32).max)
-        ok = same_cl & pad_b(shared)[nb]
-        k_nb = jnp.where(ok, pad_i(key, jnp.iinfo(jnp.int32).max)[nb], jnp.iinfo(jnp.int32).max)
-        j = jnp.argmin(k_nb, axis=1)
-        src = jnp.take_along_axis(nb, j[:, None], axis=1)[:, 0]
+        key = jnp.where(shared, share_step * (M + 1) + m_idx, int_max)
+        ok = same_cl & pad_b(shared)[k_nb]
+        k_key = jnp.where(ok, pad_i(key, int_max)[k_nb], int_max)
+        j = jnp.argmin(k_key, axis=1)
+        src = jnp.take_along_axis(k_nb, j[:, None], axis=1)[:, 0]
         cand = in_split & (owner == big) & ~shared & jnp.any(ok, axis=1)
         first_n = jnp.where(cand, pad_i(first2, big)[src], first2)
         second_n = jnp.where(cand, pad_i(second2, big)[src], second2)
@@ -307,38 +362,39 @@ def topoclusters(
         lambda st: st[-1], spread_body, (shared, first2, second2, share_step, step, jnp.array(True))
     )
 
-    # ---- cluster id and weight of every cell ----
-    sub_owner = sub_of_rank[jnp.minimum(owner, n)]
+    # ---- cluster id and weight of every clustered cell ----
     c1 = jnp.where(
         in_split,
-        jnp.where(shared, sub_of_rank[jnp.minimum(first2, n)], sub_owner),
-        jnp.where(cl >= 0, parent_base[cl_safe.clip(0, n - 1)], -1),
+        sub_of_rank[jnp.minimum(jnp.where(shared, first2, owner), n)],
+        jnp.where(k_real, parent_base[jnp.clip(k_cl, 0, n - 1)], -1),
     )
     c2 = jnp.where(in_split & shared, sub_of_rank[jnp.minimum(second2, n)], -1)
-    n_total = jnp.sum(parent_width).astype(jnp.int32)
-
-    rho_layer = jnp.asarray(table.layer_rho)
-    eta_c = jnp.asarray(table.eta)
-    phi_c = jnp.asarray(table.phi)
-    a_abs = jnp.abs(E)
+    k_rho_layer = pad_i(jnp.asarray(table.layer_rho), 0.0)[k_ids]
+    k_eta = pad_i(jnp.asarray(table.eta), 0.0)[k_ids]
+    k_phi = pad_i(jnp.asarray(table.phi), 0.0)[k_ids]
+    a_abs = jnp.abs(k_E)
     # barycentres of the unshared parts (for the weights of shared cells)
-    slots = n + 1
-    base_id = jnp.where((c1 >= 0) & ~shared, c1, n)
-    ssum = lambda v: jnp.zeros(slots, jnp.float32).at[base_id].add(v)
+    base_id = jnp.where((c1 >= 0) & (c1 < C) & ~shared, c1, C)
+    ssum = lambda v: jnp.zeros(C + 1, jnp.float32).at[base_id].add(v)
     A = ssum(a_abs)
-    Ek = ssum(E)
+    Ek = ssum(k_E)
     safeA = jnp.where(A > 0, A, 1.0)
-    eta_b = ssum(a_abs * eta_c) / safeA
-    phi_b = jnp.arctan2(ssum(a_abs * jnp.sin(phi_c)), ssum(a_abs * jnp.cos(phi_c)))
-    rho_b = ssum(a_abs * rho_layer) / safeA
+    eta_b = ssum(a_abs * k_eta) / safeA
+    phi_b = jnp.arctan2(ssum(a_abs * jnp.sin(k_phi)), ssum(a_abs * jnp.cos(k_phi)))
+    rho_b = ssum(a_abs * k_rho_layer) / safeA
     bx, by, bz = rho_b * jnp.cos(phi_b), rho_b * jnp.sin(phi_b), rho_b * jnp.sinh(eta_b)
-    cx, cy, cz = jnp.asarray(table.x), jnp.asarray(table.y), jnp.asarray(table.z)
+    cx = pad_i(jnp.asarray(table.x), 0.0)[k_ids]
+    cy = pad_i(jnp.asarray(table.y), 0.0)[k_ids]
+    cz = pad_i(jnp.asarray(table.z), 0.0)[k_ids]
+
+    def slot(k):
+        return jnp.where((k >= 0) & (k < C), k, C)
 
     def dist_to(k):
-        k = jnp.where(k >= 0, k, n)
+        k = slot(k)
         return jnp.sqrt((cx - bx[k]) ** 2 + (cy - by[k]) ** 2 + (cz - bz[k]) ** 2)
 
-    e1, e2 = Ek[jnp.where(c1 >= 0, c1, n)], Ek[jnp.where(c2 >= 0, c2, n)]
+    e1, e2 = Ek[slot(c1)], Ek[slot(c2)]
     logit = (
         jnp.log(jnp.maximum(e1, 1e-30))
         - jnp.log(jnp.maximum(e2, 1e-30))
@@ -349,33 +405,33 @@ def topoclusters(
     w1 = jnp.where(c2 >= 0, w_share, jnp.where(c1 >= 0, 1.0, 0.0)).astype(jnp.float32)
 
     # ---- 6. moments over both memberships ----
-    C = max_clusters
-    ids = jnp.concatenate([c1, c2])
-    ws = jnp.concatenate([w1, 1.0 - w1])
-    ids = jnp.where((ids >= 0) & (ids < C), ids, C)
-    ws = jnp.where(ids < C, ws, 0.0)
-    E2 = jnp.concatenate([E, E])
+    ids = jnp.concatenate([slot(c1), slot(c2)])
+    ws = jnp.where(ids < C, jnp.concatenate([w1, 1.0 - w1]), 0.0)
+    E2 = jnp.concatenate([k_E, k_E])
     a2 = ws * jnp.abs(E2)
-    eta2, phi2 = jnp.concatenate([eta_c, eta_c]), jnp.concatenate([phi_c, phi_c])
+    eta2, phi2 = jnp.concatenate([k_eta, k_eta]), jnp.concatenate([k_phi, k_phi])
     csum = lambda v: jnp.zeros(C + 1, jnp.float32).at[ids].add(v)[:C]
     energy = csum(ws * E2)
     A = csum(a2)
     safeA = jnp.where(A > 0, A, 1.0)
     eta_k = csum(a2 * eta2) / safeA
     phi_k = jnp.arctan2(csum(a2 * jnp.sin(phi2)), csum(a2 * jnp.cos(phi2)))
-    rho_k = csum(a2 * jnp.concatenate([rho_layer, rho_layer])) / safeA
+    rho_k = csum(a2 * jnp.concatenate([k_rho_layer, k_rho_layer])) / safeA
     eta_pad, phi_pad = jnp.append(eta_k, 0.0), jnp.append(phi_k, 0.0)
     deta = eta2 - eta_pad[ids]
     dphi = jnp.mod(phi2 - phi_pad[ids] + math.pi, 2 * math.pi) - math.pi
     sig_eta = jnp.sqrt(csum(a2 * deta**2) / safeA)
     sig_phi = jnp.sqrt(csum(a2 * dphi**2) / safeA)
-    em = jnp.asarray([lay.electromagnetic for lay in geo.layers])[layer]
-    em_energy = csum(ws * E2 * jnp.concatenate([em, em]))
-    signal = csum(ws * jnp.concatenate([cells.signal, cells.signal]))
+    em_layer = jnp.asarray([lay.electromagnetic for lay in geo.layers] + [False])
+    k_em = em_layer[k_layer]
+    em_energy = csum(ws * E2 * jnp.concatenate([k_em, k_em]))
+    k_sig = jnp.where(k_real, pad_i(cells.signal.astype(jnp.float32), 0.0)[k_ids], 0.0)
+    signal = csum(ws * jnp.concatenate([k_sig, k_sig]))
     member = (ids < C) & jnp.concatenate([c1 >= 0, c2 >= 0])
     n_cells = jnp.zeros(C + 1, jnp.int32).at[ids].add(member.astype(jnp.int32))[:C]
     mask = jnp.arange(C) < n_total
     zero = lambda v: jnp.where(mask, v, 0)
+    to_cells = lambda x, v: jnp.full(n + 1, v, x.dtype).at[k_ids].set(x)[:n]
     return TopoClusters(
         energy=zero(energy),
         eta=zero(eta_k),
@@ -388,8 +444,8 @@ def topoclusters(
         n_cells=zero(n_cells),
         mask=mask,
         n_clusters=n_total,
-        cell_cluster=c1.astype(jnp.int32),
-        cell_cluster2=c2.astype(jnp.int32),
-        cell_weight=w1,
-        local_max=lm,
+        cell_cluster=to_cells(c1.astype(jnp.int32), -1),
+        cell_cluster2=to_cells(c2.astype(jnp.int32), -1),
+        cell_weight=to_cells(w1, 0.0),
+        local_max=to_cells(lm_k, False),
     )
