@@ -71,7 +71,7 @@ def _atomic_text(path: pathlib.Path, text: str) -> None:
             tmp.unlink()
 
 
-def _jets_list(jets: Jets, radius: float) -> list[dict[str, float]]:
+def _jets_list(jets: Jets, radius: float | int) -> list[dict[str, float]]:
     m = np.asarray(jets.mask)
     return [
         {
@@ -94,7 +94,7 @@ def phoenix_event(
     all_cells: bool = False,
     event_number: int = 0,
     run_number: int = 0,
-    jet_radius: float = 0.4,
+    jet_radius: float | int = 0.4,
 ) -> dict[str, Any]:
     """One Phoenix event dict (module docstring) of the clustered cells (or all cells)."""
     cells.check(geo)

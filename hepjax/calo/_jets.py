@@ -46,8 +46,8 @@ def antikt_jets(
     mass: Float[ArrayLike, " p"] | None = None,
     mask: Bool[ArrayLike, " p"] | None = None,
     *,
-    radius: float = 0.4,
-    pt_min: float = 0.0,
+    radius: float | int = 0.4,
+    pt_min: float | int = 0.0,
     max_jets: int = 64,
 ) -> Jets:
     """Anti-$k_t$ jets of the inputs $(E, \\eta, \\phi, m)$ (default massless).
@@ -111,7 +111,11 @@ def antikt_jets(
 
 
 def cluster_jets(
-    clusters: TopoClusters, *, radius: float = 0.4, pt_min: float = 0.0, max_jets: int = 64
+    clusters: TopoClusters,
+    *,
+    radius: float | int = 0.4,
+    pt_min: float | int = 0.0,
+    max_jets: int = 64,
 ) -> Jets:
     """Anti-$k_t$ jets of the topoclusters with $E > 0$ (massless, along the barycentre)."""
     if not isinstance(clusters, TopoClusters):

@@ -52,11 +52,11 @@ def _neighbours(geo: CaloGeometry):
 def reference_topoclusters(
     geo: CaloGeometry,
     cells: CellEnergies,
-    seed: float = 4.6,
-    grow: float = 2.0,
-    last: float = 0.0,
+    seed: float | int = 4.6,
+    grow: float | int = 2.0,
+    last: float | int = 0.0,
     *,
-    local_max_energy: float = 0.4,
+    local_max_energy: float | int = 0.4,
     absolute: bool = False,
     split: bool = True,
 ) -> dict[str, np.ndarray]:

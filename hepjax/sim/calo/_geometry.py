@@ -84,13 +84,13 @@ class CaloLayer:
     name: str
     n_eta: int
     n_phi: int
-    depth: float
+    depth: float | int
     depth_unit: str
     materials: tuple[str, ...]
-    volume_ratio: tuple[float, ...]
-    noise: float
-    sampling_fraction: float = 1.0
-    gap: float = 0.0
+    volume_ratio: tuple[float | int, ...]
+    noise: float | int
+    sampling_fraction: float | int = 1.0
+    gap: float | int = 0.0
     electromagnetic: bool = True
 
     def __post_init__(self):
@@ -207,10 +207,10 @@ class CaloGeometry(eqx.Module):
         self,
         layers,
         *,
-        eta_barrel: float = 1.5,
-        eta_max: float = 3.0,
-        inner_radius: float = 1500.0,
-        field: float = 3.8,
+        eta_barrel: float | int = 1.5,
+        eta_max: float | int = 3.0,
+        inner_radius: float | int = 1500.0,
+        field: float | int = 3.8,
     ):
         layers = tuple(layers)
         if not layers or not all(isinstance(layer, CaloLayer) for layer in layers):
@@ -429,6 +429,10 @@ class CaloGeometry(eqx.Module):
                 raise ValueError(
                     f"layer {i}: unknown keys {sorted(bad)}; expected {sorted(fields)}"
                 )
+            spec = dict(spec)
+            for key in ("materials", "volume_ratio"):
+                if key in spec:
+                    spec[key] = tuple(spec[key])
             layers.append(CaloLayer(**spec))
         kwargs = {k: config[k] for k in top - {"layers"} if k in config}
         return cls(layers, **kwargs)

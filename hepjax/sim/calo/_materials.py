@@ -107,7 +107,7 @@ def calo_material(name: str | CaloMaterial) -> CaloMaterial:
 
 
 def mixture_lengths(
-    materials: tuple[str | CaloMaterial, ...], volume_ratio: tuple[float, ...]
+    materials: tuple[str | CaloMaterial, ...], volume_ratio: tuple[float | int, ...]
 ) -> tuple[float, float, float]:
     """``(X0_mm, lambda_int_mm, density)`` of a volume mixture (module docstring).
 
