@@ -11,6 +11,7 @@ dicts and ``math``; use it to check the JAX version, never in production.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -20,8 +21,9 @@ from ..sim.calo import CaloGeometry, CellEnergies
 __all__ = ["reference_topoclusters"]
 
 
-def _neighbours(geo: CaloGeometry):
-    """Neighbour lists by explicit loops (COCOA's three rules)."""
+@functools.lru_cache(maxsize=4)
+def _neighbours(geo: CaloGeometry) -> tuple[tuple[int, ...], ...]:
+    """Neighbour lists by explicit loops (COCOA's three rules); cached per geometry."""
     lay_n = [(layer.n_eta, layer.n_phi) for layer in geo.layers]
     off = geo.offsets
 
@@ -45,8 +47,8 @@ def _neighbours(geo: CaloGeometry):
                     for a in range(re):
                         for b in range(rp):
                             nbs.append(cid(lay - 1, i * re + a, j * rp + b))
-                out.append(nbs)
-    return out
+                out.append(tuple(nbs))
+    return tuple(out)
 
 
 def reference_topoclusters(
@@ -66,11 +68,14 @@ def reference_topoclusters(
     ``cell_weight``, ``local_max`` per cell and ``energy``, ``eta``, ``phi``,
     ``rho``, ``sigma_eta``, ``sigma_phi``, ``n_cells`` per cluster.
     """
-    E = [float(v) for v in np.asarray(cells.energy, np.float32)]
+    e32 = np.asarray(cells.energy, np.float32)
+    E = [float(v) for v in e32]
     t = geo.cells()
     n = geo.n_cells
-    noise = [float(v) for v in t.noise]
-    s = [abs(e) / sg if absolute else e / sg for e, sg in zip(E, noise, strict=True)]
+    # significances rounded to float32 as in the JAX version, so that orders agree
+    inv_sigma = np.float32(1.0) / t.noise.astype(np.float32)
+    sig32 = (np.abs(e32) if absolute else e32) * inv_sigma
+    s = [float(v) for v in sig32]
     nbs = _neighbours(geo)
 
     # -- growth: COCOA's queue, one generation at a time --

@@ -64,6 +64,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from .._core import check_positive_int
@@ -177,8 +178,10 @@ def topoclusters(
     nb = jnp.asarray(nb_np)
     E = cells.energy.astype(jnp.float32)
     E = eqx.error_if(E, jnp.any(~jnp.isfinite(E)), "topoclusters: cell energies must be finite")
-    sigma = jnp.asarray(table.noise)
-    s = jnp.abs(E) / sigma if absolute else E / sigma
+    # E times the float32 constant 1/sigma: one correctly rounded product, so that the
+    # plain-Python reference reproduces every significance (and every order) exactly
+    inv_sigma = jnp.asarray(np.float32(1.0) / table.noise.astype(np.float32))
+    s = jnp.abs(E) * inv_sigma if absolute else E * inv_sigma
     is_seed = s > seed
     is_core = s > grow
     is_ring = (s > last) & ~is_core
