@@ -86,6 +86,7 @@ def run(n_events: int, n_blobs: int, scale: int) -> dict:
     jax_mean, ref_mean = float(np.mean(jax_s)), float(np.mean(ref_s))
     return {
         "geometry_cells": geo.n_cells,
+        "scale": scale,
         "events": n_events,
         "blobs_per_event": n_blobs,
         "mean_clusters": float(np.mean(n_clusters)),
@@ -101,13 +102,14 @@ def run(n_events: int, n_blobs: int, scale: int) -> dict:
 
 
 def markdown(r: dict, machine: str) -> str:
+    coarser = "" if r["scale"] == 1 else f", granularity divided by {r['scale']}"
     return (
         f"{SECTION}\n\n"
         f"Measured {datetime.date.today().isoformat()} on {machine}, one process, "
         f"JAX {jax.__version__} on {jax.devices()[0].platform}. COCOA's default detector "
-        f"({r['geometry_cells']:,} cells), {r['events']} events of {r['blobs_per_event']} "
-        f"deposit blobs plus noise, {r['mean_clusters']:.0f} clusters and "
-        f"{r['mean_clustered_cells']:.0f} clustered cells per event on average; both "
+        f"({r['geometry_cells']:,} cells{coarser}), {r['events']} events of "
+        f"{r['blobs_per_event']} deposit blobs plus noise, {r['mean_clusters']:.0f} clusters "
+        f"and {r['mean_clustered_cells']:.0f} clustered cells per event on average; both "
         "implementations agree on every cell.\n\n"
         "| implementation | s / event | events / s |\n|---|---|---|\n"
         f"| hepjax `topoclusters` (jit) | {r['hepjax_s_per_event']:.4f} | "
@@ -122,11 +124,12 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=20)
     p.add_argument("--blobs", type=int, default=40, help="deposit blobs per event")
-    p.add_argument("--quick", action="store_true", help="3 events of a coarser detector")
+    p.add_argument("--scale", type=int, default=1, help="granularity divisor (1: COCOA's)")
+    p.add_argument("--quick", action="store_true", help="3 events of a 4x coarser detector")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--out", type=Path, default=Path("bench_calo.json"))
     args = p.parse_args(argv)
-    n_events, scale = (3, 4) if args.quick else (args.events, 1)
+    n_events, scale = (3, 4) if args.quick else (args.events, args.scale)
     result = run(n_events, args.blobs, scale)
     machine = cpu_model()
     print(json.dumps(result, indent=2))

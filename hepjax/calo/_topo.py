@@ -65,9 +65,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from .._core import check_positive_int
+from .._core import check_positive_int, concrete_value
 from ..sim.calo import CaloGeometry, CellEnergies
 from ._neighbours import containing_cell, neighbour_table
 
@@ -119,12 +119,28 @@ class TopoClusters(eqx.Module):
         return int(jnp.shape(self.energy)[0])
 
 
-def _check_thresholds(seed, grow, last):
-    for name, v in (("seed", seed), ("grow", grow), ("last", last)):
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise TypeError(f"{name} must be a finite number (a significance), got {v!r}")
-    if not seed >= grow >= last:
+def _check_thresholds(seed, grow, last, local_max_energy):
+    """Static checks of the thresholds; traced thresholds (a scan under jit) are not checked."""
+    values = {"seed": seed, "grow": grow, "last": last, "local_max_energy": local_max_energy}
+    concrete = {}
+    for name, v in values.items():
+        if isinstance(v, bool):
+            raise TypeError(f"{name} must be a number, got {v!r}")
+        c = concrete_value(v)
+        if c is None:
+            continue
+        if np.ndim(c) != 0 or not np.isfinite(c):
+            raise ValueError(f"{name} must be a finite scalar, got {v!r}")
+        concrete[name] = float(c)
+    if {"seed", "grow", "last"} <= set(concrete) and not (
+        concrete["seed"] >= concrete["grow"] >= concrete["last"]
+    ):
         raise ValueError(f"need seed >= grow >= last, got seed={seed}, grow={grow}, last={last}")
+
+
+def _padded(table: np.ndarray, fill: int) -> np.ndarray:
+    """``table`` with one more row of ``fill`` (numpy, so it is a constant under jit)."""
+    return np.concatenate([table, np.full((1, table.shape[1]), fill, table.dtype)])
 
 
 def _min_over(values_pad, nb, valid, big):
@@ -135,15 +151,15 @@ def _min_over(values_pad, nb, valid, big):
 def topoclusters(
     geo: CaloGeometry,
     cells: CellEnergies,
-    seed: float | int = 4.6,
-    grow: float | int = 2.0,
-    last: float | int = 0.0,
+    seed: float | int | Float[ArrayLike, ""] = 4.6,
+    grow: float | int | Float[ArrayLike, ""] = 2.0,
+    last: float | int | Float[ArrayLike, ""] = 0.0,
     *,
-    local_max_energy: float | int = 0.4,
+    local_max_energy: float | int | Float[ArrayLike, ""] = 0.4,
     absolute: bool = False,
     split: bool = True,
     max_clusters: int = 1024,
-    max_active: int = 32768,
+    max_active: int = 16384,
 ) -> TopoClusters:
     """Topoclusters of one event (module docstring); ``jit``-able with ``geo`` static.
 
@@ -151,7 +167,8 @@ def topoclusters(
         geo: the detector (static: its neighbour table is built once and cached).
         cells: the event's :class:`~hepjax.sim.calo.CellEnergies`.
         seed, grow, last: significance thresholds $t_\\text{seed} \\ge
-            t_\\text{grow} \\ge t_\\text{last}$ (COCOA: 4.6, 2, 0).
+            t_\\text{grow} \\ge t_\\text{last}$ (COCOA: 4.6, 2, 0); Python numbers
+            or traced scalars (to scan thresholds without recompiling).
         local_max_energy: minimum energy of a local maximum, GeV (COCOA: 400 MeV).
         absolute: cluster on $|E|/\\sigma$ (negative cells too) instead of $E/\\sigma$.
         split: split clusters at their local maxima.
@@ -166,7 +183,7 @@ def topoclusters(
     if not isinstance(cells, CellEnergies):
         raise TypeError(f"cells must be a CellEnergies, got {type(cells).__name__}")
     cells.check(geo)
-    _check_thresholds(seed, grow, last)
+    _check_thresholds(seed, grow, last, local_max_energy)
     max_clusters = check_positive_int("max_clusters", max_clusters)
     max_active = check_positive_int("max_active", max_active)
     if min(geo.noise) <= 0:
@@ -175,7 +192,6 @@ def topoclusters(
     n = geo.n_cells
     big = n  # "no label" / sentinel, larger than any rank or cell id
     table = geo.cells()
-    nb = jnp.asarray(nb_np)
     E = cells.energy.astype(jnp.float32)
     E = eqx.error_if(E, jnp.any(~jnp.isfinite(E)), "topoclusters: cell energies must be finite")
     # E times the float32 constant 1/sigma: one correctly rounded product, so that the
@@ -189,7 +205,7 @@ def topoclusters(
     pad_b = lambda x: jnp.concatenate([x, jnp.zeros(1, bool)])
     pad_i = lambda x, v: jnp.concatenate([x, jnp.full(1, v, x.dtype)])
 
-    nb_pad = jnp.concatenate([nb, jnp.full((1, nb.shape[1]), n, nb.dtype)])
+    nb_pad = jnp.asarray(_padded(nb_np, n))
     M = min(n, max_active)
     m_idx = jnp.arange(M, dtype=jnp.int32)
 
@@ -227,22 +243,27 @@ def topoclusters(
         lambda st: st[2], grow_body, (comp0, dist0, jnp.array(True))
     )
     cl_core_c = c_real & (comp_c < big)
-    # processing order of core cells: generation, then descending significance, then id
-    proc_order = jnp.lexsort((m_idx, -c_s, jnp.where(cl_core_c, dist_c, big)))
-    prank_c = jnp.zeros(M, jnp.int32).at[proc_order].set(m_idx)
     comp = jnp.full(n + 1, big, jnp.int32).at[c_ids].set(jnp.where(cl_core_c, comp_c, big))[:n]
     clustered_core = comp < big
     # a ring cell joins the cluster of its first clustered core neighbour in processing
-    # order: a scatter-min of the processing rank from the core cells to their neighbours
-    c_gnb = nb_pad[c_ids]
-    c_prank = jnp.where(cl_core_c, prank_c, big)
-    ring_best = (
-        jnp.full(n + 1, big, jnp.int32)
-        .at[c_gnb]
-        .min(jnp.broadcast_to(c_prank[:, None], c_gnb.shape))[:n]
+    # order (generation, then descending significance, then id): a lexicographic minimum
+    # scattered from the core cells to their neighbours, one key at a time
+    c_gnb = jnp.where(cl_core_c[:, None], nb_pad[c_ids], n)
+    pairs = c_gnb.shape
+    best_d = jnp.full(n + 1, big, jnp.int32).at[c_gnb].min(jnp.broadcast_to(dist_c[:, None], pairs))
+    on = (c_gnb < n) & (dist_c[:, None] == best_d[c_gnb])
+    best_s = (
+        jnp.full(n + 1, -jnp.inf, jnp.float32)
+        .at[jnp.where(on, c_gnb, n)]
+        .max(jnp.broadcast_to(c_s[:, None], pairs))
     )
-    comp_of_prank = jnp.full(M + 1, big, jnp.int32).at[jnp.where(cl_core_c, prank_c, M)].set(comp_c)
-    ring_label = comp_of_prank[jnp.minimum(ring_best, M)]
+    on = on & (c_s[:, None] == best_s[c_gnb])
+    best_c = (
+        jnp.full(n + 1, M, jnp.int32)
+        .at[jnp.where(on, c_gnb, n)]
+        .min(jnp.broadcast_to(m_idx[:, None], pairs))[:n]
+    )
+    ring_label = pad_i(comp_c, big)[best_c]
     label = jnp.where(clustered_core, comp, jnp.where(is_ring, ring_label, big))
 
     # ---- 3. drop clusters with net E <= 0; number the rest by seed rank ----
@@ -270,8 +291,7 @@ def topoclusters(
     higher_than_all = jnp.all(E_pad[k_gnb] < k_E[:, None], axis=1)  # padding is -inf
     n_clustered_nb = jnp.sum(cl_pad[k_gnb] >= 0, axis=1)
     lm_k = k_real & (k_E > local_max_energy) & higher_than_all & (n_clustered_nb >= 4)
-    cont = jnp.asarray(containing_cell(geo))
-    cont = jnp.concatenate([cont, jnp.full((1, cont.shape[1]), n, cont.dtype)])
+    cont = jnp.asarray(_padded(containing_cell(geo), n))
     for m, lay_m in enumerate(geo.layers):
         if lay_m.electromagnetic:
             continue

@@ -5,6 +5,7 @@ import functools
 import json
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -105,10 +106,9 @@ def test_graph_on_a_hand_made_block():
     e[int(geo.cell_id(0, 5, 5))] = 10.0
     e[int(geo.cell_id(1, 2, 2))] = 3.0  # contains (0, 4..5, 4..5)
     cells = sc.CellEnergies.from_energy(e)
-    tc = calo.topoclusters(geo, cells)
-    g = calo.cell_graph(
-        geo, cells, tc, max_nodes=16, same_layer_k=(4, 4), inter_layer_k=(1, 1), max_dr=(1.0, 1.0)
-    )
+    tc = jax.jit(calo.topoclusters, static_argnums=0)(geo, cells)
+    limits = dict(same_layer_k=(4, 4), inter_layer_k=(1, 1), max_dr=(1.0, 1.0))
+    g = jax.jit(lambda c, t: calo.cell_graph(geo, c, t, max_nodes=16, **limits))(cells, tc)
     node = {int(c): i for i, c in enumerate(np.asarray(g.cell)) if c < geo.n_cells}
     centre = node[int(geo.cell_id(0, 5, 5))]
     m = np.asarray(g.edge_mask) & (np.asarray(g.receivers) == centre)
@@ -125,11 +125,15 @@ def test_graph_on_a_hand_made_block():
 def test_interaction_network_runs_on_the_graph_and_ignores_padding(event, key):
     cells, clusters, g = event
     net = InteractionNetwork(6, 3, hidden_size=8, num_iterations=2, key=key)
-    big = calo.cell_graph(SMALL, cells, clusters, max_nodes=1536)
-    out = [
-        net(x.nodes, x.edges, x.senders, x.receivers, node_mask=x.node_mask, edge_mask=x.edge_mask)
-        for x in (g, big)
-    ]
+    big = jax.jit(lambda c, t: calo.cell_graph(SMALL, c, t, max_nodes=1536))(cells, clusters)
+
+    @eqx.filter_jit
+    def run(net, x):
+        return net(
+            x.nodes, x.edges, x.senders, x.receivers, node_mask=x.node_mask, edge_mask=x.edge_mask
+        )
+
+    out = [run(net, x) for x in (g, big)]
     n = int(g.n_nodes)
     np.testing.assert_allclose(out[0][0][:n], out[1][0][:n], rtol=1e-4, atol=1e-5)
     assert np.all(np.asarray(out[1][0][n:]) == 0)
