@@ -275,7 +275,7 @@ def test_equals_the_reference_on_the_full_cocoa_geometry(key):
     _reference_check(sc.CaloGeometry.cocoa(), 50, jax.random.fold_in(key, 2), max_clusters=1024)
 
 
-def test_jit_vmap_and_eager_agree():
+def test_jit_and_vmap_agree_and_thresholds_are_traced():
     events = [_cells(_two_peaks()), _cells({(0, 3, 3): 8.0, (0, 10, 10): 10.0})]
     events.append(_cells({(1, 2, 2): 10.0, (0, 4, 4): 3.0, (2, 1, 1): 1.5}))
     batched = jax.tree.map(lambda *x: jnp.stack(x), *events)
