@@ -20,7 +20,9 @@ COCOA's ``cluster_negative_energy_cells``; its default is the signed form):
    $(d, -\varsigma, \text{id})$, $d$ the graph distance to the nearest seed
    through core cells. This is how it is computed here: connected components
    and distances by iterated min-propagation over the neighbour table in a
-   ``lax.while_loop``, then one sort.
+   ``lax.while_loop`` (on the core cells only, compacted into a fixed buffer of
+   ``max_active`` cells), then a lexicographic minimum scattered from the core
+   cells to their ring neighbours.
 3. Clusters with net energy $\sum_c E_c \le 0$ are dropped.
 4. **Local maxima:** clustered cells with $E > E_\text{lm}$ (400 MeV), more
    energy than every neighbour, and at least 4 clustered neighbours. In a
@@ -45,8 +47,10 @@ one cell at a time in energy order, so a later cell of one maximum can turn an
 adjacent cell of another one into a shared cell); the hadronic local-maximum
 rule uses the $\phi$ range of the cell (COCOA's comparison misses maxima with
 $\phi > \pi$); cluster widths are energy-weighted RMS (COCOA: a running
-unweighted estimate with a 0.05 floor). A plain-Python version of the same
-algorithm is :func:`hepjax.calo.reference_topoclusters`.
+unweighted estimate with a 0.05 floor); the significance is $E\cdot(1/\sigma)$
+rounded to float32, so that the reference reproduces every order exactly. A
+plain-Python version of the same algorithm is
+:func:`hepjax.calo.reference_topoclusters`.
 
 **Moments** of a cluster $k$ with cell weights $w_{ck}$ (1, or the share):
 $E_k = \sum_c w_{ck}E_c$; barycentres weighted by $a_c = w_{ck}|E_c|$:
