@@ -22,6 +22,7 @@ Submodules:
 """
 
 from . import branching as branching
+from . import calo as calo
 from . import gillespie as gillespie
 from . import lensing as lensing
 from . import parton_shower as parton_shower
