@@ -46,15 +46,15 @@ from hepjax.sim import transport
 
 SCALES = {
     "tour": dict(
-        train_events=6_000,
-        test_events=1_500,
-        steps=600,
+        train_events=3_000,
+        test_events=1_000,
+        steps=300,
         batch_size=128,
         hidden_size=64,
         num_layers=2,
-        rollout_events=150,
-        speed_events=256,
-        max_rows=4_000,
+        rollout_events=100,
+        speed_events=128,
+        max_rows=3_000,
     ),
     "small": dict(
         train_events=100_000,
