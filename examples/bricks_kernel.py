@@ -217,9 +217,11 @@ def _best_time(fn, *args, repeats: int = 3) -> float:
 def speed(key, kernel, num: int) -> dict:
     """Kernel samples and MC interactions per second, same incident particles (LAr, 300 MeV)."""
     lar = rad.MATERIALS.index("LAr")
-    cube = rad.Cube(lar, 1.396, rad.CUBE_CM[lar])
+    size = rad.CUBE_CM[lar]
+    cube = rad.Cube(lar, 1.396, size)
     cubes = jax.tree.map(lambda a: jnp.broadcast_to(a, (num, *jnp.shape(a))), cube)
-    incident = rad.Incident(1, 300.0, jnp.array([0.0, 0.0, 1.0]), jnp.array([0.0, 0.0, -0.5]))
+    # an electron entering the middle of the lower face along +z (the kernel frame)
+    incident = rad.Incident(1, 300.0, jnp.array([0.0, 0.0, 1.0]), jnp.array([0.0, 0.0, -size / 2]))
     incidents = jax.tree.map(lambda a: jnp.broadcast_to(a, (num, *jnp.shape(a))), incident)
     keys = jax.random.split(key, num)
     mc_kernel = rad.TransportKernel(cut_mev=CUT_MEV, exit_capacity=kernel.capacity)

@@ -158,6 +158,7 @@ def test_positron_at_rest_photons_are_transported():
         np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+@pytest.mark.slow  # compile-heavy: in the slow suite for the make-test budget
 def test_overflow_flag_and_error():
     world = transport.Slabs(["Pb"] * 4, [0.5] * 4)
     p = transport.Particle(11, 2000.0)
@@ -179,6 +180,7 @@ def test_overflow_flag_and_error():
         )
 
 
+@pytest.mark.slow  # compile-heavy: in the slow suite for the make-test budget
 def test_jit_and_vmap_agree():
     world = transport.Slabs(["Cu", "LAr"], [1.0, 2.0])
     p = transport.Particle(22, 200.0)

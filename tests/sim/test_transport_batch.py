@@ -69,6 +69,7 @@ def _assert_same_mean(a, b, what):
     assert abs(a.mean() - b.mean()) <= 4 * se + 1e-6, (what, a.mean(), b.mean(), se)
 
 
+@pytest.mark.slow  # compile-heavy: in the slow suite for the make-test budget
 def test_batch_agrees_with_vmapped_simulate(batch, reference, particles):
     assert batch.deposit_mev.shape == reference.deposit_mev.shape == (3 * N_PER_TYPE, 3)
     assert batch.exiting.mask.shape == (3 * N_PER_TYPE, 48)
@@ -107,6 +108,7 @@ def test_batch_conserves_energy_event_by_event(batch, particles):
     assert np.all(np.asarray(batch.n_steps) >= 1)
 
 
+@pytest.mark.slow  # compile-heavy: in the slow suite for the make-test budget
 def test_exit_store_overflow_flags_exactly_the_full_events(world, particles, batch):
     # same key and pool: the same histories; only the exit store is smaller
     small = transport.simulate_batch(

@@ -4,10 +4,12 @@ thicknesses, against finite differences with common random numbers."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from hepjax.sim import transport
 
 
+@pytest.mark.slow  # compile-heavy: in the slow suite for the make-test budget
 def test_deposit_derivatives_match_common_random_number_differences():
     p = transport.Particle(11, 50.0)
 
