@@ -30,7 +30,9 @@ fixed-capacity buffer by one step (class II condensed history for e±):
    sampling uses a fixed number of vectorised tries (the last try is kept in
    the rare case none is accepted).
 5. *Cut:* secondaries below the cut deposit at once (positrons are kept to
-   annihilate); particles leaving the world go to the ``exiting`` store.
+   annihilate); particles leaving the world stay in their slot, marked as
+   exited (the slot is not reused), and are gathered into the ``exiting``
+   set at the end.
 
 Every interaction keeps the particle in its slot as one product and spawns at
 most one secondary, written into a free slot by
@@ -90,8 +92,9 @@ class TransportResult(eqx.Module):
         deposit_mev: energy deposited per layer ``(L,)`` (:class:`Slabs`) or per
             voxel ``(nx, ny, nz)`` (:class:`Voxels`), MeV.
         exiting: the particles leaving the world (:class:`Exiting`).
-        overflow: ``True`` if a secondary found no free slot in the buffer or the
-            exiting store was full (energy is then missing from the balance).
+        overflow: ``True`` if a secondary found no free slot in the buffer (exited
+            particles keep their slots) or the exiting set was too small (energy is
+            then missing from the balance).
         truncated: ``True`` if the loop stopped at ``max_steps`` with live particles.
         n_steps: iterations of the lockstep loop.
         n_interactions: discrete interactions (null collisions excluded,
@@ -254,9 +257,8 @@ def _body_fn(state, *, key, world_arrays, tables, cut, step_fraction, dims):
         dirs,
         cell,
         alive,
+        exited,
         dep,
-        ex_rows,
-        ex_count,
         lost,
         step,
         n_int,
@@ -434,9 +436,7 @@ def _body_fn(state, *, key, world_arrays, tables, cut, step_fraction, dims):
         | (new_cell[:, 2] >= nz)
     )
     leaving = moving & outside
-    pdg_f = jnp.asarray(PDG_CODES, jnp.float32)[out_type]
-    rows = jnp.concatenate([pdg_f[:, None], out_e[:, None], new_pos, out_dir], -1)
-    ex_rows, ex_count = append_rows(ex_rows, ex_count, rows, leaving)
+    exited = exited | leaving  # the row keeps the exit state; spawn leaves it alone
     alive_now = alive & ~leaving & ~(stopped & ~is_p)
     below = alive_now & ~at_rest & (out_e < cut) & (out_type != 2)
     dep_after = jnp.where(below, out_e, 0.0)
@@ -453,8 +453,8 @@ def _body_fn(state, *, key, world_arrays, tables, cut, step_fraction, dims):
         jnp.concatenate([flat, new_flat]),
         num_segments=nx * ny * nz,
     )
-    alive2, bufs, n_lost = spawn(
-        alive_now,
+    occupied, bufs, n_lost = spawn(
+        alive_now | exited,
         parents,
         {
             "t": (ch_type, out_type),
@@ -470,10 +470,9 @@ def _body_fn(state, *, key, world_arrays, tables, cut, step_fraction, dims):
         bufs["p"],
         bufs["d"],
         bufs["c"],
-        alive2,
+        occupied & ~exited,
+        exited,
         dep,
-        ex_rows,
-        ex_count,
         lost + n_lost,
         step + 1,
         n_int,
@@ -515,11 +514,7 @@ def _run(key, world, particle, cut, step_fraction, capacity, exit_capacity, max_
     dirs = jnp.zeros((cap, 3), jnp.float32).at[0].set(dir0)
     cell = jnp.zeros((cap, 3), jnp.int32).at[0].set(jnp.clip(cell0, 0, jnp.asarray(dims) - 1))
     alive = jnp.zeros(cap, bool).at[0].set(inside)
-    ex_rows = jnp.zeros((exit_capacity, 8), jnp.float32)
-    first = jnp.concatenate(
-        [jnp.asarray(PDG_CODES, jnp.float32)[ptype0][None], energy[:1], pos0, dir0]
-    )[None]
-    ex_rows, ex_count = append_rows(ex_rows, jnp.int32(0), first, (~inside)[None])
+    exited = jnp.zeros(cap, bool).at[0].set(~inside)
     dep = jnp.zeros(dims[0] * dims[1] * dims[2], jnp.float32)
     state = (
         ptype,
@@ -528,9 +523,8 @@ def _run(key, world, particle, cut, step_fraction, capacity, exit_capacity, max_
         dirs,
         cell,
         alive,
+        exited,
         dep,
-        ex_rows,
-        ex_count,
         jnp.int32(0),
         jnp.int32(0),
         jnp.int32(0),
@@ -538,7 +532,7 @@ def _run(key, world, particle, cut, step_fraction, capacity, exit_capacity, max_
     )
 
     def cond(s):
-        return jnp.any(s[5]) & (s[10] < max_steps)
+        return jnp.any(s[5]) & (s[9] < max_steps)
 
     def body(s):
         return _body_fn(
@@ -552,7 +546,12 @@ def _run(key, world, particle, cut, step_fraction, capacity, exit_capacity, max_
         )
 
     state = lax.while_loop(cond, body, state)
-    (_, _, _, _, _, alive, dep, ex_rows, ex_count, lost, step, n_int, n_ps) = state
+    (ptype, energy, pos, dirs, _, alive, exited, dep, lost, step, n_int, n_ps) = state
+    pdg_f = jnp.asarray(PDG_CODES, jnp.float32)[ptype]
+    rows = jnp.concatenate([pdg_f[:, None], energy[:, None], pos, dirs], -1)
+    ex_rows, ex_count = append_rows(
+        jnp.zeros((exit_capacity, 8), jnp.float32), jnp.int32(0), rows, exited
+    )
     mask = jnp.arange(exit_capacity) < ex_count
     exiting = Exiting(
         pdg=jnp.where(mask, ex_rows[:, 0], 0.0).round().astype(jnp.int32),
@@ -611,11 +610,12 @@ def simulate(
 
     ``jit``- and ``vmap``-able over keys, particles and the world's traced
     numbers (densities, thicknesses, voxel size, ``cut_mev``). Derivatives
-    with respect to them (forward mode, e.g. ``jax.jacfwd``, or reverse mode
-    with ``jax.grad``... see the docs) are pathwise: the random numbers are
-    held fixed, so they capture the continuous dependence (step lengths,
-    continuous losses, scattering angles) and miss the discrete changes (a
-    step that switches between ending on a boundary and in an interaction).
+    with respect to them are forward-mode (``jax.jvp``, ``jax.jacfwd``: reverse
+    mode does not go through ``lax.while_loop``) and pathwise: the random
+    numbers are held fixed, so they capture the continuous dependence (step
+    lengths, continuous losses, scattering angles) and miss the discrete
+    changes (a step that switches between ending on a boundary and in an
+    interaction).
     """
     if not isinstance(world, AbstractWorld):
         raise TypeError(
