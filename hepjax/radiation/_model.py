@@ -10,7 +10,7 @@ the conditioning vector $c = c(I, C)$ the kernel's density factorises as
 
 .. math::
     p(\pi, n, x, f \mid c) = P(\pi \mid c)\,\Big[P(n \mid c)\;
-    \textstyle\prod_t n_t!\; p_\theta(x_{1..N} \mid n, c)\; q(f \mid x, n, c)\Big]^{1 - \pi}.
+    \textstyle\prod_t n_t!\; p_\theta(x_{1..N} \mid n, c)\; q(f \mid n, c)\Big]^{1 - \pi}.
 
 - :class:`MultiplicityModel`: $P(\pi \mid c)$ is a Bernoulli (a pass-through
   is a point mass: the incident particle leaves unchanged, nothing is
@@ -33,20 +33,21 @@ the conditioning vector $c = c(I, C)$ the kernel's density factorises as
   $p_\theta$ is the density of the ordered tuple (rows sorted by type) of a
   permutation-equivariant flow; the factor $\prod_t n_t!$ turns it into the
   density of the unordered set.
-- :class:`~hepjax.generative.ConditionalSplineFlow` $q(f \mid x, n, c)$ on
+- :class:`~hepjax.generative.ConditionalSplineFlow` $q(f \mid n, c)$ on
   $y = \operatorname{logit}(f / f_\text{max})$, with $f_\text{max} = 1$
   ($1 + 2m_e/E_\text{in}$ for positrons, whose annihilation deposits their
-  rest mass), conditioned on the counts and on the energy fraction the
-  outgoing set carries, $r = \sum_i T_i / E_\text{in}$, so that the deposit
-  follows the sampled particles (energy conservation makes $f \approx 1 - r$
-  in the MC; what is left is sub-cut leakage and pair rest masses). When
+  rest mass), conditioned on the counts. It models $E[f \mid c]$ directly,
+  which is what mean deposits per cube need: conditioning it on the energy
+  the sampled set carries, or deriving $f$ from it, passes the continuous
+  model's small energy biases on to the deposit, a large relative error in
+  thin cubes where almost all the energy passes through. When
   nothing leaves ($N = 0$) the whole energy stays in the cube,
-  $f = f_\text{max}$, with probability one; that term is then absent. By
-  default (``conserve_energy=True``) the kernel does not sample $f$ at all:
-  for data from the transport MC with the kernel's cut, $f$ is a function
-  of the outgoing set (energy conservation, checked to $10^{-7}$ on the
-  BRICKS set-up), so it is derived from the sampled particles and has no
-  likelihood term; the flow is for data whose deposit is not determined.
+  $f = f_\text{max}$, with probability one; that term is then absent. With
+  ``conserve_energy=True`` the kernel does not sample $f$ at all: for data
+  from the transport MC with the kernel's cut, $f$ is a function of the
+  outgoing set (energy conservation, checked to $10^{-7}$ on the BRICKS
+  set-up), so it can be derived from the sampled particles (every event then
+  conserves energy exactly, and there is no likelihood term for $f$).
 """
 
 import math
@@ -236,8 +237,8 @@ class NextParticleKernel(AbstractKernel):
             flow. Exact for data from the transport MC run with the kernel's
             cut (:func:`to_interaction` deposits sub-cut particles), where the
             deposit is a function of the outgoing set; then the likelihood has
-            no deposit term and the flow is not trained. Use ``False`` for data
-            whose deposit is not determined (another simulator, a lower MC cut).
+            no deposit term and the flow is not trained. The default samples
+            the flow, whose mean deposits are more accurate in thin cubes.
         key: PRNG key (keyword-only).
     """
 
@@ -258,7 +259,7 @@ class NextParticleKernel(AbstractKernel):
         num_layers: int = 3,
         num_heads: int = 4,
         num_steps: int = 16,
-        conserve_energy: bool = True,
+        conserve_energy: bool = False,
         key: PRNGKeyArray,
     ):
         self.max_particles = check_positive_int("max_particles", max_particles)
@@ -271,7 +272,7 @@ class NextParticleKernel(AbstractKernel):
         self.field = SetVectorField(
             cs, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, key=k2
         )
-        self.edep = ConditionalSplineFlow(1, cs + 4, hidden_size=hidden_size, key=k3)
+        self.edep = ConditionalSplineFlow(1, cs + 3, hidden_size=hidden_size, key=k3)
 
     @property
     def capacity(self) -> int:
@@ -302,9 +303,8 @@ def _carried(incident_type, energy_mev, out_type, log_p, mask):
 
 
 def _edep_context(c, counts, carried):
-    return jnp.concatenate(
-        [c, jnp.log1p(counts.astype(c.dtype)), jnp.reshape(carried, (1,)).astype(c.dtype)]
-    )
+    del carried  # conditioning on the sampled set's energy carries its errors into f
+    return jnp.concatenate([c, jnp.log1p(counts.astype(c.dtype))])
 
 
 def _edep_y(inter: Interactions):
@@ -335,7 +335,7 @@ def kernel_loss(
     r"""Training loss on a batch: count NLL + Riemannian flow matching + deposit NLL.
 
     $\mathcal L = -\overline{\log P(\pi, n \mid c)}
-    + \mathcal L_\text{RFM} - \overline{\log q(f \mid x, n, c)}$. The three parts
+    + \mathcal L_\text{RFM} - \overline{\log q(f \mid n, c)}$. The three parts
     train disjoint parameters, so their relative weight does not matter for
     Adam. $\mathcal L_\text{RFM}$ is the loss of
     :func:`hepjax.generative.riemannian_flow_matching_loss` (geodesic path on
@@ -540,7 +540,7 @@ class LogLikelihoodResult(eqx.Module):
         counts: $\\log P(\\pi, n \\mid c)$.
         continuous: $\\sum_t \\log n_t! + \\log p_\\theta(x \\mid n, c)$ in the
             features $(u, \\omega, e)$ (0 for pass-through or empty sets).
-        deposit: $\\log q(f \\mid x, n, c)$ in $f$ (0 when $f$ is determined: a
+        deposit: $\\log q(f \\mid n, c)$ in $f$ (0 when $f$ is determined: a
             pass-through, nothing leaving, or ``kernel.conserve_energy``).
     """
 
@@ -562,7 +562,7 @@ def log_likelihood(
     r"""Exact log-density of one whole event under the kernel.
 
     $\log p = \log P(\pi, n \mid c) + (1 - \pi)\,[\sum_t \log n_t!
-    + \log p_\theta(x \mid n, c) + \log q(f \mid x, n, c)]$ with $p_\theta$ from
+    + \log p_\theta(x \mid n, c) + \log q(f \mid n, c)]$ with $p_\theta$ from
     the reverse-time integral of the exact Riemannian divergence
     (:func:`hepjax.generative.log_likelihood` with
     :class:`~hepjax.generative.ExactDivergence`) and the Jacobian of the

@@ -73,16 +73,10 @@ def test_rollout_conserves_energy_event_by_event(key, wave_size):
     np.testing.assert_allclose(total, 250.0, rtol=1e-5)
     assert float(jnp.std(total - 250.0)) < 1e-3
     assert float(jnp.mean(jnp.sum(res.exiting.mask, 1))) > 1.0  # showers happened
-
-
-def test_overflow_is_flagged_when_the_buffer_is_too_small(key):
-    toy = rad.ToyKernel(radiation_length_g_cm2=(0.5, 0.5))  # always interacts
-    grid = rad.Grid(jnp.zeros((1, 1, 3), int), 5.0, 1.0)
-    inc = rad.incident_on_face(grid, 0, 300.0)
-    small = _run(toy, grid, inc, jax.random.split(key, 8), capacity=1)
-    big = _run(toy, grid, inc, jax.random.split(key, 8), capacity=64)
-    assert bool(jnp.all(small.overflow))
-    assert not bool(jnp.any(big.overflow))
+    if wave_size is None:  # a buffer of one slot overflows as soon as a particle splits
+        small = _run(toy, grid, inc, jax.random.split(key, 64), capacity=1)
+        split = np.asarray(jnp.sum(res.exiting.mask, 1)) > 1
+        np.testing.assert_array_equal(np.asarray(small.overflow)[split], True)
 
 
 @pytest.mark.slow
