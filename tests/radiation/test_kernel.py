@@ -105,6 +105,7 @@ def test_count_probabilities_sum_to_one(key):
     assert abs(float(total) - 1.0) < 1e-5
 
 
+@pytest.mark.slow  # compile-heavy: in the slow suite for the make-test budget
 def test_deposit_density_integrates_to_one(key):
     # q(f | n, c) with the logit Jacobian, on a fine grid in f over (0, f_max)
     kernel = _kernel(key)

@@ -11,6 +11,7 @@ from hepjax import radiation as rad
 from hepjax.sim import transport
 
 
+@pytest.mark.slow  # compile-heavy: in the slow suite for the make-test budget
 def test_make_bricks_writes_resumable_atomic_shards(tmp_path):
     out = tmp_path / "bricks"
     files = rad.make_bricks(out, events=16, shard_size=8, progress=False)

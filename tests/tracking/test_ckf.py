@@ -354,6 +354,6 @@ def test_example_runs_at_tiny_size(tmp_path, monkeypatch):
             assert 0.0 <= saved[f"{c}.{k}"] <= 1.0
     for param in ("loc0", "loc1", "phi", "theta", "qop"):
         assert {f"pulls.{param}.mean", f"pulls.{param}.width"} <= set(saved)
-    assert metrics["truth_ckf"]["efficiency"] >= 0.9
+    assert metrics["truth_ckf.efficiency"] >= 0.9
     for name in ("efficiency_vs_pt.png", "efficiency_vs_eta.png", "table.md", "details.json"):
         assert (tmp_path / name).exists()
