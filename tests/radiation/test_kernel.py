@@ -93,6 +93,7 @@ def test_log_likelihood_matches_a_closed_form_pushforward(key):
     np.testing.assert_allclose(ll.total, ll.counts + ll.continuous + ll.deposit, rtol=1e-6)
 
 
+@pytest.mark.slow  # compile-heavy: in the slow suite for the make-test budget
 def test_count_probabilities_sum_to_one(key):
     kernel = _kernel(key)
     data = _toy_data(key, 64)

@@ -139,6 +139,7 @@ def test_energy_is_conserved_event_by_event(geometry):
     assert set(np.asarray(res.exiting.pdg)[np.asarray(res.exiting.mask)]) == {22, 11, -11}
 
 
+@pytest.mark.slow  # compile-heavy: in the slow suite for the make-test budget
 def test_positron_at_rest_photons_are_transported():
     # a slow positron in water annihilates at rest; with a 10 keV cut its two 511 keV
     # photons are transported and mostly leave a thin slab, back to back

@@ -144,6 +144,7 @@ def test_start_on_the_surface_moving_out_exits_at_once(world, particles):
     np.testing.assert_allclose(got, want, rtol=2e-5)
 
 
+@pytest.mark.slow  # compile-heavy: in the slow suite for the make-test budget
 def test_batch_bad_inputs(no_jaxtyping, world, particles):
     key = jax.random.key(0)
     one = transport.Particle(22, 5.0)
