@@ -52,7 +52,8 @@ SCALES = {
         batch_size=128,
         hidden_size=64,
         num_layers=2,
-        rollout_events=100,
+        rollout_events=24,
+        rollout_capacity=16,
         speed_events=128,
         max_rows=3_000,
     ),
@@ -64,6 +65,7 @@ SCALES = {
         hidden_size=128,
         num_layers=4,
         rollout_events=1_000,
+        rollout_capacity=32,
         speed_events=2_048,
         max_rows=20_000,
     ),
@@ -75,6 +77,7 @@ SCALES = {
         hidden_size=256,
         num_layers=6,
         rollout_events=10_000,
+        rollout_capacity=64,
         speed_events=16_384,
         max_rows=100_000,
     ),
@@ -163,14 +166,24 @@ def kernel_validation(key, kernel, test: rad.Interactions, max_rows: int) -> dic
     }
 
 
-def stack_rollout(key, kernel, num_events: int) -> dict:
+def stack_rollout(key, kernel, num_events: int, capacity: int) -> dict:
     """Mean deposit per cube of the kernel's rollout and of the MC through the same stack."""
     n = len(STACK_DENSITIES)
     grid = rad.Grid(np.zeros((1, 1, n), int), np.reshape(STACK_DENSITIES, (1, 1, n)), voxel_cm=1.0)
     incident = rad.incident_on_face(grid, rad.TYPES.index(STACK_INCIDENT[0]), STACK_INCIDENT[1])
     k_roll, k_mc = jax.random.split(key)
     roll = jax.jit(
-        jax.vmap(lambda k: rad.rollout(k, kernel, grid, incident, cut_mev=CUT_MEV, capacity=64))
+        jax.vmap(
+            lambda k: rad.rollout(
+                k,
+                kernel,
+                grid,
+                incident,
+                cut_mev=CUT_MEV,
+                capacity=capacity,
+                wave_size=max(capacity // 2, 1),
+            )
+        )
     )
     learned = roll(jax.random.split(k_roll, num_events))
     world = transport.Voxels(
@@ -353,7 +366,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
     train_seconds = time.perf_counter() - started
     kernel = fit.model
     val = kernel_validation(k_val, kernel, test, cfg["max_rows"])
-    roll = stack_rollout(k_roll, kernel, cfg["rollout_events"])
+    roll = stack_rollout(k_roll, kernel, cfg["rollout_events"], cfg["rollout_capacity"])
     fast = speed(k_speed, kernel, cfg["speed_events"])
     plot(out, test, val, roll, fit.losses)
     metrics = {k: v for k, v in val.items() if k not in ("generated", "floor_sample")}
