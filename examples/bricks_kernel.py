@@ -87,19 +87,9 @@ SCALES = {
 STACK_DENSITIES = (2.0, 8.96, 4.5, 7.1, 3.3)
 STACK_INCIDENT = ("electron", 200.0)  # kinetic energy in MeV
 CUT_MEV = 10.0
-#: The per-particle features the two-sample tests compare.
-OWN_FEATURES = (
-    "is_photon",
-    "is_electron",
-    "is_positron",
-    "log_p_ratio",
-    "dir_x",
-    "dir_y",
-    "dir_z",
-    "exit_x",
-    "exit_y",
-    "exit_z",
-)
+#: The per-particle features the two-sample tests compare (each particle's own, not the
+#: incident particle's or the cube's, which the compared samples share).
+OWN_FEATURES = rad.PARTICLE_FEATURES[: rad.PARTICLE_FEATURES.index("exit_z") + 1]
 
 PAPER = Paper(
     "Compositional neural Markov kernels for zero-shot radiation-matter simulation",

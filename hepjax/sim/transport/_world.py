@@ -11,6 +11,8 @@ construction, in NumPy.
 
 from __future__ import annotations
 
+import abc
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -94,13 +96,16 @@ class AbstractWorld(eqx.Module):
     materials: eqx.AbstractVar[tuple[Material, ...]]
     tables: eqx.AbstractVar[_Tables]
 
+    @abc.abstractmethod
     def grid(self):  # pragma: no cover - interface
         """``(planes_x, planes_y, planes_z, material_of_cell, density_of_cell)``."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def deposit_shape(self) -> tuple[int, ...]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    @abc.abstractmethod
     def value_checks(self) -> list[tuple[str, Array]]:  # pragma: no cover - interface
         raise NotImplementedError
 
