@@ -82,11 +82,37 @@ def _fold_logits(models, data):
     return eqx.filter_vmap(lambda model: jax.vmap(model)(data))(models)
 
 
+def _assign_folds(key, na: int, nb: int, groups_a, groups_b, num_folds: int) -> np.ndarray:
+    """``(na + nb,)`` fold of every row: shuffled rows, or shuffled groups when given."""
+    if (groups_a is None) != (groups_b is None):
+        raise ValueError("groups_a and groups_b must be given together (or neither)")
+    if groups_a is None:
+        perm = np.asarray(jax.random.permutation(key, na + nb))
+        folds = np.empty(na + nb, np.int32)
+        folds[perm] = np.arange(na + nb) % num_folds
+        return folds
+    groups = []
+    for name, g, n in (("groups_a", groups_a, na), ("groups_b", groups_b, nb)):
+        g = np.asarray(g)
+        if g.shape != (n,) or not np.issubdtype(g.dtype, np.integer):
+            raise ValueError(f"{name} must be ({n},) integer group labels, got {g.dtype} {g.shape}")
+        groups.append(g)
+    labels, group_of_row = np.unique(np.concatenate(groups), return_inverse=True)
+    if len(labels) < num_folds:
+        raise ValueError(f"need at least num_folds={num_folds} groups, got {len(labels)}")
+    perm = np.asarray(jax.random.permutation(key, len(labels)))
+    fold_of_group = np.empty(len(labels), np.int32)
+    fold_of_group[perm] = np.arange(len(labels)) % num_folds
+    return fold_of_group[group_of_row]
+
+
 def _fit_folds(
     samples_a,
     samples_b,
     *,
     key,
+    groups_a,
+    groups_b,
     num_folds,
     z_score,
     epochs,
@@ -125,10 +151,8 @@ def _fit_folds(
     k_perm, k_train = jax.random.split(key)
     data = np.concatenate([a, b])
     labels = np.concatenate([np.zeros(len(a)), np.ones(len(b))]).astype(np.float32)
-    n, d = data.shape
-    perm = np.asarray(jax.random.permutation(k_perm, n))
-    folds = np.empty(n, np.int32)
-    folds[perm] = np.arange(n) % num_folds
+    d = data.shape[1]
+    folds = _assign_folds(k_perm, len(a), len(b), groups_a, groups_b, num_folds)
     n_train = np.array([(folds != f).sum() for f in range(num_folds)], np.int32)
     train_idx = np.zeros((num_folds, n_train.max()), np.int32)
     for f in range(num_folds):
@@ -147,6 +171,8 @@ def c2st(
     samples_b: Float[ArrayLike, "nb d"],
     *,
     key: PRNGKeyArray | None = None,
+    groups_a: ArrayLike | None = None,
+    groups_b: ArrayLike | None = None,
     num_folds: int = 5,
     z_score: bool = True,
     epochs: int = 50,
@@ -162,6 +188,12 @@ def c2st(
         samples_b: ``(nb, d)`` samples (e.g. from the reference posterior, or the truth).
         key: PRNG key for the folds, initialisation and batches (default: a fixed key,
             so the test is deterministic like sbibm's ``seed=1``).
+        groups_a, groups_b: optional ``(na,)`` and ``(nb,)`` integer group labels
+            (e.g. the event or the condition a row was generated for). Rows sharing a
+            label, in either sample, are kept in the same fold, so no classifier is
+            tested on rows paired with rows it was trained on (grouped k-fold).
+            Without them, paired samples (two samples drawn for the same conditions)
+            make a cross-validated classifier *anti*-learn and score below chance.
         num_folds: folds of the cross-validation.
         z_score: standardise both samples with the mean and std of ``samples_a``.
         epochs: training passes over each fold's training rows.
@@ -178,12 +210,15 @@ def c2st(
     Raises:
         TypeError: non-numeric samples.
         ValueError: samples that are not ``(n, d)`` with the same ``d``, too few
-            rows for ``num_folds``, or NaN/inf values.
+            rows (or groups) for ``num_folds``, group labels of the wrong shape, or
+            NaN/inf values.
     """
     logits, labels, folds = _fit_folds(
         samples_a,
         samples_b,
         key=key,
+        groups_a=groups_a,
+        groups_b=groups_b,
         num_folds=num_folds,
         z_score=z_score,
         epochs=epochs,
@@ -202,6 +237,8 @@ def c2st_auc(
     samples_b: Float[ArrayLike, "nb d"],
     *,
     key: PRNGKeyArray | None = None,
+    groups_a: ArrayLike | None = None,
+    groups_b: ArrayLike | None = None,
     num_folds: int = 5,
     z_score: bool = True,
     epochs: int = 50,
@@ -224,6 +261,12 @@ def c2st_auc(
         samples_b: ``(nb, d)`` samples (e.g. from the reference posterior, or the truth).
         key: PRNG key for the folds, initialisation and batches (default: a fixed key,
             so the test is deterministic like sbibm's ``seed=1``).
+        groups_a, groups_b: optional ``(na,)`` and ``(nb,)`` integer group labels
+            (e.g. the event or the condition a row was generated for). Rows sharing a
+            label, in either sample, are kept in the same fold, so no classifier is
+            tested on rows paired with rows it was trained on (grouped k-fold).
+            Without them, paired samples (two samples drawn for the same conditions)
+            make a cross-validated classifier *anti*-learn and score below chance.
         num_folds: folds of the cross-validation.
         z_score: standardise both samples with the mean and std of ``samples_a``.
         epochs: training passes over each fold's training rows.
@@ -239,12 +282,15 @@ def c2st_auc(
     Raises:
         TypeError: non-numeric samples.
         ValueError: samples that are not ``(n, d)`` with the same ``d``, too few
-            rows for ``num_folds``, or NaN/inf values.
+            rows (or groups) for ``num_folds``, group labels of the wrong shape, or
+            NaN/inf values.
     """
     logits, labels, folds = _fit_folds(
         samples_a,
         samples_b,
         key=key,
+        groups_a=groups_a,
+        groups_b=groups_b,
         num_folds=num_folds,
         z_score=z_score,
         epochs=epochs,

@@ -32,7 +32,7 @@ voxel grids they never saw in training (:func:`rollout`).
   :func:`log_likelihood`), the transport MC as a kernel
   (:class:`TransportKernel`) and the analytic :class:`ToyKernel`.
 - Composition: :class:`Grid`, :func:`rollout` -> :class:`RolloutResult`.
-- Evaluation: :func:`particle_features`, :func:`event_features`,
+- Evaluation: :func:`particle_features` (with :func:`particle_events`), :func:`event_features`,
   :func:`feature_w1`, :func:`multiplicity_agreement`; the MMD is
   :func:`hepjax.metrics.mmd_rbf`.
 """
@@ -58,6 +58,7 @@ from ._eval import MultiplicityResult as MultiplicityResult
 from ._eval import event_features as event_features
 from ._eval import feature_w1 as feature_w1
 from ._eval import multiplicity_agreement as multiplicity_agreement
+from ._eval import particle_events as particle_events
 from ._eval import particle_features as particle_features
 from ._generate import generate_interactions as generate_interactions
 from ._generate import make_bricks as make_bricks

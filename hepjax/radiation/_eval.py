@@ -6,6 +6,7 @@ incident particles and cubes (so the conditional distributions are compared):
 - :func:`particle_features`: one row per outgoing particle (type one-hot,
   $u$, direction, exit point on $S^2$, and the event's conditioning), for a
   classifier two-sample test and for :func:`hepjax.metrics.mmd_rbf`;
+- :func:`particle_events`: the event each of those rows came from;
 - :func:`event_features`: one row per event (counts, deposited fraction, pass-through);
 - :func:`feature_w1`: the 1-D Wasserstein distance of every column;
 - :func:`multiplicity_agreement`: histograms of the count of each type and
@@ -71,6 +72,17 @@ def particle_features(inter: Interactions) -> np.ndarray:
         axis=-1,
     )
     return cols[m].astype(np.float32)
+
+
+def particle_events(inter: Interactions) -> np.ndarray:
+    """``(num_particles,)`` the event index of each row of :func:`particle_features`.
+
+    Pass it as the group labels of :func:`hepjax.metrics.c2st_auc` when two
+    samples were drawn for the same events' conditions, so that no classifier
+    is tested on particles of an event it was trained on.
+    """
+    _check("inter", inter)
+    return np.nonzero(np.asarray(inter.out_mask))[0]
 
 
 def event_features(inter: Interactions) -> np.ndarray:
