@@ -60,7 +60,7 @@ SCALES = {
     "small": dict(
         train_events=100_000,
         test_events=10_000,
-        steps=20_000,
+        steps=6_000,
         batch_size=256,
         hidden_size=128,
         num_layers=4,
