@@ -1,4 +1,4 @@
-"""Layer 0: jaxtyping aliases, masked-set helpers, input checks and the figure helper."""
+"""Layer 0: jaxtyping aliases, masked sets, input checks, atomic JSON and the figure helper."""
 
 from ._checks import as_2d_float as as_2d_float
 from ._checks import check_choice as check_choice
@@ -10,6 +10,8 @@ from ._checks import check_same_leading_dim as check_same_leading_dim
 from ._checks import check_shape as check_shape
 from ._checks import concrete_value as concrete_value
 from ._checks import is_concrete as is_concrete
+from ._files import resume_manifest as resume_manifest
+from ._files import write_json as write_json
 from ._masked import masked_count as masked_count
 from ._masked import masked_layer_norm as masked_layer_norm
 from ._masked import masked_mean as masked_mean
@@ -46,4 +48,6 @@ __all__ = [
     "masked_softmax",
     "masked_sum",
     "pad_sets",
+    "resume_manifest",
+    "write_json",
 ]

@@ -12,8 +12,9 @@ import time
 import traceback
 from importlib import metadata
 
+from .._core import write_json
 from ._data import add_data_parser
-from ._registry import SCALES, discover, get_example, report_rows, run_example, write_json
+from ._registry import SCALES, discover, get_example, report_rows, run_example
 from ._report import STATUS_FAILED, STATUS_OK, Section, write_report
 
 CORE_PACKAGES = (

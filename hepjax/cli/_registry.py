@@ -40,6 +40,7 @@ import pathlib
 import sys
 from collections.abc import Callable, Sequence
 
+from .._core import write_json
 from ._report import Paper, Row
 
 SCALES = ("tour", "small", "paper")
@@ -203,14 +204,6 @@ def report_rows(example: Example, metrics: dict, scale: str) -> list[Row]:
             f"got {type(bad[0]).__name__}"
         )
     return rows
-
-
-def write_json(path: pathlib.Path, obj) -> None:
-    """Write JSON to a temporary file and rename it into place."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
-    os.replace(tmp, path)
 
 
 def example_main(run: ExampleFn, argv: list[str] | None = None) -> dict:

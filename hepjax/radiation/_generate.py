@@ -23,7 +23,6 @@ settings is refused.
 import datetime
 import functools
 import hashlib
-import json
 import math
 import os
 import pathlib
@@ -32,16 +31,10 @@ from concurrent.futures import Executor
 
 import numpy as np
 
-from .._core import check_positive, check_positive_int
+from .._core import check_positive, check_positive_int, resume_manifest, write_json
 from ._data import CUBE_CM, FIELDS, MATERIALS, Interactions
 
 DEFAULT_SHARD_SIZE = 4096
-
-
-def _write_json(path: pathlib.Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def shard_seed(seed: int, shard: int) -> int:
@@ -254,18 +247,7 @@ def make_bricks(
     for stale in out.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
     manifest_path = out / "manifest.json"
-    manifest = {"settings": settings, "shards": {}}
-    if manifest_path.exists():
-        try:
-            old = json.loads(manifest_path.read_text())
-        except ValueError as err:
-            raise ValueError(f"out: {manifest_path} is not valid JSON ({err})") from err
-        if old.get("settings") != settings:
-            raise ValueError(
-                f"out: {out} holds a run with other settings ({old.get('settings')}); use "
-                "another folder, or the same settings to resume"
-            )
-        manifest = old
+    manifest = resume_manifest(out, settings, {"settings": settings, "shards": {}})
     num_shards = -(-events // shard_size)
     tasks = []
     for k in range(num_shards):
@@ -276,11 +258,11 @@ def make_bricks(
             continue
         tasks.append({**settings, "shard": k, "seed": s, "rows": rows, "path": str(path)})
     manifest["created"] = manifest.get("created") or datetime.datetime.now(datetime.UTC).isoformat()
-    _write_json(manifest_path, manifest)
+    write_json(manifest_path, manifest)
 
     def done(index, stats):
         manifest["shards"][str(stats["shard"])] = stats
-        _write_json(manifest_path, manifest)
+        write_json(manifest_path, manifest)
         if progress:
             rate = stats["rows"] / max(stats["seconds"], 1e-9)
             print(
@@ -291,7 +273,7 @@ def make_bricks(
 
     run_shards(_bricks_shard, tasks, executor=executor, workers=workers, on_done=done)
     manifest["finished"] = datetime.datetime.now(datetime.UTC).isoformat()
-    _write_json(manifest_path, manifest)
+    write_json(manifest_path, manifest)
     return [out / manifest["shards"][str(k)]["file"] for k in range(num_shards)]
 
 

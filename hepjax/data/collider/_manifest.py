@@ -11,11 +11,10 @@ settings, or started with another Pythia or FastJet version, is refused
 rather than silently mixed.
 """
 
-import json
-import os
 import pathlib
 from importlib import metadata
-from typing import Any
+
+from ..._core import resume_manifest
 
 _VERSIONED = ("hepjax", "pythia8mc", "fastjet", "numpy", "h5py", "awkward", "uproot")
 _GENERATORS = ("pythia8mc", "fastjet")
@@ -32,13 +31,6 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def write_json(path: pathlib.Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def open_manifest(out: pathlib.Path, settings: dict) -> dict:
     """The manifest of ``out`` for a run with ``settings``: the one on disk, or a new one.
 
@@ -46,20 +38,7 @@ def open_manifest(out: pathlib.Path, settings: dict) -> dict:
         ValueError: the manifest on disk is not JSON, records other settings,
             or was started with other generator versions.
     """
-    manifest_path = out / "manifest.json"
-    manifest = {"settings": settings, "processes": {}}
-    if manifest_path.exists():
-        try:
-            old = json.loads(manifest_path.read_text())
-        except ValueError as err:
-            raise ValueError(f"out: {manifest_path} is not valid JSON ({err})") from err
-        if old.get("settings") != settings:
-            raise ValueError(
-                f"out: {out} holds a run with other settings ({old.get('settings')}); "
-                "use another folder, or the same settings (seed, shard size, cuts, Pythia "
-                "settings) to resume"
-            )
-        manifest = old
+    manifest = resume_manifest(out, settings, {"settings": settings, "processes": {}})
     versions = package_versions()
     for name in _GENERATORS:
         before = manifest.get("versions", {}).get(name, versions[name])

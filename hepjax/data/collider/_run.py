@@ -36,9 +36,10 @@ import numpy as np
 
 from hepjax._core import check_positive_int
 
+from ..._core import write_json
 from .._campaign import run_shards
 from ._events import Generator, concat_rows, cuts_for, fields_for, import_hep
-from ._manifest import open_manifest, write_json
+from ._manifest import open_manifest
 from ._merge import alias, merge_shards, output_name
 from ._processes import DATASETS, check_dataset, get_process, pythia_settings
 from ._shards import read_shard_info, run_shard, shard_path, shard_seed
