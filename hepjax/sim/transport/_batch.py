@@ -59,10 +59,19 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import ArrayLike
 
-from hepjax._core import check_choice, check_positive_int, concrete_value
+from hepjax._core import check_positive_int
 
 from . import _xsec
-from ._engine import N_TRIES, Exiting, TransportResult, _highland, _lookup, _start_cell
+from ._engine import (
+    N_TRIES,
+    Exiting,
+    TransportResult,
+    _highland,
+    _lookup,
+    _start_cell,
+    check_options,
+    check_values,
+)
 from ._world import PDG_CODES, AbstractWorld, Particle
 
 ME = _xsec.ME
@@ -692,12 +701,16 @@ def simulate_batch(
         ``n_steps`` counts the pool iterations from the event's first to its
         last processed particle.
     """
-    if not isinstance(world, AbstractWorld):
-        raise TypeError(
-            f"world must be transport.Slabs or transport.Voxels, got {type(world).__name__}"
-        )
-    if not isinstance(particles, Particle):
-        raise TypeError(f"particles must be a transport.Particle, got {type(particles).__name__}")
+    capacity, max_steps = check_options(
+        world,
+        particles,
+        "particles",
+        on_overflow=on_overflow,
+        capacity=capacity,
+        max_steps=max_steps,
+        cut_mev=cut_mev,
+        step_fraction=step_fraction,
+    )
     if jnp.ndim(particles.pdg) != 1:
         raise ValueError(
             "particles must have a leading batch axis (pdg of shape (N,)); use "
@@ -715,20 +728,12 @@ def simulate_batch(
             raise ValueError(f"particles.{name} must have shape {want}, got {got}")
     if n == 0:
         raise ValueError("particles must hold at least one particle")
-    check_choice("on_overflow", on_overflow, ("flag", "error"))
-    capacity = check_positive_int("capacity", capacity)
     width = min(1024, capacity // 2) if width is None else check_positive_int("width", width)
     if capacity < 2 * width or width < 1:
         raise ValueError(
             f"capacity must be at least 2 * width (capacity={capacity}, width={width})"
         )
     exit_capacity = check_positive_int("exit_capacity", exit_capacity)
-    max_steps = check_positive_int("max_steps", max_steps)
-    c = concrete_value(cut_mev)
-    if c is not None and not (c.shape == () and math.isfinite(float(c)) and float(c) > 0):
-        raise ValueError(f"cut_mev must be a positive scalar, got {cut_mev!r}")
-    if not (isinstance(step_fraction, float | int) and 0 < step_fraction < 1):
-        raise ValueError(f"step_fraction must be in (0, 1), got {step_fraction!r}")
     cut = jnp.asarray(cut_mev, jnp.float32)
     res, on_or_in, _ = _run_batch(
         key,
@@ -741,36 +746,4 @@ def simulate_batch(
         exit_capacity,
         max_steps,
     )
-    ok = concrete_value(on_or_in)
-    if ok is not None and not bool(ok.all()):
-        bad = int(jnp.argmin(on_or_in))
-        raise ValueError(
-            f"particles.position[{bad}] {concrete_value(particles.position)[bad].tolist()} "
-            "is outside the world"
-        )
-    res = eqx.error_if(res, ~jnp.all(on_or_in), "particles.position is outside the world")
-    pdg = jnp.asarray(particles.pdg)
-    res = eqx.error_if(
-        res,
-        ~jnp.all((pdg == 22) | (pdg == 11) | (pdg == -11)),
-        "particles.pdg: unsupported particle type (22, 11 or -11)",
-    )
-    res = eqx.error_if(
-        res,
-        ~jnp.all(jnp.asarray(particles.energy_mev) > 0),
-        "particles.energy_mev must be positive",
-    )
-    norm = jnp.linalg.norm(jnp.asarray(particles.direction), axis=-1)
-    res = eqx.error_if(
-        res, jnp.any(jnp.abs(norm - 1.0) > 1e-4), "particles.direction must be unit vectors"
-    )
-    for name, val in world.value_checks():
-        res = eqx.error_if(res, ~jnp.all(val > 0), f"world.{name} must be positive")
-    if on_overflow == "error":
-        res = eqx.error_if(
-            res,
-            jnp.any(res.overflow),
-            "transport buffer overflow: raise capacity (pool slots) or exit_capacity "
-            "(exiting particles per event)",
-        )
-    return res
+    return check_values(res, world, particles, "particles", on_or_in, on_overflow)

@@ -576,6 +576,68 @@ def _run(key, world, particle, cut, step_fraction, capacity, exit_capacity, max_
     )
 
 
+def check_options(
+    world, particles, name: str, *, on_overflow, capacity, max_steps, cut_mev, step_fraction
+) -> tuple[int, int]:
+    """Trace-time checks shared by :func:`simulate` and ``simulate_batch``.
+
+    Returns the checked ``(capacity, max_steps)``.
+    """
+    if not isinstance(world, AbstractWorld):
+        raise TypeError(
+            f"world must be transport.Slabs or transport.Voxels, got {type(world).__name__}"
+        )
+    if not isinstance(particles, Particle):
+        raise TypeError(f"{name} must be a transport.Particle, got {type(particles).__name__}")
+    check_choice("on_overflow", on_overflow, ("flag", "error"))
+    capacity = check_positive_int("capacity", capacity)
+    max_steps = check_positive_int("max_steps", max_steps)
+    c = concrete_value(cut_mev)
+    if c is not None and not (c.shape == () and math.isfinite(float(c)) and float(c) > 0):
+        raise ValueError(f"cut_mev must be a positive scalar, got {cut_mev!r}")
+    if not (isinstance(step_fraction, float | int) and 0 < step_fraction < 1):
+        raise ValueError(f"step_fraction must be in (0, 1), got {step_fraction!r}")
+    return capacity, max_steps
+
+
+def check_values(res, world, particles, name: str, on_or_in, on_overflow: str):
+    """Checks of the traced inputs, shared by :func:`simulate` and ``simulate_batch``.
+
+    A start point outside the world raises at once when it is concrete; every
+    check also runs under ``jit`` through ``equinox.error_if``, on one particle
+    or on a batch (``name`` is ``"particle"`` or ``"particles"``).
+    """
+    ok = concrete_value(on_or_in)
+    if ok is not None and not bool(ok.all()):
+        pos = concrete_value(particles.position)
+        where = "" if ok.ndim == 0 else f"[{int(jnp.argmin(ok))}]"
+        row = pos if ok.ndim == 0 else pos[int(jnp.argmin(ok))]
+        raise ValueError(f"{name}.position{where} {row.tolist()} is outside the world")
+    res = eqx.error_if(res, ~jnp.all(on_or_in), f"{name}.position is outside the world")
+    pdg = jnp.asarray(particles.pdg)
+    res = eqx.error_if(
+        res,
+        ~jnp.all((pdg == 22) | (pdg == 11) | (pdg == -11)),
+        f"{name}.pdg: unsupported particle type (22, 11 or -11)",
+    )
+    energy = jnp.asarray(particles.energy_mev)
+    res = eqx.error_if(res, ~jnp.all(energy > 0), f"{name}.energy_mev must be positive")
+    norm = jnp.linalg.norm(jnp.asarray(particles.direction), axis=-1)
+    res = eqx.error_if(
+        res, jnp.any(jnp.abs(norm - 1.0) > 1e-4), f"{name}.direction must be unit vectors"
+    )
+    for field, val in world.value_checks():
+        res = eqx.error_if(res, ~jnp.all(val > 0), f"world.{field} must be positive")
+    if on_overflow == "error":
+        res = eqx.error_if(
+            res,
+            jnp.any(res.overflow),
+            "transport buffer overflow: raise capacity (particle slots) or exit_capacity "
+            "(exiting particles per event)",
+        )
+    return res
+
+
 def simulate(
     key: ArrayLike,
     world: AbstractWorld,
@@ -619,23 +681,19 @@ def simulate(
     changes (a step that switches between ending on a boundary and in an
     interaction).
     """
-    if not isinstance(world, AbstractWorld):
-        raise TypeError(
-            f"world must be transport.Slabs or transport.Voxels, got {type(world).__name__}"
-        )
-    if not isinstance(particle, Particle):
-        raise TypeError(f"particle must be a transport.Particle, got {type(particle).__name__}")
-    check_choice("on_overflow", on_overflow, ("flag", "error"))
-    capacity = check_positive_int("capacity", capacity)
+    capacity, max_steps = check_options(
+        world,
+        particle,
+        "particle",
+        on_overflow=on_overflow,
+        capacity=capacity,
+        max_steps=max_steps,
+        cut_mev=cut_mev,
+        step_fraction=step_fraction,
+    )
     exit_capacity = (
         capacity if exit_capacity is None else check_positive_int("exit_capacity", exit_capacity)
     )
-    max_steps = check_positive_int("max_steps", max_steps)
-    c = concrete_value(cut_mev)
-    if c is not None and not (c.shape == () and math.isfinite(float(c)) and float(c) > 0):
-        raise ValueError(f"cut_mev must be a positive scalar, got {cut_mev!r}")
-    if not (isinstance(step_fraction, float | int) and 0 < step_fraction < 1):
-        raise ValueError(f"step_fraction must be in (0, 1), got {step_fraction!r}")
     if jnp.shape(particle.pdg) != ():
         raise ValueError(
             "particle must be a single particle (pdg of shape ()); vmap over a batch of "
@@ -645,31 +703,4 @@ def simulate(
     res, on_or_in = _run(
         key, world, particle, cut, float(step_fraction), capacity, exit_capacity, max_steps
     )
-    ok_inside = concrete_value(on_or_in)
-    if ok_inside is not None and not bool(ok_inside):
-        raise ValueError(
-            f"particle.position {concrete_value(particle.position).tolist()} is outside the world"
-        )
-    res = eqx.error_if(res, ~on_or_in, "particle.position is outside the world")
-    pdg = jnp.asarray(particle.pdg)
-    res = eqx.error_if(
-        res,
-        (pdg != 22) & (pdg != 11) & (pdg != -11),
-        "particle.pdg: unsupported particle type (22, 11 or -11)",
-    )
-    e = jnp.asarray(particle.energy_mev)
-    res = eqx.error_if(res, ~(e > 0), "particle.energy_mev must be positive")
-    d = jnp.asarray(particle.direction)
-    res = eqx.error_if(
-        res, jnp.abs(jnp.linalg.norm(d) - 1.0) > 1e-4, "particle.direction must be a unit vector"
-    )
-    for name, val in world.value_checks():
-        res = eqx.error_if(res, ~jnp.all(val > 0), f"world.{name} must be positive")
-    if on_overflow == "error":
-        res = eqx.error_if(
-            res,
-            res.overflow,
-            "transport buffer overflow: raise capacity (particles) or exit_capacity "
-            "(exiting particles)",
-        )
-    return res
+    return check_values(res, world, particle, "particle", on_or_in, on_overflow)
