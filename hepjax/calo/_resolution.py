@@ -59,7 +59,9 @@ class ResolutionFit:
         return resolution_model(energy, self.a, self.b, self.c)
 
 
-def fit_resolution(energy, resolution, error, *, p0=(0.1, 0.01, 0.1)) -> ResolutionFit:
+def fit_resolution(
+    energy, resolution, error, *, p0=(0.1, 0.01, 0.1), constant: float | None = None
+) -> ResolutionFit:
     """Fit $\\sigma/E = a/\\sqrt E \\oplus b \\oplus c/E$ to measured resolutions.
 
     Args:
@@ -67,6 +69,8 @@ def fit_resolution(energy, resolution, error, *, p0=(0.1, 0.01, 0.1)) -> Resolut
         resolution: ``(n,)`` measured $\\sigma/E$.
         error: ``(n,)`` their standard errors (positive).
         p0: starting ``(a, b, c)``.
+        constant: fix the constant term $b$ to this value (its error is then 0)
+            and fit $a$ and $c$ only, e.g. with few energies or events.
 
     Returns:
         :class:`ResolutionFit` with non-negative terms.
@@ -85,26 +89,32 @@ def fit_resolution(energy, resolution, error, *, p0=(0.1, 0.01, 0.1)) -> Resolut
             "energy, resolution and error must be 1D of equal length, got shapes "
             f"{e.shape}, {r.shape}, {s.shape}"
         )
-    if e.size < 4:
-        raise ValueError(f"need at least 4 energies to fit three terms, got {e.size}")
+    n_par = 3 if constant is None else 2
+    if e.size < n_par + 1:
+        raise ValueError(f"need at least {n_par + 1} energies to fit {n_par} terms, got {e.size}")
     if not (np.all(np.isfinite(e)) and np.all(np.isfinite(r)) and np.all(np.isfinite(s))):
         raise ValueError("energy, resolution and error must be finite")
     if np.any(e <= 0) or np.any(s <= 0):
         raise ValueError("energy and error must be positive")
-    popt, pcov = curve_fit(
-        lambda x, a, b, c: resolution_model(x, a, b, c),
-        e,
-        r,
-        p0=p0,
-        sigma=s,
-        absolute_sigma=True,
-        maxfev=20000,
-    )
+    if constant is None:
+        model = lambda x, a, b, c: resolution_model(x, a, b, c)
+        start = p0
+    else:
+        b_fixed = float(constant)
+        model = lambda x, a, c: resolution_model(x, a, b_fixed, c)
+        start = (p0[0], p0[2])
+    popt, pcov = curve_fit(model, e, r, p0=start, sigma=s, absolute_sigma=True, maxfev=20000)
     popt = np.abs(popt)
+    pcov = np.asarray(pcov)
+    if constant is not None:  # back to (a, b, c) with b fixed
+        popt = np.array([popt[0], abs(b_fixed), popt[1]])
+        full = np.zeros((3, 3))
+        full[np.ix_([0, 2], [0, 2])] = pcov
+        pcov = full
     chi2 = float(np.sum(((r - resolution_model(e, *popt)) / s) ** 2))
-    ndf = int(e.size - 3)
+    ndf = int(e.size - n_par)
     scale = max(chi2 / ndf, 1.0) if ndf > 0 else 1.0
-    cov = np.asarray(pcov) * scale
+    cov = pcov * scale
     err = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     return ResolutionFit(
         float(popt[0]),

@@ -19,6 +19,15 @@ def test_fit_recovers_exact_terms():
     np.testing.assert_allclose(fit(E), r, rtol=1e-6)
 
 
+def test_fit_with_a_fixed_constant_term():
+    r = calo.resolution_model(E[:4], *TRUE)
+    fit = calo.fit_resolution(E[:4], r, 1e-3 * r, constant=TRUE[1])
+    np.testing.assert_allclose([fit.a, fit.b, fit.c], TRUE, rtol=1e-5)
+    assert fit.b_err == 0.0 and fit.ndf == 2
+    with pytest.raises(ValueError, match="at least 3 energies"):
+        calo.fit_resolution(E[:2], r[:2], r[:2], constant=0.0)
+
+
 def test_fit_errors_cover_the_truth_in_repeated_noisy_data():
     rng = np.random.default_rng(0)
     pulls = []
