@@ -70,7 +70,8 @@ def fit_resolution(
         error: ``(n,)`` their standard errors (positive).
         p0: starting ``(a, b, c)``.
         constant: fix the constant term $b$ to this value (its error is then 0)
-            and fit $a$ and $c$ only, e.g. with few energies or events.
+            and fit $a$ and $c$ only, e.g. with few energies or events. When a
+            free $b$ runs into its bound 0 (a singular fit), it is fixed there.
 
     Returns:
         :class:`ResolutionFit` with non-negative terms.
@@ -79,8 +80,6 @@ def fit_resolution(
         ValueError: fewer than four points, mismatched lengths, non-positive
             energies or errors, or non-finite values.
     """
-    from scipy.optimize import curve_fit
-
     e = np.asarray(energy, np.float64)
     r = np.asarray(resolution, np.float64)
     s = np.asarray(error, np.float64)
@@ -96,6 +95,20 @@ def fit_resolution(
         raise ValueError("energy, resolution and error must be finite")
     if np.any(e <= 0) or np.any(s <= 0):
         raise ValueError("energy and error must be positive")
+    if constant is None:
+        fit = _fit(e, r, s, p0, None)
+        if fit.b < 1e-6 or not np.all(np.isfinite(np.diag(fit.covariance))):
+            # the constant term ran into its bound b = 0, where the fit is singular:
+            # fix it there (its error is then 0) and fit a and c
+            fit = _fit(e, r, s, p0, 0.0)
+        return fit
+    return _fit(e, r, s, p0, constant)
+
+
+def _fit(e, r, s, p0, constant) -> ResolutionFit:
+    from scipy.optimize import curve_fit
+
+    n_par = 3 if constant is None else 2
     if constant is None:
         model = lambda x, a, b, c: resolution_model(x, a, b, c)
         start = p0

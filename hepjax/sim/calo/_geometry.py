@@ -297,7 +297,7 @@ class CaloGeometry(eqx.Module):
 
     # -- the default -------------------------------------------------------------------
     @classmethod
-    def cocoa(cls, *, scale: int = 1) -> CaloGeometry:
+    def cocoa(cls, *, scale: int = 1, inner_detector: bool = True) -> CaloGeometry:
         """COCOA's default detector (``config_default.json`` of cocoa-hep).
 
         Barrel $|\\eta| < 1.5$, endcaps to 3.0, inner radius 1500 mm, 3.8 T.
@@ -318,6 +318,9 @@ class CaloGeometry(eqx.Module):
         Args:
             scale: divide every granularity by this (a coarser detector with the
                 same layers, for quick tests; 1 is COCOA's).
+            inner_detector: include the passive material in front (COCOA's
+                ``Use_inner_detector`` and ``Use_ID_support``); ``False`` leaves
+                the calorimeter alone, e.g. to measure its own resolution.
         """
         if not isinstance(scale, int) or scale < 1 or 32 % scale:
             raise ValueError(f"scale must be a divisor of 32, got {scale!r}")
@@ -341,7 +344,7 @@ class CaloGeometry(eqx.Module):
             eta_max=3.0,
             inner_radius=1500.0,
             field=3.8,
-            front=(("G4_Fe", 47.15, 97.4), ("G4_Si", 2.03, 1.2)),
+            front=(("G4_Fe", 47.15, 97.4), ("G4_Si", 2.03, 1.2)) if inner_detector else (),
             field_radius=1167.1,
             field_half_length=2866.0,
         )

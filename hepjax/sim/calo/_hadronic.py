@@ -9,13 +9,17 @@ first interaction its energy splits into
 * an **electromagnetic part** $f_\text{em}E$ (from $\pi^0$ and $\eta$ decays),
   showered as one GFlash shower starting there (:mod:`._gflash`), and
 * a **hadronic part** $(1-f_\text{em})E$, of which only a fraction $h/e$ is
-  visible: nuclear binding energy, recoils and slow neutrons are lost
-  (non-compensation; Wigmans, *Calorimetry*, 2nd ed., Sec. 3.2: in iron about a
-  third, in lead about 40% of the non-electromagnetic energy is invisible).
-  COCOA's Geant4 counts every deposit in its homogeneous mixtures (no Birks
-  quenching), so $h/e$ is that of the raw deposits: ``h_over_e`` $=(0.60, 0.68)$ in
-  the electromagnetic (Pb/LAr) and hadronic (Fe/scintillator) layers. It
-  fluctuates from shower to shower by a factor $\mathcal N(1, \sigma_h^2)$.
+  visible (non-compensation). Of the non-electromagnetic energy, nuclear
+  binding energy is lost (about a third in iron, 40% or more in lead) and, in
+  lead, much of the rest is carried by evaporation neutrons rather than
+  ionising protons (Wigmans, *Calorimetry*, 2nd ed., Sec. 2.3 and 3.2; Gabriel
+  et al., NIM A338 (1994) 336). COCOA's Geant4 counts every deposit in its
+  homogeneous mixtures (no Birks quenching), so $h/e$ is that of raw deposits:
+  ``h_over_e`` $= (0.47, 0.62)$ in the electromagnetic layers (68% lead by
+  mass) and the hadronic layers (89% iron, with the scintillator's hydrogen
+  turning some neutron energy into proton recoils). It fluctuates from shower
+  to shower by a factor $\mathcal N(1, \sigma_h^2)$. These are estimates from
+  the literature, not fits to COCOA.
 
 **Electromagnetic fraction** (Groom, PDG Review "Passage of particles through
 matter"/"Calorimetry", Sec. 34.9.1; Gabriel et al., NIM A338 (1994) 336):
