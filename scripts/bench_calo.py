@@ -1,4 +1,4 @@
-"""Calorimeter topoclustering: hepjax's JAX 4-2-0 clustering against its plain-Python reference.
+"""Calorimeter: tt-bar events through the whole chain, and topoclustering against its reference.
 
 Runs in one go (``python scripts/bench_calo.py``; ``--events`` and ``--quick``
 for smaller runs). Both implementations cluster the *same* cells of the same
@@ -18,8 +18,18 @@ clustered cells as a busy hadronic event; the two outputs
 are checked to agree on every cell before timing counts. Events per second and
 the ratio are reported.
 
-Writes the "Calorimeter topoclustering" section of ``docs/benchmarks.md``
-(``--no-write`` to only print) and ``bench_calo.json`` (``--out``).
+**tt-bar events** (``--ttbar N``, default 10): COCOA's Pythia 8 sample
+(:func:`hepjax.data.collider.final_state_particles`: 14 TeV, pT > 1 GeV,
+|eta| < 3) through the whole chain, each stage compiled once and then timed
+per event, blocking on its result: simulation
+(:func:`hepjax.sim.calo.simulate_particles`, 256 particle slots), clustering
+(:func:`hepjax.calo.topoclusters`), jets (anti-kt R = 0.4 through FastJet on
+the clusters and on the truth particles) and the kNN cell graph
+(:func:`hepjax.calo.cell_graph`). Events per second, overall and per stage.
+
+Writes the "Calorimeter topoclustering" and "Calorimeter tt-bar events"
+sections of ``docs/benchmarks.md`` (``--no-write`` to only print) and
+``bench_calo.json`` (``--out``).
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import BENCHMARKS_MD, cpu_model, write_section
 
 SECTION = "## Calorimeter topoclustering (bench_calo.py)"
+TTBAR_SECTION = "## Calorimeter tt-bar events (bench_calo.py)"
+TTBAR_SLOTS = 256
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3))
@@ -106,6 +118,91 @@ def run(n_events: int, n_blobs: int, scale: int) -> dict:
     }
 
 
+def run_ttbar(n_events: int, scale: int, seed: int = 7) -> dict:
+    """tt-bar events per second through simulation, clustering, jets and graph."""
+    from hepjax import calo
+    from hepjax.data import collider
+    from hepjax.sim import calo as sc
+
+    geo = sc.CaloGeometry.cocoa(scale=scale)
+    t0 = time.perf_counter()
+    events = collider.final_state_particles(n_events, seed=seed)
+    pythia_s = time.perf_counter() - t0
+    sim = jax.jit(lambda k, q, e, h, f, m: sc.simulate_particles(k, geo, q, e, h, f, mask=m))
+    cluster = jax.jit(lambda c: calo.topoclusters(geo, c))
+    graph = jax.jit(lambda c, t: calo.cell_graph(geo, c, t))
+
+    def padded(ev):
+        n = len(ev["pdg"])
+        if n > TTBAR_SLOTS:
+            raise ValueError(f"an event has {n} particles, more than {TTBAR_SLOTS} slots")
+        fill = TTBAR_SLOTS - n
+        return (
+            jnp.asarray(np.r_[ev["pdg"], np.full(fill, 22)].astype(np.int32)),
+            jnp.asarray(np.r_[ev["energy"], np.ones(fill)].astype(np.float32)),
+            jnp.asarray(np.r_[ev["eta"], np.zeros(fill)].astype(np.float32)),
+            jnp.asarray(np.r_[ev["phi"], np.zeros(fill)].astype(np.float32)),
+            jnp.asarray(np.arange(TTBAR_SLOTS) < n),
+        )
+
+    t0 = time.perf_counter()
+    cells = sim(jax.random.key(0), *padded(events[0]))
+    jax.block_until_ready(graph(cells, cluster(cells)))
+    compile_s = time.perf_counter() - t0
+    stages = {"simulation": [], "clustering": [], "jets": [], "graph": []}
+    particles, clusters_n = [], []
+    for i, ev in enumerate(events):
+        args = padded(ev)
+        t0 = time.perf_counter()
+        cells = jax.block_until_ready(sim(jax.random.key(i + 1), *args))
+        t1 = time.perf_counter()
+        clusters = jax.block_until_ready(cluster(cells))
+        t2 = time.perf_counter()
+        calo.cluster_jets(clusters)
+        calo.antikt_jets(ev["energy"], ev["eta"], ev["phi"])
+        t3 = time.perf_counter()
+        jax.block_until_ready(graph(cells, clusters))
+        t4 = time.perf_counter()
+        for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            stages[name].append(dt)
+        particles.append(len(ev["pdg"]))
+        clusters_n.append(int(clusters.n_clusters))
+    per = {k: float(np.mean(v)) for k, v in stages.items()}
+    total = sum(per.values())
+    return {
+        "geometry_cells": geo.n_cells,
+        "scale": scale,
+        "events": n_events,
+        "particles_per_event": float(np.mean(particles)),
+        "clusters_per_event": float(np.mean(clusters_n)),
+        "pythia_s": pythia_s,
+        "compile_s": compile_s,
+        "s_per_event": total,
+        "events_per_s": 1.0 / total,
+        **{f"{k}_s_per_event": v for k, v in per.items()},
+    }
+
+
+def ttbar_markdown(r: dict, machine: str) -> str:
+    coarser = "" if r["scale"] == 1 else f", granularity divided by {r['scale']}"
+    rows = "".join(
+        f"| {k} | {r[f'{k}_s_per_event']:.4f} | {1.0 / r[f'{k}_s_per_event']:.1f} |\n"
+        for k in ("simulation", "clustering", "jets", "graph")
+    )
+    return (
+        f"{TTBAR_SECTION}\n\n"
+        f"Measured {datetime.date.today().isoformat()} on {machine}, one process, "
+        f"JAX {jax.__version__} on {jax.devices()[0].platform}. COCOA's tt-bar sample "
+        f"(Pythia 8, 14 TeV, pT > 1 GeV, |eta| < 3; {r['particles_per_event']:.0f} particles "
+        f"and {r['clusters_per_event']:.0f} topoclusters per event) in COCOA's default "
+        f"detector ({r['geometry_cells']:,} cells{coarser}), {r['events']} events after "
+        f"compilation ({r['compile_s']:.1f} s once).\n\n"
+        "| stage | s / event | events / s |\n|---|---:|---:|\n"
+        f"{rows}"
+        f"| **all** | {r['s_per_event']:.4f} | {r['events_per_s']:.2f} |\n"
+    )
+
+
 def markdown(r: dict, machine: str) -> str:
     coarser = "" if r["scale"] == 1 else f", granularity divided by {r['scale']}"
     return (
@@ -130,7 +227,10 @@ def main(argv=None) -> None:
     p.add_argument("--events", type=int, default=20)
     p.add_argument("--blobs", type=int, default=40, help="deposit blobs per event")
     p.add_argument("--scale", type=int, default=1, help="granularity divisor (1: COCOA's)")
-    p.add_argument("--quick", action="store_true", help="3 events of a 4x coarser detector")
+    p.add_argument("--ttbar", type=int, default=10, help="tt-bar events (0: skip)")
+    p.add_argument(
+        "--quick", action="store_true", help="3 (clustering) and 2 (tt-bar) events, 4x coarser"
+    )
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--out", type=Path, default=Path("bench_calo.json"))
     args = p.parse_args(argv)
@@ -140,10 +240,19 @@ def main(argv=None) -> None:
     print(json.dumps(result, indent=2))
     text = markdown(result, machine)
     print(text)
+    n_ttbar = 2 if args.quick else args.ttbar
+    ttbar = run_ttbar(n_ttbar, scale) if n_ttbar > 0 else None
+    if ttbar is not None:
+        print(json.dumps(ttbar, indent=2))
+        ttbar_text = ttbar_markdown(ttbar, machine)
+        print(ttbar_text)
     if not args.no_write:
-        args.out.write_text(json.dumps({"machine": machine, **result}, indent=2))
+        saved = {"machine": machine, **result, "ttbar": ttbar}
+        args.out.write_text(json.dumps(saved, indent=2))
         if scale == 1:
             write_section(BENCHMARKS_MD, SECTION, text)
+            if ttbar is not None:
+                write_section(BENCHMARKS_MD, TTBAR_SECTION, ttbar_text)
 
 
 if __name__ == "__main__":

@@ -367,7 +367,7 @@ def highland(
     p: Float[ArrayLike, ...],
     x_x0: Float[ArrayLike, ...],
     *,
-    mass: float,
+    mass: float | Float[ArrayLike, ""],
     charge: float = 1.0,
 ) -> Float[Array, ...]:
     r"""Highland width $\theta_0$ (rad) of the plane scattering angle (eq. 34.15).
@@ -411,7 +411,7 @@ def bethe_bloch(
     p: Float[ArrayLike, ...],
     material: Material,
     *,
-    mass: float,
+    mass: float | Float[ArrayLike, ""],
     charge: float = 1.0,
 ) -> Float[Array, ...]:
     r"""Mean energy loss per unit length $-\langle dE/dx\rangle$ in GeV/mm (eq. 34.5).
@@ -448,7 +448,7 @@ def energy_loss(
     thickness: Float[ArrayLike, ...],
     material: Material,
     *,
-    mass: float,
+    mass: float | Float[ArrayLike, ""],
     charge: float = 1.0,
 ) -> Float[Array, ...]:
     r"""Mean energy (GeV) lost in a thin layer: $-\langle dE/dx\rangle(p)\,t$.

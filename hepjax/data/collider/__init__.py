@@ -8,6 +8,8 @@ from ._cache import cached_jetnet as cached_jetnet
 from ._cache import default_cache_dir as default_cache_dir
 from ._events import DEFAULT_CUTS as DEFAULT_CUTS
 from ._merge import output_name as output_name
+from ._particles import TTBAR_SETTINGS as TTBAR_SETTINGS
+from ._particles import final_state_particles as final_state_particles
 from ._plot import plot_dataset as plot_dataset
 from ._processes import DATASETS as DATASETS
 from ._processes import JETCLASS_FILE_STEMS as JETCLASS_FILE_STEMS
@@ -22,9 +24,11 @@ __all__ = [
     "DATASETS",
     "DEFAULT_CUTS",
     "JETCLASS_FILE_STEMS",
+    "TTBAR_SETTINGS",
     "Process",
     "cached_jetnet",
     "default_cache_dir",
+    "final_state_particles",
     "generate",
     "get_process",
     "make_dataset",

@@ -14,11 +14,12 @@ $r_l^\text{in} \le \rho < r_l^\text{out}$ with $r_0^\text{in}$ the inner radius 
 $$r_l^\text{in} = r_{l-1}^\text{out} + g_l,\qquad
   r_l^\text{out} = r_l^\text{in} + t_l,$$
 
-$g_l$ the gap in front of the layer (COCOA: 80 mm of iron-free space between ECAL
-and HCAL, ``Layer_gap``). The endcap layers are discs with the same depths
-along $|z|$, starting at $z_0 = r_0^\text{in}\sinh\eta_\text{barrel}$ (the
-barrel's inner face ends at $|\eta| = \eta_\text{barrel}$): $|z| \in
-[z_0 + r_l^\text{in} - r_0^\text{in},\ z_0 + r_l^\text{out} - r_0^\text{in}]$.
+$g_l$ the gap in front of the layer, empty or filled with a dead (passive)
+material (COCOA: 80 mm of iron between ECAL and HCAL, ``Layer_gap``). The
+endcap layers are discs with the same depths along $|z|$, starting at
+$z_0 = r_0^\text{in}\sinh\eta_\text{barrel}$ (the barrel's inner face ends at
+$|\eta| = \eta_\text{barrel}$):
+$|z| \in [z_0 + r_l^\text{in} - r_0^\text{in},\ z_0 + r_l^\text{out} - r_0^\text{in}]$.
 
 **Cells.** Every layer is cut into $N^\eta_l \times N^\phi_l$ cells uniform in
 $\eta \in [-\eta_\max, \eta_\max]$ and $\phi \in [0, 2\pi)$: $\Delta\eta =
@@ -33,6 +34,15 @@ cell lies inside exactly one cell of every later layer (COCOA's neighbour rule
 **Cell ids.** Cells are numbered flat over all layers: layer by layer, then
 $\eta$ index, then $\phi$ index,
 $\text{id} = o_l + i_\eta N^\phi_l + i_\phi$ with $o_l = \sum_{k<l} N^\eta_k N^\phi_k$.
+
+**In front of the calorimeter** (``front``) lie passive materials that
+particles cross before the first layer: COCOA's inner detector (silicon pixel and
+strip layers with 0.35 mm iron backings) and its 44 mm iron support structure
+(``Use_inner_detector``, ``Use_ID_support``), given as a thickness crossed at
+normal incidence in the barrel (radially) and in the endcaps (along $z$). The
+solenoid field $B_z$ fills the cylinder $\rho < r_B$, $|z| < z_B$
+(``field_radius``, ``field_half_length``; COCOA: 1167 mm and 2866 mm, inside the
+iron supports); charged particles bend inside it and fly straight beyond.
 
 **Read-out.** Each layer has a Gaussian noise $\sigma_l$ (GeV) and a sampling
 fraction $f_l$: a deposit is kept with probability $f_l$ and scaled by $1/f_l$
@@ -76,9 +86,11 @@ class CaloLayer:
         volume_ratio: their volume proportions (``(4.6, 1.2)``).
         noise: Gaussian cell noise $\\sigma$ in GeV.
         sampling_fraction: probability $f$ in $(0, 1]$ that a deposit is seen.
-        gap: empty space in front of the layer, mm.
+        gap: space in front of the layer, mm.
         electromagnetic: ``True`` for an ECAL layer (COCOA's local-maximum rule
             treats hadronic layers differently).
+        gap_material: the passive material filling the gap (``"G4_Fe"``), or
+            ``None`` for empty space.
     """
 
     name: str
@@ -92,6 +104,7 @@ class CaloLayer:
     sampling_fraction: float | int = 1.0
     gap: float | int = 0.0
     electromagnetic: bool = True
+    gap_material: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "materials", tuple(self.materials))
@@ -124,6 +137,11 @@ class CaloLayer:
             except ValueError as err:
                 raise ValueError(f"{where}: {err}") from None
         mixture_lengths(self.materials, self.volume_ratio)  # checks lengths and ratios
+        if self.gap_material is not None:
+            try:
+                calo_material(self.gap_material)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"{where}: gap_material: {err}") from None
         for field in ("depth", "noise", "sampling_fraction", "gap"):
             object.__setattr__(self, field, float(getattr(self, field)))
 
@@ -146,6 +164,7 @@ class CaloLayer:
             "sampling_fraction": self.sampling_fraction,
             "gap": self.gap,
             "electromagnetic": self.electromagnetic,
+            "gap_material": self.gap_material,
         }
 
 
@@ -195,6 +214,11 @@ class CaloGeometry(eqx.Module):
         eta_max: acceptance $|\\eta| < \\eta_\\max$, also the $\\eta$ extent of the cells.
         inner_radius: inner radius of the first layer, mm.
         field: solenoid field $B_z$, T.
+        front: passive material in front of the calorimeter, ``((material,
+            barrel_mm, endcap_mm), ...)``: the thickness crossed at normal
+            incidence in the barrel (radially) and in the endcaps (along $z$).
+        field_radius, field_half_length: the field fills $\rho < r_B$,
+            $|z| < z_B$ (mm); default: up to the calorimeter's inner faces.
     """
 
     layers: tuple[CaloLayer, ...] = eqx.field(static=True)
@@ -202,6 +226,9 @@ class CaloGeometry(eqx.Module):
     eta_max: float = eqx.field(static=True)
     inner_radius: float = eqx.field(static=True)
     field: float = eqx.field(static=True)
+    front: tuple[tuple[str, float, float], ...] = eqx.field(static=True)
+    field_radius: float = eqx.field(static=True)
+    field_half_length: float = eqx.field(static=True)
 
     def __init__(
         self,
@@ -211,6 +238,9 @@ class CaloGeometry(eqx.Module):
         eta_max: float | int = 3.0,
         inner_radius: float | int = 1500.0,
         field: float | int = 3.8,
+        front=(),
+        field_radius: float | int | None = None,
+        field_half_length: float | int | None = None,
     ):
         layers = tuple(layers)
         if not layers or not all(isinstance(layer, CaloLayer) for layer in layers):
@@ -220,6 +250,13 @@ class CaloGeometry(eqx.Module):
         self.eta_max = float(eta_max)
         self.inner_radius = float(inner_radius)
         self.field = float(field)
+        self.front = _check_front(front)
+        self.field_radius = float(inner_radius if field_radius is None else field_radius)
+        self.field_half_length = float(
+            self.inner_radius * math.sinh(self.eta_barrel)
+            if field_half_length is None
+            else field_half_length
+        )
 
     def __check_init__(self):
         if not (0 < self.eta_barrel <= self.eta_max and math.isfinite(self.eta_max)):
@@ -231,6 +268,20 @@ class CaloGeometry(eqx.Module):
             raise ValueError(f"inner_radius must be positive (mm), got {self.inner_radius}")
         if not math.isfinite(self.field):
             raise ValueError(f"field must be finite, got {self.field}")
+        for name in ("field_radius", "field_half_length"):
+            v = getattr(self, name)
+            if not (v > 0 and math.isfinite(v)):
+                raise ValueError(f"{name} must be positive (mm), got {v}")
+        if self.field_radius > self.inner_radius:
+            raise ValueError(
+                f"field_radius ({self.field_radius} mm) must not exceed inner_radius "
+                f"({self.inner_radius} mm): the field ends before the calorimeter"
+            )
+        if self.field_half_length > self.inner_radius * math.sinh(self.eta_barrel) * (1 + 1e-9):
+            raise ValueError(
+                f"field_half_length ({self.field_half_length} mm) must not exceed the endcaps' "
+                f"inner face z = {self.inner_radius * math.sinh(self.eta_barrel):.1f} mm"
+            )
         names = [layer.name for layer in self.layers]
         if len(set(names)) != len(names):
             raise ValueError(f"layer names must be unique, got {names}")
@@ -246,7 +297,7 @@ class CaloGeometry(eqx.Module):
 
     # -- the default -------------------------------------------------------------------
     @classmethod
-    def cocoa(cls, *, scale: int = 1) -> CaloGeometry:
+    def cocoa(cls, *, scale: int = 1, inner_detector: bool = True) -> CaloGeometry:
         """COCOA's default detector (``config_default.json`` of cocoa-hep).
 
         Barrel $|\\eta| < 1.5$, endcaps to 3.0, inner radius 1500 mm, 3.8 T.
@@ -255,9 +306,21 @@ class CaloGeometry(eqx.Module):
         1.5, 4.1, 1.8 $\\lambda_\\text{int}$ of scintillator : Fe (1.0 : 1.1),
         $N$ = 64, 64, 32, noise 75, 50, 25 MeV, sampling fraction 0.025.
 
+        In front (``InnerConstruction.cc``, ``DetectorGeometryDefinitions.hh``):
+        in the barrel 5 pixel (150 µm Si) and 4 strip layers (320 µm Si), each
+        backed by 0.35 mm of iron, and two 22 mm iron support shells at
+        $\rho$ = 1167 and 1334 mm: 47.15 mm Fe + 2.03 mm Si; in the endcaps the
+        support cone, 44 mm/$\tan\theta_\text{barrel}$ = 94.6 mm of iron
+        along $z$, plus about eight crossed tracker discs (150 µm Si + 0.35 mm
+        Fe each): 97.4 mm Fe + 1.2 mm Si. The field fills $\rho$ < 1167 mm
+        (the first support shell), $|z|$ < 2866 mm.
+
         Args:
             scale: divide every granularity by this (a coarser detector with the
                 same layers, for quick tests; 1 is COCOA's).
+            inner_detector: include the passive material in front (COCOA's
+                ``Use_inner_detector`` and ``Use_ID_support``); ``False`` leaves
+                the calorimeter alone, e.g. to measure its own resolution.
         """
         if not isinstance(scale, int) or scale < 1 or 32 % scale:
             raise ValueError(f"scale must be a divisor of 32, got {scale!r}")
@@ -272,10 +335,19 @@ class CaloGeometry(eqx.Module):
             ("HCAL3", 32, 1.8, "lambda_int", hcal, 0.025, 0.025, 0.0, False),
         ]
         layers = [
-            CaloLayer(name, n // scale, n // scale, d, u, m, r, s, f, g, em)
+            CaloLayer(name, n // scale, n // scale, d, u, m, r, s, f, g, em, "G4_Fe" if g else None)
             for name, n, d, u, (m, r), s, f, g, em in spec
         ]
-        return cls(layers, eta_barrel=1.5, eta_max=3.0, inner_radius=1500.0, field=3.8)
+        return cls(
+            layers,
+            eta_barrel=1.5,
+            eta_max=3.0,
+            inner_radius=1500.0,
+            field=3.8,
+            front=(("G4_Fe", 47.15, 97.4), ("G4_Si", 2.03, 1.2)) if inner_detector else (),
+            field_radius=1167.1,
+            field_half_length=2866.0,
+        )
 
     # -- sizes and ids -----------------------------------------------------------------
     @property
@@ -356,6 +428,15 @@ class CaloGeometry(eqx.Module):
         return self.r_inner + 0.5 * self.thickness
 
     @property
+    def z_inner(self) -> np.ndarray:
+        """``(L,)`` inner $|z|$ of the endcap layers, mm."""
+        return self.z_endcap + self.r_inner - self.inner_radius
+
+    @property
+    def z_outer(self) -> np.ndarray:
+        return self.z_endcap + self.r_outer - self.inner_radius
+
+    @property
     def z_endcap(self) -> float:
         """$z_0 = r_0^\\text{in}\\sinh\\eta_\\text{barrel}$: the endcaps' inner face, mm."""
         return self.inner_radius * math.sinh(self.eta_barrel)
@@ -407,6 +488,9 @@ class CaloGeometry(eqx.Module):
             "eta_max": self.eta_max,
             "inner_radius": self.inner_radius,
             "field": self.field,
+            "front": [list(f) for f in self.front],
+            "field_radius": self.field_radius,
+            "field_half_length": self.field_half_length,
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
@@ -415,7 +499,16 @@ class CaloGeometry(eqx.Module):
         """Build from :meth:`to_dict`'s form (unknown keys are errors, naming the key)."""
         if not isinstance(config, dict):
             raise TypeError(f"config must be a dict, got {type(config).__name__}")
-        top = {"eta_barrel", "eta_max", "inner_radius", "field", "layers"}
+        top = {
+            "eta_barrel",
+            "eta_max",
+            "inner_radius",
+            "field",
+            "front",
+            "field_radius",
+            "field_half_length",
+            "layers",
+        }
         extra = set(config) - top
         if extra:
             raise ValueError(f"unknown geometry keys {sorted(extra)}; expected {sorted(top)}")
@@ -458,6 +551,30 @@ class CaloGeometry(eqx.Module):
         if not path.is_file():
             raise FileNotFoundError(f"path: no geometry JSON at {path}")
         return cls.from_dict(json.loads(path.read_text()))
+
+
+def _check_front(front) -> tuple[tuple[str, float, float], ...]:
+    """``front`` as a tuple of ``(material, barrel_mm, endcap_mm)`` with known materials."""
+    if front is None:
+        return ()
+    out = []
+    for i, item in enumerate(front):
+        if not (isinstance(item, tuple | list) and len(item) == 3):
+            raise ValueError(f"front[{i}] must be (material, barrel_mm, endcap_mm), got {item!r}")
+        name, barrel, endcap = item
+        try:
+            calo_material(name)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"front[{i}]: {err}") from None
+        for what, v in (("barrel_mm", barrel), ("endcap_mm", endcap)):
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, int | float)
+                or not (v >= 0 and math.isfinite(v))
+            ):
+                raise ValueError(f"front[{i}]: {what} must be >= 0 and finite, got {v!r}")
+        out.append((str(name), float(barrel), float(endcap)))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=16)
