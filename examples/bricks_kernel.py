@@ -276,8 +276,8 @@ def plot(out: pathlib.Path, test, val: dict, roll: dict, losses) -> None:
             fmt="s",
             label="kernel rollout",
         )
-        ax.set_xticks(x, [f"{d:g} g/cm³" for d in STACK_DENSITIES])
-        ax.set_xlabel("cube (1 cm Cu) along the beam")
+        ax.set_xticks(x, [f"{d:g}" for d in STACK_DENSITIES])
+        ax.set_xlabel("density of each 1 cm Cu cube along the beam [g/cm³]")
         ax.set_ylabel("mean deposit [MeV]")
         ax.legend()
     with figure(out / "loss.png", size=(6.0, 4.0)) as (_, ax):
