@@ -52,23 +52,3 @@ def no_jaxtyping():
     jaxtyping.config.update("jaxtyping_disable", True)
     yield
     jaxtyping.config.update("jaxtyping_disable", old)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Keep the tests that share a module- or class-scoped fixture on one xdist worker.
-
-    ``make test`` distributes with ``--dist loadgroup``: without a group each test
-    goes to whichever worker is free, and a fixture that trains an estimator or
-    simulates a sample for a whole module would be built once per worker. The
-    tests that use such a fixture get their module's group; all others (the
-    executed docs pages among them) stay spread over the workers.
-    """
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        defs = getattr(item, "_fixtureinfo", None)
-        if defs is None:
-            continue
-        scopes = {d.scope for fds in defs.name2fixturedefs.values() for d in fds}
-        if scopes & {"module", "class"}:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
