@@ -23,10 +23,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow"
+	$(BIN)/pytest -n 2 --dist load -m "not slow"
 
 test-slow: $(STAMP)
-	$(BIN)/pytest -n 2 --dist loadgroup -m slow
+	$(BIN)/pytest -n 2 --dist load -m slow
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site

@@ -9,6 +9,13 @@ import os
 # Tests run on the CPU, deterministically, without preallocating memory.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# The suite is compile-bound (hundreds of small programs, each run a few times):
+# XLA's CPU backend at optimisation level 0 compiles them 10-30% faster and
+# computes the same values. A level already given in XLA_FLAGS wins.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+    ).strip()
 
 import jax
 import numpy as np
@@ -52,3 +59,15 @@ def no_jaxtyping():
     jaxtyping.config.update("jaxtyping_disable", True)
     yield
     jaxtyping.config.update("jaxtyping_disable", old)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the executed documentation pages first.
+
+    They are the longest tests of the suite (10-100 s each, compile-bound); last
+    in the collection order, they left one xdist worker busy long after the other
+    ran out of work. Started first, they are spread over both workers and the
+    many short tests fill the gaps at the end.
+    """
+    pages = [item for item in items if item.originalname == "test_docs_page_runs"]
+    items[:] = pages + [item for item in items if item.originalname != "test_docs_page_runs"]

@@ -432,6 +432,15 @@ class AbstractPosteriorEstimator(eqx.Module):
     def _parameters(self, theta) -> tuple[Array, bool]:
         return check_parameters(theta, self.theta_std.shift.shape[0])
 
+    def _at_observation(self, what: str, batch_fn, theta, x_obs, mask) -> Array:
+        """``batch_fn(net, theta_std, x_std, theta (n, d), x_obs, mask) -> (n,)`` at one
+        checked observation, for ``theta (n, d)`` or one ``(d,)`` (then a scalar)."""
+        self._require_fitted(what)
+        x_obs, mask = self._observation(x_obs, mask)
+        theta, single = self._parameters(theta)
+        out = batch_fn(self.net, self.theta_std, self.x_std, theta, x_obs, mask)
+        return out[0] if single else out
+
 
 class AbstractFlowPosterior(AbstractPosteriorEstimator):
     r"""A posterior estimator that samples $\theta$ directly from a learned density.
@@ -492,11 +501,7 @@ class AbstractFlowPosterior(AbstractPosteriorEstimator):
         self, theta: ArrayLike, x_obs: ArrayLike, mask: ArrayLike | None = None
     ) -> Float[Array, "*n"]:
         r"""$\log q(\theta \mid x_{obs})$ for parameters ``theta (n, d)`` (or one ``(d,)``)."""
-        self._require_fitted("log_prob")
-        x_obs, mask = self._observation(x_obs, mask)
-        theta, single = self._parameters(theta)
-        out = _log_prob_batch(self.net, self.theta_std, self.x_std, theta, x_obs, mask)
-        return out[0] if single else out
+        return self._at_observation("log_prob", _log_prob_batch, theta, x_obs, mask)
 
     def relative_log_likelihood(
         self,

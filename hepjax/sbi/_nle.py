@@ -106,11 +106,7 @@ class NLE(AbstractPosteriorEstimator):
 
     def log_likelihood(self, theta: ArrayLike, x_obs: ArrayLike) -> Float[Array, "*n"]:
         """$\\log q(x_{obs} \\mid \\theta)$ for ``theta (n, d)`` (or one ``(d,)``)."""
-        self._require_fitted("log_likelihood")
-        x_obs, _ = self._observation(x_obs, None)
-        theta, single = self._parameters(theta)
-        out = _log_lik_batch(self.net, self.theta_std, self.x_std, theta, x_obs)
-        return out[0] if single else out
+        return self._at_observation("log_likelihood", _log_lik_batch, theta, x_obs, None)
 
     def relative_log_likelihood(
         self,
@@ -176,5 +172,6 @@ def _log_lik(net, theta_std, x_std, theta, x_obs):
 
 
 @eqx.filter_jit
-def _log_lik_batch(net, theta_std, x_std, theta, x_obs):
+def _log_lik_batch(net, theta_std, x_std, theta, x_obs, mask=None):
+    # ``mask`` is always None: NLE models vector data, not ensembles
     return jax.vmap(lambda t: _log_lik(net, theta_std, x_std, t, x_obs))(theta)

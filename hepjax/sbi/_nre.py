@@ -141,11 +141,7 @@ class NRE(AbstractPosteriorEstimator):
         self, theta: ArrayLike, x_obs: ArrayLike, mask: ArrayLike | None = None
     ) -> Float[Array, "*n"]:
         """The classifier output $d(\\theta, x_{obs}) \\approx \\log r$ for ``theta (n, d)``."""
-        self._require_fitted("log_ratio")
-        x_obs, mask = self._observation(x_obs, mask)
-        theta, single = self._parameters(theta)
-        out = _log_ratio(self.net, self.theta_std, self.x_std, theta, x_obs, mask)
-        return out[0] if single else out
+        return self._at_observation("log_ratio", _log_ratio, theta, x_obs, mask)
 
     def relative_log_likelihood(
         self,
