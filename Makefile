@@ -22,11 +22,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# --dist loadfile: a test file's module fixtures and compiled programs are built once,
+# on one worker (813 s against 842 s with --dist load, idle, 2026-12-07)
 test: lint
-	$(BIN)/pytest -n 2 --dist load -m "not slow"
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow"
 
 test-slow: $(STAMP)
-	$(BIN)/pytest -n 2 --dist load -m slow
+	$(BIN)/pytest -n 2 --dist loadfile -m slow
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site
