@@ -64,10 +64,10 @@ def no_jaxtyping():
 def pytest_collection_modifyitems(config, items):
     """Run the executed documentation pages first.
 
-    They are the longest tests of the suite (10-100 s each, compile-bound); last
-    in the collection order, they left one xdist worker busy long after the other
-    ran out of work. Started first, they are spread over both workers and the
-    many short tests fill the gaps at the end.
+    They are the longest test file (tens of seconds a page, about 7 minutes in
+    all, compile-bound). Last in the collection order, they kept one xdist
+    worker busy long after the other ran out of work; started first, they run
+    on one worker while the other works through the remaining files.
     """
     pages = [item for item in items if item.originalname == "test_docs_page_runs"]
     items[:] = pages + [item for item in items if item.originalname != "test_docs_page_runs"]
