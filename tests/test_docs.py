@@ -59,3 +59,8 @@ def test_docs_site_builds(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (tmp_path / "tutorials" / "training" / "index.html").exists()
+    # MathJax ships with the site (scripts/mkdocs_hooks.py); no page loads a script from a CDN
+    assert (tmp_path / "assets" / "mathjax" / "tex-svg.js").is_file()
+    page = (tmp_path / "tutorials" / "flow-matching-2d" / "index.html").read_text()
+    assert 'src="../../assets/mathjax/tex-svg.js"' in page and 'class="arithmatex"' in page
+    assert not re.findall(r'<script[^>]*src="(?:https?:)?//', page)

@@ -51,7 +51,20 @@ ReportFn = Callable[[dict, str], Sequence[Row]]
 
 @dataclasses.dataclass(frozen=True)
 class Example:
-    """A registered example: its name, one-line summary, entry point, paper and report rows."""
+    """A registered example: its name, one-line summary, entry point, paper and report rows.
+
+    Made by :func:`register`; :func:`get_example` and :func:`discover` return them.
+
+    Attributes:
+        name: the CLI name (``hepjax examples run NAME``).
+        summary: one line shown by ``hepjax examples list``.
+        run: the entry point ``run(*, scale, out) -> metrics``.
+        demo: whether ``hepjax demo`` runs it (at ``--scale tour``).
+        source: the file the example was loaded from.
+        paper: the research system it reproduces (:class:`Paper`), or ``None``.
+        report: ``report(metrics, scale) -> [Row, ...]``, the paper-versus-run rows,
+            or ``None``.
+    """
 
     name: str
     summary: str
@@ -167,7 +180,13 @@ def _canonical(name: str) -> str:
 
 
 def run_example(example: Example, *, scale: str, out: pathlib.Path) -> dict:
-    """Run one example into ``out`` and write ``out/metrics.json`` atomically."""
+    """Run one example into ``out`` and write ``out/metrics.json`` atomically.
+
+    Args:
+        example: the registered :class:`Example`.
+        scale: ``"tour"``, ``"small"`` or ``"paper"``.
+        out: the output folder (created if needed) for the example's files and ``metrics.json``.
+    """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     out = pathlib.Path(out)

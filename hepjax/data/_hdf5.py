@@ -128,7 +128,15 @@ def write_hdf5(
     compression: str | None = "lzf",
     attrs: Mapping[str, Any] | None = None,
 ) -> pathlib.Path:
-    """Write named arrays (sharing the leading axis) to ``path`` atomically."""
+    """Write named arrays (sharing the leading axis) to ``path`` atomically.
+
+    Args:
+        path: the destination file (written to a temporary name, then renamed).
+        arrays: field name -> array; all share the leading (row) axis.
+        chunk_rows: HDF5 chunk length along the row axis.
+        compression: h5py compression filter (``"gzip"``, ``"lzf"`` or ``None``).
+        attrs: file attributes (str, numbers) to store, e.g. generator settings.
+    """
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     from hepjax._core import check_same_leading_dim
 
@@ -154,7 +162,13 @@ def _open(path: str | os.PathLike):
 
 
 def check_hdf5_schema(file, schema: Schema, path: Any = "") -> int:
-    """Check that ``file`` holds every field of ``schema``; return the row count."""
+    """Check that ``file`` holds every field of ``schema``; return the row count.
+
+    Args:
+        file: an open ``h5py.File`` (or group).
+        schema: field name -> per-row shape, ``None`` for a free axis.
+        path: the file's name, used in the error messages.
+    """
     rows = {}
     for name, shape in schema.items():
         if name not in file:
@@ -182,6 +196,12 @@ def iter_hdf5(
     """Yield consecutive chunks of ``chunk_rows`` rows of the schema's fields.
 
     Only one chunk is in memory at a time, so files larger than memory stream.
+
+    Args:
+        path: the HDF5 file.
+        schema: field name -> per-row shape (``None`` for a free axis); only these fields are read.
+        chunk_rows: rows per yielded chunk (the last may be shorter).
+        start: the first row to read (to resume a stream).
     """
     with _open(path) as f:
         n = check_hdf5_schema(f, schema, path)

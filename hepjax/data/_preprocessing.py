@@ -180,6 +180,12 @@ def join_jetnet(
     Padded slots are zeroed. With ``log_pt=True`` the third feature is
     $\log p_T^{rel}$ and is exponentiated (capped at $p_T^{rel} = 1$); otherwise a generated
     $p_T^{rel} < 0$ (outside the physical range) is clipped to 0.
+
+    Args:
+        features: ``(N, n, 3)`` generated ``(etarel, phirel, ptrel)`` (or $\log p_T^{rel}$ with
+            ``log_pt``).
+        mask: ``(N, n)`` true on the real particles.
+        log_pt: the third feature is $\log p_T^{rel}$.
     """
     check_shape("features", features, (None, None, 3))
     check_shape("mask", mask, np.shape(features)[:2])

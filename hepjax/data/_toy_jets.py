@@ -38,7 +38,13 @@ _RADIUS = 0.4
 def toy_jet(
     key: PRNGKeyArray, label: Int[Array, ""] | int, *, max_particles: int = 64
 ) -> tuple[Float[Array, "n 3"], Bool[Array, " n"]]:
-    """One toy jet of class ``label`` (0 quark-like, 1 gluon-like) as ``(x, mask)``."""
+    """One toy jet of class ``label`` (0 quark-like, 1 gluon-like) as ``(x, mask)``.
+
+    Args:
+        key: PRNG key; the jet is a deterministic function of it.
+        label: 0 for a quark-like jet, 1 for a gluon-like one (wider, more particles).
+        max_particles: padded set size ``n``.
+    """
     k_n, k_z, k_angle = jax.random.split(key, 3)
     label = jnp.asarray(label)
     pick = lambda pair: jnp.where(label == 1, pair[1], pair[0])

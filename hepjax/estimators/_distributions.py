@@ -416,6 +416,11 @@ def bernoulli(key: ArrayLike, p: ArrayLike, shape: tuple[int, ...] | None = None
     r"""Exact Bernoulli draw(s) $x\in\{0,1\}$ with $P(x=1)=p$, as floats.
 
     Every hepjax estimator knows how to differentiate through this draw.
+
+    Args:
+        key: PRNG key of the draw.
+        p: success probability in ``[0, 1]``; its gradient is what the estimators compute.
+        shape: output shape (broadcast with ``p``); ``None`` draws one value per element of ``p``.
     """
     key = _check_key(key)
     return _MARKERS["bernoulli"](key, _float_param("p", p, shape))
@@ -434,6 +439,12 @@ def categorical(
     (needed by :class:`GumbelSoftmaxST`, whose gradient flows through the
     relaxed one-hot). ``probs`` are normalised here, so unnormalised weights
     such as reaction propensities may be passed.
+
+    Args:
+        key: PRNG key of the draw.
+        probs: non-negative weights over the last axis (normalised here); give this or ``logits``.
+        logits: unnormalised log-probabilities over the last axis, instead of ``probs``.
+        one_hot: return a float one-hot vector over the last axis instead of an ``int32`` index.
     """
     key = _check_key(key)
     if (probs is None) == (logits is None):
@@ -455,7 +466,14 @@ def categorical(
 def binomial(
     key: ArrayLike, n: ArrayLike, p: ArrayLike, shape: tuple[int, ...] | None = None
 ) -> Array:
-    r"""Exact binomial draw(s): successes in ``n`` trials of probability ``p`` (floats)."""
+    r"""Exact binomial draw(s): successes in ``n`` trials of probability ``p`` (floats).
+
+    Args:
+        key: PRNG key of the draw.
+        n: number of trials (a non-negative whole number, as a float or integer array).
+        p: success probability of each trial, in ``[0, 1]``.
+        shape: output shape (broadcast with ``n`` and ``p``); ``None`` uses their broadcast shape.
+    """
     key = _check_key(key)
     p = _float_param("p", p, shape)
     n = _float_param("n", n, p.shape).astype(p.dtype)
@@ -463,12 +481,24 @@ def binomial(
 
 
 def poisson(key: ArrayLike, rate: ArrayLike, shape: tuple[int, ...] | None = None) -> Array:
-    r"""Exact Poisson draw(s) with mean ``rate`` (floats)."""
+    r"""Exact Poisson draw(s) with mean ``rate`` (floats).
+
+    Args:
+        key: PRNG key of the draw.
+        rate: the mean $\lambda \ge 0$.
+        shape: output shape (broadcast with ``rate``); ``None`` uses the shape of ``rate``.
+    """
     key = _check_key(key)
     return _MARKERS["poisson"](key, _float_param("rate", rate, shape))
 
 
 def geometric(key: ArrayLike, p: ArrayLike, shape: tuple[int, ...] | None = None) -> Array:
-    r"""Exact geometric draw(s): failures before the first success, $P(k)=p(1-p)^k$."""
+    r"""Exact geometric draw(s): failures before the first success, $P(k)=p(1-p)^k$.
+
+    Args:
+        key: PRNG key of the draw.
+        p: success probability of each trial, in ``(0, 1]``.
+        shape: output shape (broadcast with ``p``); ``None`` uses the shape of ``p``.
+    """
     key = _check_key(key)
     return _MARKERS["geometric"](key, _float_param("p", p, shape))

@@ -63,7 +63,13 @@ class EDMDenoiser(eqx.Module):
     def __call__(
         self, sigma: Float[ArrayLike, ""], x: Float[ArrayLike, "..."], args=None
     ) -> Float[Array, "..."]:
-        """$D(x; \\sigma)$ for one example."""
+        """$D(x; \\sigma)$ for one example.
+
+        Args:
+            sigma: the noise level $\\sigma > 0$ of ``x`` (a scalar, in the data's units).
+            x: the noisy example $x = y + \\sigma n$, of the data's shape.
+            args: conditioning passed on to the wrapped network (``None`` if unconditional).
+        """
         x = jnp.asarray(x)
         sigma = jnp.asarray(sigma, x.dtype)
         sd2 = self.sigma_data**2

@@ -97,7 +97,13 @@ class MixturePath(eqx.Module):
     def sample(
         self, key: PRNGKeyArray, x1: Int[ArrayLike, "..."], t: Float[ArrayLike, ""]
     ) -> Int[Array, "..."]:
-        """Draw $x_t \\sim p_t(\\cdot \\mid x_1)$ for one example."""
+        """Draw $x_t \\sim p_t(\\cdot \\mid x_1)$ for one example.
+
+        Args:
+            key: PRNG key of the draw.
+            x1: the data example: integer tokens in ``[0, num_classes)``, any shape.
+            t: time in ``[0, 1]``; each token is ``x1``'s with probability $\\kappa(t)$, else noise.
+        """
         x1 = jnp.asarray(x1, jnp.int32)
         k_keep, k_src = jax.random.split(key)
         keep = jax.random.uniform(k_keep, x1.shape) < self.kappa(t)

@@ -60,7 +60,13 @@ class AbstractPath(eqx.Module):
     def interpolate(
         self, x0: Float[ArrayLike, "..."], x1: Float[ArrayLike, "..."], t: Float[ArrayLike, ""]
     ) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
-        """Return ``(x_t, u_t)``: the point on the path at time ``t`` and its velocity."""
+        """Return ``(x_t, u_t)``: the point on the path at time ``t`` and its velocity.
+
+        Args:
+            x0: the base (noise) sample at $t = 0$, of the data's shape.
+            x1: the data sample at $t = 1$, of the same shape.
+            t: time in ``[0, 1]`` (a scalar).
+        """
 
     @abc.abstractmethod
     def project(self, x: _In, v: _In) -> _Out:

@@ -133,6 +133,12 @@ class AbstractManifold(eqx.Module):
         r"""The minimising geodesic $\gamma(t) = \exp_x(t \log_x y)$: $\gamma(0)=x$, $\gamma(1)=y$.
 
         It has constant speed $\|\dot\gamma(t)\| = d(x, y)$.
+
+        Args:
+            x: the start point on the manifold, shape ``(d,)`` in ambient coordinates.
+            y: the end point, shape ``(d,)``.
+            t: the time along the geodesic (``0`` gives ``x``, ``1`` gives ``y``; other values
+                extrapolate).
         """
         return self.expmap(x, jnp.asarray(t) * self.logmap(x, y))
 

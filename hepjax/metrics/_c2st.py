@@ -188,10 +188,12 @@ def c2st(
         samples_b: ``(nb, d)`` samples (e.g. from the reference posterior, or the truth).
         key: PRNG key for the folds, initialisation and batches (default: a fixed key,
             so the test is deterministic like sbibm's ``seed=1``).
-        groups_a, groups_b: optional ``(na,)`` and ``(nb,)`` integer group labels
-            (e.g. the event or the condition a row was generated for). Rows sharing a
-            label, in either sample, are kept in the same fold, so no classifier is
-            tested on rows paired with rows it was trained on (grouped k-fold).
+        groups_a: optional ``(na,)`` integer group labels of ``samples_a`` (e.g. the
+            event or the condition a row was generated for). Rows sharing a label, in
+            either sample, are kept in the same fold, so no classifier is tested on rows
+            paired with rows it was trained on (grouped k-fold).
+        groups_b: optional ``(nb,)`` integer group labels of ``samples_b``, given
+            together with ``groups_a``.
             Without them, paired samples (two samples drawn for the same conditions)
             make a cross-validated classifier *anti*-learn and score below chance.
         num_folds: folds of the cross-validation.
@@ -261,10 +263,12 @@ def c2st_auc(
         samples_b: ``(nb, d)`` samples (e.g. from the reference posterior, or the truth).
         key: PRNG key for the folds, initialisation and batches (default: a fixed key,
             so the test is deterministic like sbibm's ``seed=1``).
-        groups_a, groups_b: optional ``(na,)`` and ``(nb,)`` integer group labels
-            (e.g. the event or the condition a row was generated for). Rows sharing a
-            label, in either sample, are kept in the same fold, so no classifier is
-            tested on rows paired with rows it was trained on (grouped k-fold).
+        groups_a: optional ``(na,)`` integer group labels of ``samples_a`` (e.g. the
+            event or the condition a row was generated for). Rows sharing a label, in
+            either sample, are kept in the same fold, so no classifier is tested on rows
+            paired with rows it was trained on (grouped k-fold).
+        groups_b: optional ``(nb,)`` integer group labels of ``samples_b``, given
+            together with ``groups_a``.
             Without them, paired samples (two samples drawn for the same conditions)
             make a cross-validated classifier *anti*-learn and score below chance.
         num_folds: folds of the cross-validation.

@@ -46,7 +46,13 @@ def roc_auc(scores: ArrayLike, labels: ArrayLike) -> float:
 
 
 def background_rejection(scores: ArrayLike, labels: ArrayLike, signal_efficiency: float) -> float:
-    r"""$1/\epsilon_B$ at the threshold where the signal efficiency first reaches the target."""
+    r"""$1/\epsilon_B$ at the threshold where the signal efficiency first reaches the target.
+
+    Args:
+        scores: ``(n,)`` classifier scores, higher meaning more signal-like.
+        labels: ``(n,)`` truth labels, 1 for signal and 0 for background.
+        signal_efficiency: the target signal efficiency $\epsilon_S$ in ``(0, 1]``.
+    """
     if not 0.0 < signal_efficiency <= 1.0:
         raise ValueError(f"signal_efficiency must be in (0, 1], got {signal_efficiency!r}")
     fpr, tpr = roc_curve(scores, labels)

@@ -4,7 +4,15 @@ from hepjax._core import figure
 
 
 def plot_losses(losses, path, *, evals: list[dict] | None = None, smooth: int = 20) -> None:
-    """Training loss per step (raw and running mean) and any evaluated metrics."""
+    """Training loss per step (raw and running mean) and any evaluated metrics.
+
+    Args:
+        losses: the training loss of every step, a sequence of floats (e.g. ``FitResult.losses``).
+        path: the image file to write (its suffix picks the format).
+        evals: optional evaluation records, dicts with a ``"step"`` key and metric values (e.g.
+            ``FitResult.evals``), drawn against a second axis on the right.
+        smooth: window in steps of the running mean drawn over the raw loss.
+    """
     import numpy as np
 
     losses = np.asarray(losses, dtype=float)

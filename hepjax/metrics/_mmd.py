@@ -25,7 +25,14 @@ from .._core import check_positive, check_positive_int
 
 
 def median_bandwidth(x: Float[ArrayLike, "n d"], *, max_points: int = 1000, seed: int = 0) -> float:
-    """The median pairwise Euclidean distance of (at most ``max_points`` of) ``x``."""
+    """The median pairwise Euclidean distance of (at most ``max_points`` of) ``x``.
+
+    Args:
+        x: ``(n, d)`` points.
+        max_points: the number of points (drawn without replacement) the median is taken over, to
+            bound the $O(n^2)$ cost.
+        seed: seed of the NumPy generator that picks those points.
+    """
     x = np.asarray(x, np.float64)
     if len(x) > max_points:
         x = x[np.random.default_rng(seed).choice(len(x), max_points, replace=False)]

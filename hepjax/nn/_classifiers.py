@@ -41,7 +41,13 @@ class AbstractSetClassifier(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, " c"]:
-        """Logits of the set ``x`` (real elements where ``mask`` is true)."""
+        """Logits of the set ``x`` (real elements where ``mask`` is true).
+
+        Args:
+            x: ``(n, f)`` features of the set's elements, padded to ``n`` rows.
+            mask: ``(n,)`` true on the real elements; the logits do not depend on the padded rows.
+            key: PRNG key for dropout, needed only when dropout is active (training).
+        """
 
 
 def _mlp(sizes: list[int], key: PRNGKeyArray) -> tuple[eqx.nn.Linear, ...]:
@@ -158,7 +164,13 @@ class ParticleTransformerClassifier(AbstractSetClassifier):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, " c"]:
-        """Logits for one set; ``key`` is needed only when dropout is active."""
+        """Logits for one set; ``key`` is needed only when dropout is active.
+
+        Args:
+            x: ``(n, f)`` per-particle features, padded to ``n`` rows.
+            mask: ``(n,)`` true on the real particles.
+            key: PRNG key for dropout (``None`` at inference).
+        """
         self._check_inputs(x, mask)
         kt, kd = split_key(key, 2)
         h = self.encoder(_apply_mlp(self.embed, x), mask, key=kt)

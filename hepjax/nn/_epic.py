@@ -133,7 +133,14 @@ class EPiCLayer(eqx.Module):
         mask: Bool[Array, " n"],
         context: Float[Array, " c"] | None = None,
     ) -> tuple[Float[Array, "n hidden_size"], Float[Array, " latent"]]:
-        """Return the updated ``(x, g)``."""
+        """Return the updated ``(x, g)``.
+
+        Args:
+            x: ``(n, hidden_size)`` per-element (local) features.
+            g: ``(latent,)`` global features of the set.
+            mask: ``(n,)`` true on the real elements; padded rows do not enter the pooling.
+            context: optional ``(c,)`` conditioning vector (e.g. jet-level features or time).
+        """
         check_set_inputs(x, mask, self.hidden_size)
         check_shape("g", g, (self.latent,))
         context = _check_context(context, self.context_dim, x.dtype)
@@ -233,7 +240,13 @@ class EPiCNetwork(eqx.Module):
         mask: Bool[Array, " n"],
         context: Float[Array, " c"] | None = None,
     ) -> Float[Array, "n d_out"]:
-        """Map one padded set to per-element outputs; padded rows are zero."""
+        """Map one padded set to per-element outputs; padded rows are zero.
+
+        Args:
+            x: ``(n, d_in)`` per-element inputs, padded to ``n`` rows.
+            mask: ``(n,)`` true on the real elements.
+            context: optional ``(c,)`` conditioning vector, given to every layer.
+        """
         check_set_inputs(x, mask, self.in_features)
         context = _check_context(context, self.context_dim, x.dtype)
         act = self.activation

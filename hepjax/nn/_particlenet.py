@@ -222,7 +222,14 @@ class ParticleNet(AbstractSetClassifier):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, " c"]:
-        """Logits for one set; ``key`` is needed only when dropout is active."""
+        r"""Logits for one set; ``key`` is needed only when dropout is active.
+
+        Args:
+            x: ``(n, f)`` per-particle features; the columns ``coords`` (default the first
+                two, e.g. $\Delta\eta$, $\Delta\phi$) span the first block's kNN graph.
+            mask: ``(n,)`` true on the real particles; padded ones are never neighbours.
+            key: PRNG key for dropout (``None`` at inference).
+        """
         (kd,) = split_key(key, 1)
         pooled = masked_mean(self.embed(x, mask), mask)
         hidden = jax.nn.relu(linear(self.fc, pooled[None]))[0]

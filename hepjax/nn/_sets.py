@@ -156,7 +156,13 @@ class DeepSets(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, " out"]:
-        """The output for one set (``mask`` true on the real elements); ``key`` is unused."""
+        """The output for one set (``mask`` true on the real elements); ``key`` is unused.
+
+        Args:
+            x: ``(n, ...)`` elements of the set, padded to ``n`` rows.
+            mask: ``(n,)`` true on the real elements.
+            key: unused; accepted so every set model has the same call signature.
+        """
         del key
         h = _elements("DeepSets", x, mask, self.encoder, self.in_features)
         h = jax.vmap(self.phi)(h)
@@ -249,7 +255,13 @@ class SetTransformer(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, " out"]:
-        """The output for one set (``mask`` true on the real elements); ``key`` is unused."""
+        """The output for one set (``mask`` true on the real elements); ``key`` is unused.
+
+        Args:
+            x: ``(n, ...)`` elements of the set, padded to ``n`` rows.
+            mask: ``(n,)`` true on the real elements.
+            key: unused; accepted so every set model has the same call signature.
+        """
         del key
         h = _elements("SetTransformer", x, mask, self.encoder, self.in_features)
         h = self.transformer(linear(self.embed, h), mask)

@@ -96,7 +96,13 @@ class TransformerEncoderLayer(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, "n d"]:
-        """Apply the layer; ``key`` is needed only when dropout is active."""
+        """Apply the layer; ``key`` is needed only when dropout is active.
+
+        Args:
+            x: ``(n, d)`` token features, padded to ``n`` rows.
+            mask: ``(n,)`` true on the real tokens; padded tokens are never attended to.
+            key: PRNG key for dropout, needed only when dropout is active.
+        """
         check_set_inputs(x, mask, self.hidden_size)
         ka, k1, k2 = split_key(key, 3)
         h = x + self.dropout(self.attention(layer_norm(self.norm1, x), mask, key=ka), key=k1)
@@ -160,7 +166,13 @@ class TransformerEncoder(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, "n d"]:
-        """Encode the set; padded output rows are zero."""
+        """Encode the set; padded output rows are zero.
+
+        Args:
+            x: ``(n, d)`` token features, padded to ``n`` rows.
+            mask: ``(n,)`` true on the real tokens.
+            key: PRNG key for dropout, needed only when dropout is active.
+        """
         check_set_inputs(x, mask, self.hidden_size)
         for layer, k in zip(self.layers, split_key(key, len(self.layers)), strict=True):
             x = layer(x, mask, key=k)

@@ -103,7 +103,15 @@ class EPiCVectorField(eqx.Module):
         self.features, self.cond_dim = features, cond_dim
 
     def __call__(self, t: Float[ArrayLike, ""], x: Float[Array, "n d"], args=None) -> Array:
-        """Velocity at time ``t`` of one set ``x``; zero on padded rows."""
+        """Velocity at time ``t`` of one set ``x``; zero on padded rows.
+
+        Args:
+            t: time in ``[0, 1]`` (a scalar).
+            x: ``(n, d)`` the set at time ``t``, padded to ``n`` rows.
+            args: ``None`` or a dict with an optional ``"mask"`` ``(n,)`` (true on the real rows;
+                default all) and ``"cond"`` ``(cond_dim,)`` (required when the field is
+                conditional).
+        """
         mask, cond = _unpack_args(args, x, self.cond_dim)
         context = _time_context(self.time_embedding, t, cond, x.dtype)
         return self.network(x, mask, context)
@@ -162,7 +170,15 @@ class TransformerVectorField(eqx.Module):
         self.features, self.cond_dim = features, cond_dim
 
     def __call__(self, t: Float[ArrayLike, ""], x: Float[Array, "n d"], args=None) -> Array:
-        """Velocity at time ``t`` of one set ``x``; zero on padded rows."""
+        """Velocity at time ``t`` of one set ``x``; zero on padded rows.
+
+        Args:
+            t: time in ``[0, 1]`` (a scalar).
+            x: ``(n, d)`` the set at time ``t``, padded to ``n`` rows.
+            args: ``None`` or a dict with an optional ``"mask"`` ``(n,)`` (true on the real rows;
+                default all) and ``"cond"`` ``(cond_dim,)`` (required when the field is
+                conditional).
+        """
         check_shape("x", x, (None, self.features))
         mask, cond = _unpack_args(args, x, self.cond_dim)
         context = _time_context(self.time_embedding, t, cond, x.dtype)

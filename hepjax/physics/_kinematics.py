@@ -28,7 +28,15 @@ def p4_from_ptetaphim(
 ) -> Float[Array, "... 4"]:
     r"""$(E, p_x, p_y, p_z)$ from $(p_T, \eta, \phi, m)$:
     $p_x = p_T\cos\phi$, $p_y = p_T\sin\phi$, $p_z = p_T\sinh\eta$,
-    $E = \sqrt{p_T^2\cosh^2\eta + m^2}$."""
+    $E = \sqrt{p_T^2\cosh^2\eta + m^2}$.
+
+    Args:
+        pt: transverse momentum $p_T$ (any unit; the result has the same), any shape broadcasting
+            with the others.
+        eta: pseudorapidity $\eta$.
+        phi: azimuth $\phi$ in radians.
+        mass: invariant mass $m$, in the unit of ``pt`` (default massless).
+    """
     pt, eta, phi = jnp.asarray(pt), jnp.asarray(eta), jnp.asarray(phi)
     pz = pt * jnp.sinh(eta)
     e = jnp.sqrt((pt * jnp.cosh(eta)) ** 2 + jnp.asarray(mass) ** 2)

@@ -189,7 +189,16 @@ class Material(eqx.Module):
         I: ArrayLike,  # noqa: E741
         sternheimer: Sternheimer | None = None,
     ) -> Material:
-        """An element, with its radiation length from Tsai's formula (:func:`radiation_length`)."""
+        """An element, with its radiation length from Tsai's formula (:func:`radiation_length`).
+
+        Args:
+            name: a label, e.g. ``"Pb"``.
+            Z: atomic number.
+            A: atomic mass in g/mol.
+            density: mass density in g/cm$^3$.
+            I: mean excitation energy in eV.
+            sternheimer: density-effect parameters, or ``None`` for the high-energy limit.
+        """
         comp = None
         z, a = concrete_value(Z), concrete_value(A)
         if z is not None and a is not None and z.shape == () and a.shape == ():
@@ -280,6 +289,14 @@ class Material(eqx.Module):
 
         The atom counts become mass fractions $w_i = n_i A_i / \sum_j n_j A_j$,
         then :meth:`mixture` (same arguments).
+
+        Args:
+            name: a label.
+            atoms: atom counts of the formula by element name (names known to :func:`material`).
+            density: mass density in g/cm$^3$.
+            I: mean excitation energy in eV; by default Bragg's additivity rule, as in
+                :meth:`mixture`.
+            sternheimer: density-effect parameters, or ``None`` for the high-energy limit.
         """
         if not atoms:
             raise ValueError("atoms must name at least one element")
@@ -457,7 +474,9 @@ def energy_loss(
         p: momentum in GeV at the entrance.
         thickness: path length $t$ in mm (thin: the loss must be small
             against the energy, as the stopping power is taken at the entrance).
-        material, mass, charge: as in :func:`bethe_bloch`.
+        material: the :class:`Material` of the layer.
+        mass: particle mass $M$ in GeV (a heavy particle, as in :func:`bethe_bloch`).
+        charge: particle charge $z$ in units of $e$.
     """
     return bethe_bloch(p, material, mass=mass, charge=charge) * jnp.asarray(thickness)
 

@@ -302,6 +302,14 @@ def to_interaction(
     deposits it in this cube keeps rollouts energy-complete, with that
     energy one cube early (about 3% of the incident energy for 1 cm copper,
     1% for 10 cm argon, in the BRICKS set-up). Rows are ordered by type.
+
+    Args:
+        incident: the incident particle, in the cube frame.
+        cube: the cube it enters.
+        result: the kernel's (or the transport MC's) outgoing particles and deposit, in the cube
+            frame.
+        cut_mev: kinetic-energy threshold in MeV below which outgoing particles are folded into the
+            deposit.
     """
     r = canonical_rotation(incident.position)
     parts = result.particles
@@ -416,6 +424,14 @@ def random_incident(
     incidence, as for a beam) and on $[0, 1]$ otherwise (the whole inward
     hemisphere: particles that enter a neighbouring cube in a rollout do so
     at any angle), and a uniform azimuth.
+
+    Args:
+        key: PRNG key of the draw.
+        cube_size_cm: the cube side $a$ in cm (the entry face is $z = -a/2$).
+        energy_range_mev: ``(low, high)`` kinetic-energy range in MeV, sampled log-uniformly.
+        forward_fraction: probability of a near-normal direction (within ``forward_angle_deg``).
+        forward_angle_deg: the half-opening angle $\theta_f$ in degrees of the near-normal
+            directions.
     """
     k = jax.random.split(key, 6)
     lo, hi = energy_range_mev

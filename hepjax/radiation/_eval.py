@@ -140,6 +140,11 @@ def multiplicity_agreement(
     contents $a$ (truth) and $b$ (generated): agreement is
     $|a - s b| \le k \sqrt{a + s^2 b}$ (independent Poisson errors), over the
     bins non-empty in either sample.
+
+    Args:
+        truth: interactions from the reference (the transport MC).
+        generated: interactions from the kernel for the same incident particles' distribution.
+        num_sigma: the tolerance $k$ in standard deviations of a bin's difference.
     """
     _check("truth", truth)
     _check("generated", generated)

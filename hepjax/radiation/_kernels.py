@@ -31,7 +31,13 @@ class AbstractKernel(eqx.Module):
 
     @abc.abstractmethod
     def __call__(self, key: PRNGKeyArray, incident: Incident, cube: Cube) -> KernelResult:
-        """Outgoing particles and deposit of one incident particle, canonical frame."""
+        """Outgoing particles and deposit of one incident particle, canonical frame.
+
+        Args:
+            key: PRNG key of the draw.
+            incident: the incident particle, in the cube's canonical frame.
+            cube: the cube of material it enters.
+        """
 
 
 def exit_distance(
@@ -156,7 +162,7 @@ class TransportKernel(AbstractKernel):
     Args:
         materials: material names, by material index (default :data:`MATERIALS`).
         cut_mev: the production and tracking cut of the MC.
-        capacity: the MC's particle buffer.
+        buffer: the MC's particle buffer (particles in flight at once).
         exit_capacity: the outgoing buffer (the kernel's ``capacity``).
         step_fraction: the MC's largest fractional continuous loss per step.
     """

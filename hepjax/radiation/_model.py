@@ -343,6 +343,11 @@ def kernel_loss(
     particle), written out here with per-event weights: events with no
     outgoing particle or a pass-through contribute nothing (that function
     refuses all-padding sets, which are physical here: the particle was absorbed).
+
+    Args:
+        kernel: the kernel being trained.
+        batch: a batch of canonical interactions (a leading batch axis on every field).
+        key: PRNG key for the flow-matching times and noise.
     """
     _check_interactions("batch", batch)
     b, k = batch.out_mask.shape
@@ -459,6 +464,12 @@ def sample(
     flow; a pass-through returns the incident particle on its straight line
     through the cube with $f = 0$; a set truncated to ``max_particles`` keeps
     its first rows.
+
+    Args:
+        key: PRNG key of the draw.
+        kernel: the trained kernel.
+        incident: the incident particle (rotated into the canonical frame here).
+        cube: the cube of material it enters.
 
     Returns:
         One event of :class:`Interactions`.

@@ -317,7 +317,16 @@ def incident_on_face(
     xy_cm=None,
     direction=(0.0, 0.0, 1.0),
 ) -> Incident:
-    """An incident particle on the world's lower face $z = 0$ (default: its centre), moving up."""
+    """An incident particle on the world's lower face $z = 0$ (default: its centre), moving up.
+
+    Args:
+        grid: the voxel grid of cubes.
+        type: particle type index (0 photon, 1 electron, 2 positron).
+        energy_mev: kinetic energy (the energy for a photon) in MeV.
+        xy_cm: ``(2,)`` entry point on the face in cm, in the world's frame (default: the face's
+            centre).
+        direction: ``(3,)`` unit direction, with a positive $z$ component.
+    """
     nx, ny, _ = grid.shape
     a = grid.voxel_cm
     if xy_cm is None:

@@ -381,7 +381,16 @@ class AbstractPosteriorEstimator(eqx.Module):
     def sample(
         self, key: PRNGKeyArray, x_obs: ArrayLike, n: int, mask: ArrayLike | None = None
     ) -> Float[Array, "n d"]:
-        """``n`` posterior samples for one observation ``x_obs``."""
+        """``n`` posterior samples for one observation ``x_obs``.
+
+        Args:
+            key: PRNG key of the draw.
+            x_obs: one observation, of the simulator's output shape (or an ensemble ``(m,
+                *event_shape)``).
+            n: the number of samples.
+            mask: ``(m,)`` true on the real events of an ensemble ``x_obs`` (``None``: all-NaN
+                events are padding).
+        """
 
     @abc.abstractmethod
     def relative_log_likelihood(
@@ -390,7 +399,13 @@ class AbstractPosteriorEstimator(eqx.Module):
         x: Float[ArrayLike, "..."],
         mask: ArrayLike | None = None,
     ) -> Float[Array, ""]:
-        r"""$\log p(x \mid \theta) + c(x)$ for one ``theta`` and one observation (pure)."""
+        r"""$\log p(x \mid \theta) + c(x)$ for one ``theta`` and one observation (pure).
+
+        Args:
+            theta: ``(d,)`` one parameter point.
+            x: one observation (or an ensemble ``(m, *event_shape)``).
+            mask: ``(m,)`` true on the real events of an ensemble ``x``.
+        """
 
     @property
     def is_fitted(self) -> bool:

@@ -125,7 +125,15 @@ class FMPE(AbstractFlowPosterior):
     def fit(
         self, key: PRNGKeyArray, theta: ArrayLike, x: ArrayLike, mask: ArrayLike | None = None
     ) -> "FMPE":
-        """Train on ``theta (n, d)`` and ``x (n, dx)`` (or ensembles with ``mask``)."""
+        """Train on ``theta (n, d)`` and ``x (n, dx)`` (or ensembles with ``mask``).
+
+        Args:
+            key: PRNG key for the split, initialisation, batches and flow-matching times.
+            theta: ``(n, d)`` parameters drawn from the prior.
+            x: ``(n, dx)`` simulations at ``theta``, or ensembles ``(n, m, *event_shape)``.
+            mask: ``(n, m)`` true on the real events of ensembles (``None``: all-NaN events are
+                padding).
+        """
         build = lambda dim, context_dim, k: _make_field(
             dim,
             context_dim,

@@ -147,6 +147,9 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
         tail_bound: splines act on $[-B, B]$ of the z-scored local parameters.
         training: the :class:`~hepjax.sbi.TrainingOptions` of the local
             posterior (keyword-only); its ``batch_size`` counts ensembles.
+        global_: the fitted global estimator (set by :meth:`fit`; keyword-only).
+        z_std: the z-scoring of the local parameters fitted on the training data
+            (set by :meth:`fit`; keyword-only).
 
     Example:
         ```python notest
@@ -213,6 +216,13 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
         a warning) or refused; an ensemble made entirely of padding is an error.
         The global estimator is trained first, then the local posterior;
         ``history`` is the local posterior's, ``global_.history`` the global one's.
+
+        Args:
+            key: PRNG key for both trainings.
+            theta: ``(N, d)`` global parameters drawn from the prior.
+            z: ``(N, m, d_z)`` the local parameters of each event.
+            x: ``(N, m, *event_shape)`` the events of each ensemble.
+            mask: ``(N, m)`` true on the real events.
 
         Raises:
             TypeError: non-numeric inputs.
@@ -311,27 +321,53 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
     def sample(
         self, key: PRNGKeyArray, x_obs: ArrayLike, n: int, mask: ArrayLike | None = None
     ) -> Float[Array, "n d"]:
-        """``n`` samples of the global posterior $q(\\theta \\mid X_{obs})$."""
+        """``n`` samples of the global posterior $q(\\theta \\mid X_{obs})$.
+
+        Args:
+            key: PRNG key of the draw.
+            x_obs: ``(m, *event_shape)`` one observed ensemble.
+            n: the number of samples.
+            mask: ``(m,)`` true on the real events (``None``: all-NaN events are padding).
+        """
         self._require_fitted("sample")
         return self.global_.sample(key, x_obs, n, mask)
 
     def sample_batch(
         self, key: PRNGKeyArray, xs: ArrayLike, n: int, mask: ArrayLike | None = None
     ) -> Float[Array, "b n d"]:
-        """``n`` global-posterior samples for each ensemble of ``xs (b, m, *event_shape)``."""
+        """``n`` global-posterior samples for each ensemble of ``xs (b, m, *event_shape)``.
+
+        Args:
+            key: PRNG key of the draws.
+            xs: ``(b, m, *event_shape)`` observed ensembles.
+            n: the number of samples per ensemble.
+            mask: ``(b, m)`` true on the real events.
+        """
         self._require_fitted("sample_batch")
         return self.global_.sample_batch(key, xs, n, mask)
 
     def log_prob(
         self, theta: ArrayLike, x_obs: ArrayLike, mask: ArrayLike | None = None
     ) -> Float[Array, "*n"]:
-        """$\\log q(\\theta \\mid X_{obs})$ (global estimators with a density: NPE, FMPE)."""
+        """$\\log q(\\theta \\mid X_{obs})$ (global estimators with a density: NPE, FMPE).
+
+        Args:
+            theta: ``(d,)`` or ``(n, d)`` global parameter points.
+            x_obs: ``(m, *event_shape)`` one observed ensemble.
+            mask: ``(m,)`` true on the real events.
+        """
         return self._global_method("log_prob", "a density log_prob")(theta, x_obs, mask)
 
     def log_ratio(
         self, theta: ArrayLike, x_obs: ArrayLike, mask: ArrayLike | None = None
     ) -> Float[Array, "*n"]:
-        """$\\log r(\\theta, X_{obs})$ of a global :class:`~hepjax.sbi.NRE` (a test statistic)."""
+        """$\\log r(\\theta, X_{obs})$ of a global :class:`~hepjax.sbi.NRE` (a test statistic).
+
+        Args:
+            theta: ``(d,)`` or ``(n, d)`` global parameter points.
+            x_obs: ``(m, *event_shape)`` one observed ensemble.
+            mask: ``(m,)`` true on the real events.
+        """
         return self._global_method("log_ratio", "a ratio log_ratio")(theta, x_obs, mask)
 
     def relative_log_likelihood(
@@ -340,7 +376,13 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
         x: Float[ArrayLike, "m ..."],
         mask: ArrayLike | None = None,
     ) -> Float[Array, ""]:
-        """The global estimator's log likelihood of the ensemble, up to a function of ``x``."""
+        """The global estimator's log likelihood of the ensemble, up to a function of ``x``.
+
+        Args:
+            theta: ``(d,)`` one global parameter point.
+            x: ``(m, *event_shape)`` one ensemble.
+            mask: ``(m,)`` true on the real events.
+        """
         self._require_fitted("relative_log_likelihood")
         return self.global_.relative_log_likelihood(theta, x, mask)
 
@@ -368,6 +410,14 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
         With ``theta``, samples $q(z_i \\mid x_i, \\theta, s(X))$ at that global
         parameter; without, each sample first draws $\\theta$ from the global
         posterior, so the result is $q(z_i \\mid X)$. Padding events are NaN.
+
+        Args:
+            key: PRNG key of the draw.
+            x_obs: ``(m, *event_shape)`` one observed ensemble.
+            n: the number of joint samples.
+            theta: ``(d,)`` a global parameter to condition on, or ``None`` to marginalise over the
+                global posterior.
+            mask: ``(m,)`` true on the real events.
         """
         self._require_fitted("sample_local")
         x_obs, mask = self._observation(x_obs, mask)
@@ -384,7 +434,14 @@ class HierarchicalNPE(AbstractPosteriorEstimator):
     def log_prob_local(
         self, z: ArrayLike, x_obs: ArrayLike, theta: ArrayLike, mask: ArrayLike | None = None
     ) -> Float[Array, " m"]:
-        """$\\log q(z_i \\mid x_i, \\theta, s(X))$ per event ``(m,)`` (NaN on padding)."""
+        """$\\log q(z_i \\mid x_i, \\theta, s(X))$ per event ``(m,)`` (NaN on padding).
+
+        Args:
+            z: ``(m, d_z)`` local parameters, one row per event.
+            x_obs: ``(m, *event_shape)`` the observed ensemble.
+            theta: ``(d,)`` the global parameter conditioned on.
+            mask: ``(m,)`` true on the real events.
+        """
         self._require_fitted("log_prob_local")
         x_obs, mask = self._observation(x_obs, mask)
         theta = self._check_theta(theta)

@@ -75,6 +75,12 @@ class NLE(AbstractPosteriorEstimator):
     ) -> "NLE":
         """Train the likelihood flow on ``theta (n, d)`` and ``x (n, dx)``.
 
+        Args:
+            key: PRNG key for the split, initialisation and batches.
+            theta: ``(n, d)`` parameters drawn from the prior.
+            x: ``(n, dx)`` simulations at ``theta`` (vectors: NLE takes no ensembles).
+            mask: must be ``None`` (accepted for the common signature).
+
         Raises:
             ValueError: ensembles ``x`` or a ``mask`` (NLE models vectors), and
                 the errors of :meth:`NPE.fit <hepjax.sbi.NPE.fit>`.
@@ -114,7 +120,13 @@ class NLE(AbstractPosteriorEstimator):
         x: Float[ArrayLike, "..."],
         mask: ArrayLike | None = None,
     ) -> Float[Array, ""]:
-        r"""$\log q(x \mid \theta)$ for one ``theta`` and one ``x`` (pure; ``c(x) = 0``)."""
+        r"""$\log q(x \mid \theta)$ for one ``theta`` and one ``x`` (pure; ``c(x) = 0``).
+
+        Args:
+            theta: ``(d,)`` one parameter point.
+            x: ``(dx,)`` one observation.
+            mask: must be ``None`` (NLE models vectors).
+        """
         self._require_fitted("relative_log_likelihood")
         if mask is not None:
             raise ValueError("mask is for ensembles; NLE models vector data x")
@@ -127,6 +139,12 @@ class NLE(AbstractPosteriorEstimator):
         """``n`` posterior samples by NUTS (``num_chains`` chains after ``num_warmup`` steps).
 
         Each chain starts at the best of 100 prior draws.
+
+        Args:
+            key: PRNG key of the chains.
+            x_obs: ``(dx,)`` one observation.
+            n: the number of samples, taken evenly from the chains.
+            mask: must be ``None`` (NLE models vectors).
         """
         from numpyro.infer import MCMC, NUTS
 
@@ -158,7 +176,14 @@ class NLE(AbstractPosteriorEstimator):
     def sample_batch(
         self, key: PRNGKeyArray, xs: ArrayLike, n: int, mask: ArrayLike | None = None
     ) -> Float[Array, "b n d"]:
-        """``n`` posterior samples for each row of ``xs (b, dx)`` (one MCMC run each)."""
+        """``n`` posterior samples for each row of ``xs (b, dx)`` (one MCMC run each).
+
+        Args:
+            key: PRNG key of the chains.
+            xs: ``(b, dx)`` observations.
+            n: the number of samples per observation.
+            mask: must be ``None`` (NLE models vectors).
+        """
         self._require_fitted("sample_batch")
         xs, _ = self._observations(xs, mask)
         keys = jax.random.split(key, xs.shape[0])

@@ -95,6 +95,12 @@ class NPE(AbstractFlowPosterior):
         marking the real events (``None``: events that are all NaN are padding);
         they need a set ``embedding``.
 
+        Args:
+            key: PRNG key for the split, initialisation and batches.
+            theta: ``(n, d)`` parameters drawn from the prior.
+            x: ``(n, dx)`` simulations at ``theta``, or ensembles ``(n, m, *event_shape)``.
+            mask: ``(n, m)`` true on the real events of ensembles.
+
         Raises:
             TypeError: non-numeric or boolean ``theta``/``x``.
             ValueError: wrong shapes, different numbers of rows, too few

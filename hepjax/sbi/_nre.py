@@ -122,7 +122,14 @@ class NRE(AbstractPosteriorEstimator):
     def fit(
         self, key: PRNGKeyArray, theta: ArrayLike, x: ArrayLike, mask: ArrayLike | None = None
     ) -> "NRE":
-        """Train the classifier on ``theta (n, d)`` and ``x (n, dx)`` (or ensembles, ``mask``)."""
+        """Train the classifier on ``theta (n, d)`` and ``x (n, dx)`` (or ensembles, ``mask``).
+
+        Args:
+            key: PRNG key for the split, initialisation, batches and the contrasting pairs.
+            theta: ``(n, d)`` parameters drawn from the prior.
+            x: ``(n, dx)`` simulations at ``theta``, or ensembles ``(n, m, *event_shape)``.
+            mask: ``(n, m)`` true on the real events of ensembles.
+        """
         build = lambda dim, context_dim, k: _make_classifier(
             dim,
             context_dim,
@@ -140,7 +147,13 @@ class NRE(AbstractPosteriorEstimator):
     def log_ratio(
         self, theta: ArrayLike, x_obs: ArrayLike, mask: ArrayLike | None = None
     ) -> Float[Array, "*n"]:
-        """The classifier output $d(\\theta, x_{obs}) \\approx \\log r$ for ``theta (n, d)``."""
+        """The classifier output $d(\\theta, x_{obs}) \\approx \\log r$ for ``theta (n, d)``.
+
+        Args:
+            theta: ``(d,)`` or ``(n, d)`` parameter points.
+            x_obs: one observation (or an ensemble).
+            mask: ``(m,)`` true on the real events of an ensemble ``x_obs``.
+        """
         return self._at_observation("log_ratio", _log_ratio, theta, x_obs, mask)
 
     def relative_log_likelihood(
@@ -153,6 +166,11 @@ class NRE(AbstractPosteriorEstimator):
 
         Binary and balanced NRE learn $\log r$ itself; the contrastive loss
         learns it up to a function of $x$, which cancels in likelihood ratios too.
+
+        Args:
+            theta: ``(d,)`` one parameter point.
+            x: one observation (or an ensemble).
+            mask: ``(m,)`` true on the real events of an ensemble ``x``.
         """
         self._require_fitted("relative_log_likelihood")
         x, mask = traced_observation(x, mask, self.x_std)
@@ -162,7 +180,14 @@ class NRE(AbstractPosteriorEstimator):
     def sample(
         self, key: PRNGKeyArray, x_obs: ArrayLike, n: int, mask: ArrayLike | None = None
     ) -> Float[Array, "n d"]:
-        """``n`` posterior samples by SIR with ``num_proposals * n`` prior proposals."""
+        """``n`` posterior samples by SIR with ``num_proposals * n`` prior proposals.
+
+        Args:
+            key: PRNG key of the proposals and the resampling.
+            x_obs: one observation (or an ensemble).
+            n: the number of samples.
+            mask: ``(m,)`` true on the real events of an ensemble ``x_obs``.
+        """
         self._require_fitted("sample")
         x_obs, mask = self._observation(x_obs, mask)
         n = check_num_samples(n)
@@ -181,7 +206,14 @@ class NRE(AbstractPosteriorEstimator):
     def sample_batch(
         self, key: PRNGKeyArray, xs: ArrayLike, n: int, mask: ArrayLike | None = None
     ) -> Float[Array, "b n d"]:
-        """``n`` posterior samples for each row of ``xs (b, dx)`` (or ensembles with ``mask``)."""
+        """``n`` posterior samples for each row of ``xs (b, dx)`` (or ensembles with ``mask``).
+
+        Args:
+            key: PRNG key of the proposals and the resampling.
+            xs: ``(b, dx)`` observations, or ensembles ``(b, m, *event_shape)``.
+            n: the number of samples per observation.
+            mask: ``(b, m)`` true on the real events of ensembles.
+        """
         self._require_fitted("sample_batch")
         xs, mask = self._observations(xs, mask)
         n = check_num_samples(n)

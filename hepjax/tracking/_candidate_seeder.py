@@ -115,7 +115,13 @@ class CandidateSeeder(AbstractSeeder):
         return _candidate_seeds(rows, x, y, z, bz=bz, **self._options())
 
     def seed_event(self, event, geometry, *, dtype=None) -> Seeds:
-        """Seeds of the candidates (TrackML hit ids) of one event."""
+        """Seeds of the candidates (TrackML hit ids) of one event.
+
+        Args:
+            event: the :class:`~hepjax.sim.tracker.Event` the candidates' hit ids refer to.
+            geometry: its :class:`~hepjax.sim.tracker.BarrelGeometry`.
+            dtype: float dtype of the parameters (default: JAX's default float).
+        """
         n_pix = _pixel_layers(geometry)
         dtype = dtype or jnp.result_type(float)
         hit_ids = np.asarray(event.hits["hit_id"])

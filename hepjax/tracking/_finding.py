@@ -151,6 +151,8 @@ def find_tracks(
         seeds: :class:`~hepjax.tracking.Seeds` indexing the event's rows
             (:func:`hepjax.tracking.seeds`).
         config: :class:`CKFConfig`.
+        dtype: float dtype of the filter (default: JAX's default float; float64 under
+            ``jax.enable_x64``).
 
     Returns:
         ``(candidates, tracks)``: the TrackML hit ids of every kept track, and the

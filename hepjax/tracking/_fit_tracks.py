@@ -130,6 +130,13 @@ def parameter_pulls(
     r"""Pulls $(\hat x_i - x_i)/\sqrt{C_{ii}}$ with $\ell_0$ and $\phi$ differences wrapped.
 
     ``radius`` is the radius of the surface of each state (broadcast against the batch).
+
+    Args:
+        estimate: ``(*b, 5)`` fitted bound parameters $(\ell_0, z, \phi, \theta, q/p)$.
+        cov: ``(*b, 5, 5)`` their covariances.
+        truth: ``(*b, 5)`` the true parameters on the same surfaces.
+        radius: the radius of each state's surface in mm (broadcast against the batch), to wrap
+            $\ell_0 = R\phi$.
     """
     radius = jnp.asarray(radius)
     d = estimate - truth

@@ -146,6 +146,11 @@ def edge_loss(
     .. math::
         \\mathcal L = -\\frac{\\sum_{\\rm edges} m\\,[w_+ y \\log\\sigma(\\ell)
             + (1-y)\\log(1-\\sigma(\\ell))]}{\\sum m}
+
+    Args:
+        model: the edge classifier.
+        graphs: a stacked batch of padded :class:`HitGraph` (from :func:`stack_graphs`).
+        pos_weight: the weight $w_+$ of the true edges (above 1 when they are rare).
     """
     logits = _batch_logits(model, graphs)
     y = jnp.asarray(graphs.labels, jnp.float32)
@@ -220,6 +225,9 @@ def train_edge_classifier(
         eval_every: steps between validation evaluations.
         patience: evaluations without improvement before stopping.
         progress: show a progress bar.
+        hidden_size: latent size of a new model (ignored with ``model``).
+        num_iterations: message-passing iterations of a new model.
+        num_layers: hidden layers per MLP of a new model.
 
     Returns:
         An :class:`EdgeClassifierResult` with the best model and the losses.
@@ -308,6 +316,12 @@ def edge_metrics(graph: HitGraph, scores: Any, *, threshold: float = 0.5) -> dic
     kept / edges kept; also the overall efficiency (true kept / all true
     segments of the event, counting those the graph missed). Works on one graph
     or a stacked batch.
+
+    Args:
+        graph: one :class:`HitGraph` or a stacked batch, with truth labels.
+        scores: edge scores in ``[0, 1]`` of the shape of the graph's edge mask (from
+            :func:`edge_scores`).
+        threshold: the score above which an edge is kept.
     """
     from ..metrics import roc_auc
 

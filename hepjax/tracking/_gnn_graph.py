@@ -191,7 +191,13 @@ def build_graph(
 
 
 def pad_graph(graph: HitGraph, n_nodes: int, n_edges: int) -> HitGraph:
-    """Re-pad a single graph to ``n_nodes`` nodes and ``n_edges`` edges."""
+    """Re-pad a single graph to ``n_nodes`` nodes and ``n_edges`` edges.
+
+    Args:
+        graph: one :class:`HitGraph`.
+        n_nodes: the padded number of nodes (at least the graph's real nodes).
+        n_edges: the padded number of edges (at least the graph's real edges).
+    """
     n, e = int(np.sum(graph.node_mask)), int(np.sum(graph.edge_mask))
     if graph.node_mask.ndim != 1:
         raise ValueError("pad_graph takes one graph (no batch axis)")

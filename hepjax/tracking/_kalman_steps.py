@@ -44,6 +44,14 @@ def kalman_predict(
 ) -> tuple[Float[Array, 5], Float[Array, "5 5"], Float[Array, "5 5"], Bool[Array, ""]]:
     r"""Transport parameters and covariance from one cylinder to the next.
 
+    Args:
+        params: ``(5,)`` bound parameters $(\ell_0, z, \phi, \theta, q/p)$ on cylinder
+            ``radius_from`` (mm, rad, $e$/GeV).
+        cov: ``(5, 5)`` their covariance.
+        radius_from: the radius of the current cylinder, mm.
+        radius_to: the radius of the next cylinder, mm.
+        bz: the solenoid field $B_z$ in T.
+
     Returns:
         ``(params, cov, jacobian, reached)`` with $F$ = ``jax.jacfwd`` of
         :func:`hepjax.sim.tracker.transport` and $C^-=FCF^\top$; ``reached``
@@ -125,6 +133,12 @@ def kalman_update(
     ``meas`` is a :class:`~hepjax.sim.tracker.Measurements` with an empty batch
     shape (one entry). ``meas.mask`` is ignored here (callers select).
 
+    Args:
+        params: ``(5,)`` predicted bound parameters on the measurement's layer.
+        cov: ``(5, 5)`` their covariance.
+        meas: one measurement (empty batch shape).
+        radius: the layer radius in mm.
+
     Returns:
         ``(params, cov, chi2, residual)`` with $\chi^2=r^\top S^{-1} r$ of the
         *predicted* residual $r$ (the second component is 0 for strips).
@@ -148,7 +162,14 @@ def measurement_chi2(
     meas: Measurements,
     radius: Float[ArrayLike, ""],
 ) -> Float[Array, ""]:
-    r"""$\chi^2=r^\top(HCH^\top+V)^{-1}r$ of a candidate measurement (1 or 2 d.o.f.)."""
+    r"""$\chi^2=r^\top(HCH^\top+V)^{-1}r$ of a candidate measurement (1 or 2 d.o.f.).
+
+    Args:
+        params: ``(5,)`` predicted bound parameters on the measurement's layer.
+        cov: ``(5, 5)`` their covariance $C$.
+        meas: one candidate :class:`~hepjax.sim.tracker.Measurements` entry (resolution $V$).
+        radius: the layer radius in mm.
+    """
     h, v = _projection(meas, params.dtype)
     r = _residual(params, meas, radius)
     s = h @ cov @ h.T + v
@@ -181,7 +202,16 @@ def initial_covariance(
     sigma_theta: float = 0.01,
     rel_sigma_qop: float = 0.1,
 ) -> Float[Array, "5 5"]:
-    r"""A diagonal starting covariance: loosely constrained, relative $q/p$ width."""
+    r"""A diagonal starting covariance: loosely constrained, relative $q/p$ width.
+
+    Args:
+        params: ``(5,)`` starting bound parameters (their $q/p$ sets the $q/p$ width).
+        sigma_loc: standard deviation of $\ell_0$ in mm.
+        sigma_z: standard deviation of $z$ in mm.
+        sigma_phi: standard deviation of $\phi$ in rad.
+        sigma_theta: standard deviation of $\theta$ in rad.
+        rel_sigma_qop: standard deviation of $q/p$ relative to $|q/p|$.
+    """
     params = jnp.asarray(params)
     sig = jnp.stack(
         [

@@ -144,6 +144,11 @@ class TrackingPerformance:
 
         The selection cut on the binned variable itself is not applied (so an
         efficiency against $p_T$ also shows $p_T < p_{T,\\min}$).
+
+        Args:
+            quantity: ``"efficiency"``, ``"fake_rate"`` or ``"duplicate_rate"``.
+            variable: ``"pt"`` (GeV) or ``"eta"``.
+            bins: bin edges, increasing.
         """
         if quantity not in ("efficiency", "fake_rate", "duplicate_rate"):
             raise ValueError(
@@ -264,6 +269,11 @@ def tracking_efficiency(truth: Any, particles: Any, candidates: Any, **kwargs) -
 
     Shorthand for ``tracking_performance(truth, particles, candidates, **kwargs).summary()``;
     see :func:`tracking_performance` for the options.
+
+    Args:
+        truth: TrackML truth table (``hit_id, particle_id``).
+        particles: TrackML particles table (``particle_id, px, py, pz``).
+        candidates: one hit-id array per candidate (negative ids are padding).
     """
     return tracking_performance(truth, particles, candidates, **kwargs).summary()
 

@@ -105,7 +105,14 @@ class AbstractSeeder(eqx.Module):
 
     @abc.abstractmethod
     def seed_event(self, event, geometry, *, dtype=None) -> Seeds:
-        """The seeds of one :class:`~hepjax.sim.tracker.Event` (rows of its tables)."""
+        """The seeds of one :class:`~hepjax.sim.tracker.Event` (rows of its tables).
+
+        Args:
+            event: the :class:`~hepjax.sim.tracker.Event`.
+            geometry: its :class:`~hepjax.sim.tracker.BarrelGeometry` (the field gives the
+                curvature).
+            dtype: float dtype of the parameters (default: JAX's default float).
+        """
 
 
 def seeds(event, geometry, seeder: AbstractSeeder | None = None, *, dtype=None) -> Seeds:

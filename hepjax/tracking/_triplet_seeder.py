@@ -110,7 +110,14 @@ class TripletSeeder(AbstractSeeder):
                     )
 
     def seed_event(self, event, geometry, *, dtype=None) -> Seeds:
-        """Triplet seeds of an event's pixel hits (:meth:`seed_arrays` on its tables)."""
+        """Triplet seeds of an event's pixel hits (:meth:`seed_arrays` on its tables).
+
+        Args:
+            event: the :class:`~hepjax.sim.tracker.Event`.
+            geometry: its :class:`~hepjax.sim.tracker.BarrelGeometry` (pixel layers: those before
+                the first strip layer).
+            dtype: float dtype of the parameters (default: JAX's default float).
+        """
         n_pix = _pixel_layers(geometry)
         dtype = dtype or jnp.result_type(float)
         layer = np.asarray(event.measurements["layer"])

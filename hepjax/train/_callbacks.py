@@ -16,6 +16,16 @@ class StepInfo:
     """
 
     def __init__(self, step: int, loss: float, params, ema, rebuild, started: float):
+        """Built by :func:`~hepjax.train.fit` after each step; callbacks only read it.
+
+        Args:
+            step: the number of optimiser steps taken so far.
+            loss: the training loss of the last step.
+            params: the trainable parameters after the step (rebuilt into ``model`` on access).
+            ema: the EMA parameters, or ``None`` without EMA (rebuilt into ``ema_model``).
+            rebuild: ``rebuild(params) -> model``, combining parameters with the static part.
+            started: the ``time.perf_counter()`` at the start of training (for ``elapsed``).
+        """
         self.step = step
         self.loss = loss
         self._params = params

@@ -77,7 +77,14 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def save(self, step: int, state: Any, record: dict) -> None:
-        """Write ``state`` (a pytree of arrays) and a JSON ``record`` for ``step``."""
+        """Write ``state`` (a pytree of arrays) and a JSON ``record`` for ``step``.
+
+        Args:
+            step: the training step the checkpoint is saved at (Orbax files it under this number).
+            state: a pytree of arrays: model, optimiser and EMA state.
+            record: JSON-serialisable metadata saved beside it (e.g. the data stream's position and
+                the loss history).
+        """
         ocp = _ocp()
         leaves = [np.asarray(x) for x in jax.tree.leaves(state)]
         arrays = {f"leaf_{i:05d}": x for i, x in enumerate(leaves)}

@@ -17,7 +17,13 @@ from ._processes import JETCLASS_FILE_STEMS
 
 
 def output_name(dataset: str, process: str, particles: int = 30) -> str:
-    """File name of one process's output (the published names where there are some)."""
+    """File name of one process's output (the published names where there are some).
+
+    Args:
+        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"`` or ``"hh4b"``.
+        process: the process name within the data set (e.g. ``"g"``, ``"t"``).
+        particles: particles per jet (JetNet: 30 keeps the published name, others add the number).
+    """
     if dataset == "jetnet":
         return f"{process}.hdf5" if particles == 30 else f"{process}{particles}.hdf5"
     if dataset == "jetclass":  # a list of the ROOT files, one per shard

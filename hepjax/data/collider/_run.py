@@ -312,6 +312,16 @@ def generate(
     order; ``hh4b``: ``jet_features``, ``jet_mask``, ``label``; and ``events``,
     the number of events generated.
 
+    Args:
+        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"`` or ``"hh4b"``.
+        process: the process within the data set (see :data:`DATASETS`).
+        n: the number of rows (jets or events) to return.
+        seed: the Pythia seed.
+        particles: particles kept per jet (JetNet-style data sets).
+        cuts: overrides of the data set's kinematic cuts (:data:`DEFAULT_CUTS`), by name.
+        extra_settings: further Pythia settings strings, e.g. a tune or a shower variation.
+        batch_events: events per Pythia batch.
+
     Raises:
         ValueError: an unknown process, ``n <= 0``, an unknown cut, or a Pythia
             setting that Pythia rejects.

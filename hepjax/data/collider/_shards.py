@@ -29,7 +29,14 @@ _MAX_SEED = 900_000_000
 
 
 def shard_seed(seed: int, dataset: str, process: str, shard: int) -> int:
-    r"""Pythia seed of one shard, in $[1, 900\,000\,000]$."""
+    r"""Pythia seed of one shard, in $[1, 900\,000\,000]$.
+
+    Args:
+        seed: the campaign's seed.
+        dataset: the data set name (a key of :data:`DATASETS`).
+        process: the process within it.
+        shard: the shard index.
+    """
     d = list(DATASETS).index(dataset)
     p = DATASETS[dataset].index(process)
     state = np.random.SeedSequence([int(seed), d, p, int(shard)]).generate_state(1)[0]

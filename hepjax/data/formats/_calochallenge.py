@@ -44,7 +44,14 @@ def write_calochallenge(
     *,
     compression: str | None = "gzip",
 ) -> pathlib.Path:
-    """Write a CaloChallenge-layout HDF5 file atomically (float32)."""
+    """Write a CaloChallenge-layout HDF5 file atomically (float32).
+
+    Args:
+        path: the destination HDF5 file.
+        incident_energies: ``(N, 1)`` incident energies (MeV in the CaloChallenge sets).
+        showers: ``(N, V)`` voxel energies of each shower (MeV).
+        compression: h5py compression filter (``"gzip"``, ``"lzf"`` or ``None``).
+    """
     e = as_array("incident_energies", incident_energies, 2, np.float32)
     s = as_array("showers", showers, 2, np.float32)
     if e.shape[1] != 1:

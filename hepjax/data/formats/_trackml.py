@@ -56,7 +56,13 @@ TRACKML_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def trackml_path(directory: str | os.PathLike, event_id: int, part: str) -> pathlib.Path:
-    """``directory / f"event{event_id:09d}-{part}.csv"``."""
+    """``directory / f"event{event_id:09d}-{part}.csv"``.
+
+    Args:
+        directory: the folder of the event files.
+        event_id: the TrackML event number.
+        part: the table, a key of :data:`TRACKML_COLUMNS` (e.g. ``"hits"``, ``"truth"``).
+    """
     return pathlib.Path(directory) / f"event{event_id:09d}-{part}.csv"
 
 

@@ -218,6 +218,16 @@ def classifier_auc(
     Hanley & McNeil (1982) standard error
     $\sqrt{(A(1-A) + (n_g - 1)(Q_1 - A^2) + (n_t - 1)(Q_2 - A^2))/(n_g n_t)}$,
     $Q_1 = A/(2-A)$, $Q_2 = 2A^2/(1+A)$.
+
+    Args:
+        truth: ``(N1, n, 4)`` JetNet-format truth jets (etarel, phirel, ptrel, mask).
+        generated: ``(N2, n, 4)`` generated jets with the same number of particle slots.
+        key: PRNG key for the train/test split, initialisation and batches.
+        steps: number of optimiser steps of the classifier.
+        batch_size: jets per training batch.
+        test_fraction: fraction of each sample held out to compute the AUC.
+        learning_rate: Adam learning rate.
+        model_kwargs: keyword arguments of the ``ParticleNet`` classifier (``None``: its defaults).
     """
     _, xs, ms = _prepare({"truth": truth, "generated": generated})
     lp_t, lp_g = _train_and_predict(

@@ -36,6 +36,13 @@ def bootstrap_indices(
     ``rng = np.random.default_rng(seed)``; per batch ``rng.choice(n1, size)``
     then ``rng.choice(n2, size)``: with the same generator state, jetnet's
     ``w1m``/``w1p``/``w1efp`` draw exactly these jets.
+
+    Args:
+        n1: number of jets in the first sample.
+        n2: number of jets in the second sample.
+        num_eval_samples: jets drawn (with replacement) per batch from each sample.
+        num_batches: number of bootstrap batches.
+        seed: seed of the NumPy generator, as passed to jetnet.
     """
     rng = np.random.default_rng(seed)
     out = []
@@ -226,6 +233,16 @@ def w1efp(
     (hadronic measure, $\beta = 1$, unnormalised $z_i = p_{T,i}^{\rm rel}$).
     Batching and errors as in [`w1m`][hepjax.metrics.jets.w1m]; with
     ``average`` the means and standard deviations are averaged over the 5 EFPs.
+
+    Args:
+        jets1: ``(N1, n, 4)`` JetNet-format jets (the reference, e.g. truth).
+        jets2: ``(N2, m, 4)`` jets to compare.
+        mask1: optional ``(N1, n)`` mask (required if ``jets1`` has 3 features).
+        mask2: optional ``(N2, m)`` mask.
+        average: average the 5 EFPs' distances and errors into one ``(value, error)``.
+        num_eval_samples: jets per batch.
+        num_batches: number of bootstrap batches.
+        seed: seed of the NumPy generator that draws the batches.
 
     Returns:
         ``(value, error)``: floats if ``average`` else ``(5,)`` arrays.

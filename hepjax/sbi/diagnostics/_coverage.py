@@ -116,6 +116,15 @@ def hpd_coverage(
 
     Arguments as in :func:`hpd_levels`; ``num_levels`` credibility levels in ``[0, 1]``.
 
+    Args:
+        samples: ``(m, L, d)`` posterior samples for ``m`` test observations.
+        theta: ``(m, d)`` true parameters of the test observations.
+        log_prob_samples: ``(m, L)`` posterior log densities of the samples (default: a leave-one-
+            out Gaussian KDE of the samples).
+        log_prob_theta: ``(m,)`` posterior log densities of ``theta`` (given together with
+            ``log_prob_samples``).
+        num_levels: the number of credibility levels, evenly spaced in ``[0, 1]``.
+
     Example:
         ```python notest
         samples = est.sample_batch(key, x_test, 200)  # (m, 200, d)
@@ -199,6 +208,11 @@ def coverage_band(
 
     With ``num_tests`` independent test pairs, $m\\,\\mathrm{ECP}(a) \\sim
     \\mathrm{Binomial}(m, a)$; returns ``(lower, upper)`` as fractions.
+
+    Args:
+        num_tests: the number $m$ of independent test pairs behind the ECP.
+        levels: ``(k,)`` credibility levels $a$ in ``[0, 1]``.
+        confidence: the probability content of the band (central, from the binomial quantiles).
     """
     from scipy import stats
 

@@ -64,6 +64,11 @@ def sbc_uniformity(
     discrete uniform distribution exactly, and Pearson's $\chi^2$ statistic is
     compared with its $\chi^2_{B-1}$ distribution.
 
+    Args:
+        ranks: ``(m, d)`` SBC ranks in $\{0, \dots, L\}$ of ``m`` tests, per parameter.
+        num_posterior_samples: $L$, the number of posterior samples each rank was computed from.
+        num_bins: the number of bins $B$ (default $\min(L + 1, \max(2, m / 20))$).
+
     Returns:
         ``(d,)`` p-values; small values reject calibration.
     """

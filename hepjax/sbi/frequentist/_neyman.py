@@ -269,6 +269,19 @@ def coverage(
     ``num_trials`` pseudo-experiments at ``theta_true = (mu,)`` or ``(mu, nu)``
     (the nuisance need not be on the nuisance grid) are each turned into a
     confidence set with ``statistic`` and ``belt``.
+
+    Args:
+        key: PRNG key of the pseudo-experiments.
+        belt: the Neyman belt built by :func:`neyman_construction` for ``statistic``.
+        statistic: the test statistic the belt was built with, ``statistic(x) -> t`` or ``(t,
+            nuisance_hat)`` on the belt's ``poi`` grid.
+        simulator: ``simulator(key, theta) -> x`` of one pseudo-experiment.
+        theta_true: ``(mu,)`` or ``(mu, nu)``: the true parameter of interest (on the belt's grid)
+            and optionally the nuisance.
+        num_trials: the number of pseudo-experiments.
+        unique: evaluate ``statistic`` once per distinct simulated ``x`` (for discrete data such as
+            counts).
+        batch_size: pseudo-experiments evaluated per vectorised call.
     """
     theta_true = np.atleast_1d(np.asarray(theta_true, np.float32))
     poi = np.asarray(belt.poi)

@@ -68,7 +68,13 @@ class AbstractTask(eqx.Module):
     def reference_posterior(
         self, key: PRNGKeyArray, x_obs: Float[ArrayLike, "..."], n: int
     ) -> Float[Array, "n d"]:
-        """``n`` samples of the true posterior $p(\\theta \\mid x_{obs})$."""
+        """``n`` samples of the true posterior $p(\\theta \\mid x_{obs})$.
+
+        Args:
+            key: PRNG key of the draw.
+            x_obs: one observation, of the task's observation shape.
+            n: the number of samples.
+        """
         raise NotImplementedError(f"task {self.name!r} has no reference posterior")
 
     def simulate(

@@ -115,7 +115,13 @@ class AbstractHierarchicalTask(AbstractTask):
     def simulate_event(
         self, key: PRNGKeyArray, theta: Float[ArrayLike, " d"], z: Float[ArrayLike, " dz"]
     ) -> Float[Array, "..."]:
-        """One event $x \\sim p(x \\mid z, \\theta)$ of shape ``event_shape``."""
+        """One event $x \\sim p(x \\mid z, \\theta)$ of shape ``event_shape``.
+
+        Args:
+            key: PRNG key of the draw.
+            theta: ``(d,)`` the global parameters.
+            z: ``(dz,)`` the event's local parameters.
+        """
 
     def event_log_likelihood(
         self, theta: Float[ArrayLike, " d"], x: Float[ArrayLike, "..."]
@@ -137,6 +143,14 @@ class AbstractHierarchicalTask(AbstractTask):
         Given ``theta``: $p(z_i \\mid x_i, \\theta)$; without: $p(z_i \\mid X)$
         (global parameters drawn from the reference posterior). Padding events
         are NaN.
+
+        Args:
+            key: PRNG key of the draw.
+            x_obs: ``(m, *event_shape)`` one observed ensemble.
+            n: the number of joint samples.
+            theta: ``(d,)`` global parameters to condition on, or ``None`` to draw them from the
+                reference posterior.
+            mask: ``(m,)`` true on the real events (``None``: all-NaN events are padding).
         """
         raise NotImplementedError(f"task {self.name!r} has no reference local posterior")
 
@@ -189,6 +203,12 @@ class AbstractHierarchicalTask(AbstractTask):
 
         Padding events of ``z`` and ``x`` are zero-filled. ``num_events`` fixes
         the ensemble size (default: uniform in ``[min_events, max_events]``).
+
+        Args:
+            key: PRNG key of the draws.
+            n: the number of ensembles.
+            num_events: a fixed ensemble size ``m`` (default: uniform in ``[min_events,
+                max_events]`` per ensemble).
         """
         n, num_events = check_n(n), self._check_num_events(num_events)
         theta, z, x, mask = self._simulate_batch(key, n, num_events)
@@ -197,13 +217,27 @@ class AbstractHierarchicalTask(AbstractTask):
     def simulate_with_local(
         self, key: PRNGKeyArray, n: int, num_events: int | None = None
     ) -> tuple[Float[Array, "n d"], Float[Array, "n m dz"], Float[Array, "n m ..."]]:
-        """``n`` prior draws, their local parameters and ensembles (padding NaN)."""
+        """``n`` prior draws, their local parameters and ensembles (padding NaN).
+
+        Args:
+            key: PRNG key of the draws.
+            n: the number of ensembles.
+            num_events: a fixed ensemble size (default: uniform in ``[min_events, max_events]`` per
+                ensemble).
+        """
         n, num_events = check_n(n), self._check_num_events(num_events)
         theta, z, x, mask = self._simulate_batch(key, n, num_events)
         return theta, nan_padded(z, mask), nan_padded(x, mask)
 
     def simulate(self, key, n, num_events: int | None = None):
-        """``n`` prior draws and their ensembles ``(n, max_events, *event_shape)`` (padding NaN)."""
+        """``n`` prior draws and their ensembles ``(n, max_events, *event_shape)`` (padding NaN).
+
+        Args:
+            key: PRNG key of the draws.
+            n: the number of ensembles.
+            num_events: a fixed ensemble size (default: uniform in ``[min_events, max_events]`` per
+                ensemble).
+        """
         theta, _, x = self.simulate_with_local(key, n, num_events)
         return theta, x
 
@@ -230,6 +264,11 @@ class AbstractHierarchicalTask(AbstractTask):
         """$\\sum_{i \\in \\text{real}} \\log p(x_i \\mid \\theta)$ of one ensemble.
 
         The real events are ``mask``, or without it the events that are not all NaN.
+
+        Args:
+            theta: ``(d,)`` the global parameters.
+            x: ``(m, *event_shape)`` one ensemble.
+            mask: ``(m,)`` true on the real events (``None``: the events that are not all NaN).
         """
         x = jnp.asarray(x)
         if mask is None:
@@ -380,6 +419,12 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
 
         Given ``theta``: $p(z_i \\mid x_i, \\theta)$; ``theta=None``: $p(z_i \\mid X)$.
         Padding events get NaN means.
+
+        Args:
+            x_obs: ``(m, d)`` one observed ensemble.
+            theta: ``(d,)`` global parameters to condition on, or ``None`` to marginalise over
+                their posterior.
+            mask: ``(m,)`` true on the real events (``None``: the events that are not all NaN).
         """
         x_obs = self.check_observation(x_obs, mask)
         x = np.asarray(x_obs, np.float64)
@@ -404,6 +449,14 @@ class HierarchicalGaussian(AbstractHierarchicalTask):
         return cov @ (lx @ x), cov
 
     def reference_posterior(self, key, x_obs, n, *, mask=None):
+        r"""``n`` exact samples of the Gaussian global posterior $p(\theta \mid X_{obs})$.
+
+        Args:
+            key: PRNG key of the draw.
+            x_obs: ``(m, d)`` one observed ensemble.
+            n: the number of samples.
+            mask: ``(m,)`` true on the real events (``None``: the events that are not all NaN).
+        """
         n = check_n(n)
         mean, cov = self.posterior_mean_cov(x_obs, mask)
         return jax.random.multivariate_normal(
@@ -524,7 +577,13 @@ class ResonanceMixture(AbstractHierarchicalTask):
         return jnp.logaddexp(log_sig, log_bkg)
 
     def signal_probability(self, theta, x_obs, mask=None) -> Float[Array, " m"]:
-        """$P(\\text{signal} \\mid x_i, \\theta)$ per event (NaN on padding)."""
+        """$P(\\text{signal} \\mid x_i, \\theta)$ per event (NaN on padding).
+
+        Args:
+            theta: ``(2,)`` the signal fraction $f$ and the resonance mass $m_S$.
+            x_obs: ``(m, 1)`` one observed ensemble of masses.
+            mask: ``(m,)`` true on the real events (``None``: the events that are not NaN).
+        """
         x = self.check_observation(x_obs, mask)[:, 0]
         log_sig, log_bkg = jax.vmap(self._log_components, in_axes=(None, 0))(theta, x)
         return jax.nn.sigmoid(log_sig - log_bkg)
@@ -559,6 +618,15 @@ class ResonanceMixture(AbstractHierarchicalTask):
         ``num_proposals`` prior draws are weighted by the likelihood and
         ``num_chains`` of them resampled as starting points (spread over the
         modes in proportion to their mass).
+
+        Args:
+            key: PRNG key of the proposals and the chains.
+            x_obs: ``(m, 1)`` one observed ensemble of masses.
+            n: the number of samples, taken evenly from the chains.
+            num_chains: the number of NUTS chains.
+            num_warmup: warm-up steps per chain.
+            num_proposals: prior draws weighted by the likelihood to start the chains.
+            mask: ``(m,)`` true on the real events (``None``: the events that are not NaN).
         """
         import numpyro
         import numpyro.distributions as dist

@@ -124,7 +124,14 @@ class LensingEnsemble(AbstractHierarchicalTask):
     def simulate_event(
         self, key: PRNGKeyArray, theta: Float[ArrayLike, " 2"], z: Float[ArrayLike, " 14"]
     ) -> Float[Array, "h w"]:
-        """One image of a lens with parameters ``z``."""
+        r"""One image of a lens with parameters ``z``.
+
+        Args:
+            key: PRNG key of the image noise.
+            theta: ``(2,)`` the population parameters $(\mu_E, \sigma_E)$ of the Einstein radii.
+            z: ``(14,)`` the lens and source parameters of this image, in
+                ``hepjax.sim.lensing.PARAM_NAMES`` order.
+        """
         del theta
         return lensing.simulate(key, z, self.instrument)
 
@@ -145,6 +152,11 @@ class LensingEnsemble(AbstractHierarchicalTask):
         r"""$\sum_i \log p(\theta_{E,i} \mid \mu_E, \sigma_E)$ over the real lenses.
 
         The real lenses are ``mask``, or without it the non-NaN entries of ``theta_e``.
+
+        Args:
+            theta: ``(2,)`` the population parameters $(\mu_E, \sigma_E)$.
+            theta_e: ``(m,)`` the Einstein radii of the lenses, in arcsec.
+            mask: ``(m,)`` true on the real lenses (``None``: the non-NaN entries of ``theta_e``).
         """
         theta = jnp.asarray(theta)
         theta_e = jnp.asarray(theta_e)
@@ -171,6 +183,13 @@ class LensingEnsemble(AbstractHierarchicalTask):
         ``mask`` is false). The
         posterior is evaluated on a ``grid_size``^2 grid over the prior box, cells drawn in
         proportion to the posterior and samples spread uniformly in the cell.
+
+        Args:
+            key: PRNG key of the draw.
+            theta_e: ``(m,)`` the true Einstein radii, in arcsec.
+            n: the number of samples.
+            mask: ``(m,)`` true on the real lenses.
+            grid_size: grid points per parameter axis.
         """
         n = check_n(n)
         (a, b), (c, d) = self.mu_range, self.sigma_range

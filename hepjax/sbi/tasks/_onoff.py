@@ -137,6 +137,12 @@ class OnOff(AbstractTask):
 
         Cells are drawn in proportion to the posterior at their centres and
         the samples spread uniformly within the cell.
+
+        Args:
+            key: PRNG key of the draw.
+            x_obs: ``(2,)`` the observed counts in the on and off regions.
+            n: the number of samples.
+            grid_size: grid points per parameter axis.
         """
         n = check_n(n)
         x_obs = self.check_observation(x_obs)

@@ -226,6 +226,14 @@ class SLCP(AbstractTask):
         chains are spread over the modes in proportion to their mass; each
         chain then runs NUTS. The result is symmetrised over the signs of
         ``theta[2]`` and ``theta[3]``.
+
+        Args:
+            key: PRNG key of the proposals and the chains.
+            x_obs: ``(8,)`` one observation (four 2D points).
+            n: the number of samples, taken evenly from the chains.
+            num_chains: the number of NUTS chains.
+            num_warmup: warm-up steps per chain.
+            num_proposals: prior draws weighted by the likelihood to start the chains.
         """
         import numpyro
         import numpyro.distributions as dist

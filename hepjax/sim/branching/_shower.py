@@ -110,6 +110,14 @@ def interaction_probability(
     A shell $\theta<r<\theta+T$ with sigmoid edges of sharpness $k$, times the
     periodic sampling pattern $\sigma(-k\sin(f(\alpha+2r)))\,\sigma(-k\cos(f(r-2)))$,
     scaled by the amplitude $A$ (see the module docstring; arXiv:2308.16680).
+
+    Args:
+        pos: ``(*batch, 2)`` positions in the detector plane.
+        theta: the inner radius $\theta$ of the shell (the parameter being optimised).
+        thickness: the shell thickness $T$.
+        amplitude: the overall scale $A$ of the probability, in ``[0, 1]``.
+        sharpness: the sigmoid sharpness $k$ of the edges and of the sampling pattern.
+        frequency: the frequency $f$ of the periodic sampling pattern.
     """
     pos = jnp.asarray(pos)
     theta = jnp.asarray(theta, pos.dtype if jnp.issubdtype(pos.dtype, jnp.floating) else None)

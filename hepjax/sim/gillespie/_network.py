@@ -101,7 +101,14 @@ def mass_action(
     species=None,
     rate_names=None,
 ) -> ReactionNetwork:
-    """A mass-action network from two ``(reactions, species)`` integer arrays."""
+    """A mass-action network from two ``(reactions, species)`` integer arrays.
+
+    Args:
+        reactants: ``(R, S)`` non-negative integer stoichiometry of the reactants of each reaction.
+        products: ``(R, S)`` non-negative integer stoichiometry of the products.
+        species: optional ``S`` species names (default ``x0, x1, ...``).
+        rate_names: optional ``R`` names of the rate constants (default ``k0, k1, ...``).
+    """
     return custom(reactants, products, None, species=species, rate_names=rate_names)
 
 
@@ -117,6 +124,14 @@ def custom(
 
     For mass action ``rates`` has one entry per reaction; a custom propensity
     takes as many rates as ``rate_names`` lists (default: one per reaction).
+
+    Args:
+        reactants: ``(R, S)`` non-negative integer stoichiometry of the reactants of each reaction.
+        products: ``(R, S)`` non-negative integer stoichiometry of the products.
+        propensity: ``propensity(x, rates) -> (R,)`` non-negative propensities at state ``x``
+            ``(S,)``, or ``None`` for mass action.
+        species: optional ``S`` species names.
+        rate_names: optional names of the rates ``propensity`` takes (default: one per reaction).
     """
     r = _int_matrix("reactants", reactants)
     p = _int_matrix("products", products)

@@ -25,6 +25,12 @@ def mean_trajectory_loss(
     Its expectation is $\sum w_s[(E x_{ks}-\mu_{ks})^2+\mathrm{Var}\,x_{ks}]/K$;
     minimise the squared error of the *mean* with ``(mean_x - target)**2`` over a
     batch instead when the variance term is unwanted.
+
+    Args:
+        x: ``(K, S)`` one simulated trajectory: the state of ``S`` species at ``K`` observation
+            times.
+        target: ``(K, S)`` the observed mean trajectory $\mu$.
+        weights: optional ``(S,)`` per-species weights $w_s$ (default all 1).
     """
     w = jnp.ones(x.shape[-1], x.dtype) if weights is None else jnp.asarray(weights, x.dtype)
     return jnp.sum(w * (x - target) ** 2) / x.shape[0]

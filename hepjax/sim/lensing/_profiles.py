@@ -69,11 +69,13 @@ def sie_deflection(
     r"""Deflection $(\alpha_x, \alpha_y)$ of a singular isothermal ellipsoid at ``(x, y)``.
 
     Args:
-        x, y: image-plane positions (arcsec), any matching shapes.
+        x: image-plane $x$ positions (arcsec), any shape.
+        y: image-plane $y$ positions (arcsec), the shape of ``x``.
         theta_e: Einstein radius (arcsec).
         q: axis ratio in $(0, 1]$ (1: the singular isothermal sphere).
         phi: position angle of the major axis (radians, counter-clockwise from $x$).
-        center_x, center_y: lens centre (arcsec).
+        center_x: $x$ of the lens centre (arcsec).
+        center_y: $y$ of the lens centre (arcsec).
 
     The deflection is finite everywhere (its magnitude is $\theta_E$ for the
     sphere); at the centre itself it is taken as 0.
@@ -102,6 +104,15 @@ def sie_convergence(
     r"""Convergence $\kappa = \theta_E / (2\sqrt{q x'^2 + y'^2/q})$ of the SIE.
 
     Arguments as in :func:`sie_deflection`; ``inf`` at the centre.
+
+    Args:
+        x: image-plane $x$ positions (arcsec), any shape.
+        y: image-plane $y$ positions (arcsec), the shape of ``x``.
+        theta_e: Einstein radius (arcsec).
+        q: axis ratio in $(0, 1]$.
+        phi: position angle of the major axis (radians, counter-clockwise from $x$).
+        center_x: $x$ of the lens centre (arcsec).
+        center_y: $y$ of the lens centre (arcsec).
     """
     xr, yr = _rotate(jnp.asarray(x) - center_x, jnp.asarray(y) - center_y, phi)
     return theta_e / (2.0 * jnp.sqrt(q * xr**2 + yr**2 / q))
@@ -116,6 +127,12 @@ def shear_deflection(
     r"""Deflection of an external shear about the origin.
 
     $\alpha = (\gamma_1 x + \gamma_2 y,\ \gamma_2 x - \gamma_1 y)$.
+
+    Args:
+        x: image-plane $x$ positions (arcsec), any shape.
+        y: image-plane $y$ positions (arcsec), the shape of ``x``.
+        gamma1: the shear component $\gamma_1$.
+        gamma2: the shear component $\gamma_2$.
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
     return gamma1 * x + gamma2 * y, gamma2 * x - gamma1 * y
@@ -154,6 +171,17 @@ def sersic(
     in the frame rotated by ``phi`` about the centre. ``amplitude`` is $I_e$,
     the surface brightness at the half-light radius. The total flux is
     $2\pi n\, r_e^2 I_e\, e^{b_n} \Gamma(2n) / b_n^{2n}$ (independent of ``q``).
+
+    Args:
+        x: $x$ positions (arcsec), any shape.
+        y: $y$ positions (arcsec), the shape of ``x``.
+        amplitude: $I_e$, the surface brightness at the half-light radius.
+        r_e: the half-light radius $r_e$ (arcsec).
+        n: the Sérsic index $n > 0$ (1 exponential, 4 de Vaucouleurs).
+        q: axis ratio in $(0, 1]$.
+        phi: position angle of the major axis (radians, counter-clockwise from $x$).
+        center_x: $x$ of the centre (arcsec).
+        center_y: $y$ of the centre (arcsec).
     """
     xr, yr = _rotate(jnp.asarray(x) - center_x, jnp.asarray(y) - center_y, phi)
     r = jnp.sqrt(q * xr**2 + yr**2 / q + 1e-12)

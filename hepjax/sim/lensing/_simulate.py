@@ -151,6 +151,11 @@ def deflection(
     r"""Total deflection $\alpha_{\rm SIE} + \alpha_\gamma$ at ``(x, y)``.
 
     The shear acts about the lens centre.
+
+    Args:
+        params: ``(14,)`` lens and source parameters in :data:`PARAM_NAMES` order.
+        x: image-plane $x$ positions (arcsec), any shape.
+        y: image-plane $y$ positions (arcsec), the shape of ``x``.
     """
     p = dict(zip(PARAM_NAMES, _check_params(params), strict=True))
     ax, ay = sie_deflection(x, y, p["theta_e"], p["q"], p["phi"], p["lens_x"], p["lens_y"])
@@ -163,7 +168,13 @@ def deflection(
 def lensed_source(
     params: Shaped[ArrayLike, " p"], x: Float[ArrayLike, "*s"], y: Float[ArrayLike, "*s"]
 ) -> Float[Array, "*s"]:
-    r"""Surface brightness of the lensed source at image positions: $S(\theta - \alpha(\theta))$."""
+    r"""Surface brightness of the lensed source at image positions: $S(\theta - \alpha(\theta))$.
+
+    Args:
+        params: ``(14,)`` lens and source parameters in :data:`PARAM_NAMES` order.
+        x: image-plane $x$ positions (arcsec), any shape.
+        y: image-plane $y$ positions (arcsec), the shape of ``x``.
+    """
     params = _check_params(params)
     p = dict(zip(PARAM_NAMES, params, strict=True))
     ax, ay = deflection(params, x, y)
@@ -200,6 +211,11 @@ def simulate(
     """One noisy lens image ``(num_pix, num_pix)``: :func:`render` plus Gaussian noise.
 
     Pure: batch with ``jax.vmap(simulate, (0, 0, None))(keys, params, instrument)``.
+
+    Args:
+        key: PRNG key of the pixel noise.
+        params: ``(14,)`` lens and source parameters in :data:`PARAM_NAMES` order.
+        instrument: pixel grid, PSF and noise level (default: 32x32 pixels of 0.15 arcsec).
 
     Raises:
         ValueError: ``params`` not of shape ``(14,)`` (at trace time).

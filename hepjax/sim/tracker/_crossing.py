@@ -28,7 +28,15 @@ def incidence_cosine(phi_pos, phi, theta) -> Float[Array, ""]:
 
 
 def effective_thickness(x_x0, phi_pos, phi, theta, *, min_cosine: float = 0.05):
-    r"""Path $x/X_0$ through a layer at incidence: $t/\max(|\cos\psi|, c_\text{min})$."""
+    r"""Path $x/X_0$ through a layer at incidence: $t/\max(|\cos\psi|, c_\text{min})$.
+
+    Args:
+        x_x0: the layer's thickness $t$ in radiation lengths at normal incidence.
+        phi_pos: azimuth of the crossing point (the layer normal's direction), radians.
+        phi: azimuth of the track direction, radians.
+        theta: polar angle of the track direction, radians.
+        min_cosine: the floor $c_\text{min}$ of $|\cos\psi|$, bounding the path of grazing tracks.
+    """
     return x_x0 / jnp.maximum(incidence_cosine(phi_pos, phi, theta), min_cosine)
 
 
@@ -45,6 +53,13 @@ def energy_loss_qop(
     $E' = E - (dE/dx)\,x$ (:func:`hepjax.physics.energy_loss` over
     $x = (x/X_0)\,X_0$), $p'=\sqrt{E'^2-m^2}$ (floored at 1 MeV for a stopped
     particle); the sign of $q/p$ is kept.
+
+    Args:
+        qop: $q/p$ in $e$/GeV before the layer.
+        x_x0_eff: the effective path length $x/X_0$ (from :func:`effective_thickness`).
+        charge: the particle charge in units of $e$.
+        mass: the particle mass in GeV.
+        material: the layer's material.
     """
     qop = jnp.asarray(qop)
     p = jnp.abs(charge / qop)

@@ -325,6 +325,12 @@ def track_arrays(event: Event, geometry, *, min_hits: int = 1, dtype=jnp.float64
     Noise hits are left out; particles with fewer than ``min_hits`` hits are
     dropped. ``true_params`` are built from the truth table (position and
     momentum at the hit). Call under ``jax.enable_x64(True)`` for float64.
+
+    Args:
+        event: the simulated :class:`Event`.
+        geometry: the :class:`BarrelGeometry` it was simulated in.
+        min_hits: the fewest truth hits a particle needs to be kept.
+        dtype: float dtype of the arrays.
     """
     from ._helix import global_to_bound, momentum_to_angles
 
@@ -382,6 +388,13 @@ def layer_arrays(event: Event, geometry, *, max_hits: int | None = None, dtype=j
 
     ``M`` is ``max_hits`` or the largest number of hits on one layer. Raises
     if a layer holds more than ``max_hits``.
+
+    Args:
+        event: the simulated :class:`Event`.
+        geometry: the :class:`BarrelGeometry` it was simulated in.
+        max_hits: the padded number of hits per layer ``M`` (default: the largest number on one
+            layer).
+        dtype: float dtype of the arrays.
     """
     m = event.measurements
     layer = np.asarray(m["layer"])

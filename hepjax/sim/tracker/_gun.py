@@ -180,6 +180,18 @@ def pileup_particles(
     uniform, charges random. Each particle belongs to one of ``n_vertices``
     collision vertices drawn with ``vertex_sigma``; the particles of one
     vertex share it exactly.
+
+    Args:
+        key: PRNG key of the draw.
+        n: the number of charged particles.
+        pt_min: the lower end of the $p_T$ range, GeV.
+        pt_max: the upper end of the $p_T$ range, GeV.
+        pt_index: the power-law index $n$ of $dN/dp_T \propto p_T^{-n}$.
+        eta: ``(low, high)`` range of the uniform pseudorapidity.
+        n_vertices: the number of collision vertices.
+        vertex_sigma: Gaussian spread of the vertices in mm, one value or ``(x, y, z)``.
+        geometry: if given, an ``eta`` range beyond ``geometry.eta_max()`` is an error.
+        dtype: float dtype of the particles' arrays.
     """
     n = check_positive_int("n", n)
     if not (0 < pt_min < pt_max):

@@ -38,7 +38,13 @@ from ._geometry import C_LIGHT
 
 
 def curvature(qop: Float[ArrayLike, ""], theta: Float[ArrayLike, ""], bz) -> Float[Array, ""]:
-    r"""Signed transverse curvature $\kappa = C B_z (q/p)/\sin\theta$ in 1/mm."""
+    r"""Signed transverse curvature $\kappa = C B_z (q/p)/\sin\theta$ in 1/mm.
+
+    Args:
+        qop: $q/p$ in $e$/GeV.
+        theta: polar angle of the direction, radians.
+        bz: the solenoid field $B_z$ in T.
+    """
     return C_LIGHT * bz * qop / jnp.sin(theta)
 
 
@@ -58,6 +64,14 @@ def helix_position(
     s: Float[ArrayLike, ""],
 ) -> tuple[Float[Array, 3], Float[Array, ""]]:
     r"""Position and direction azimuth after a transverse arc length ``s`` (closed form).
+
+    Args:
+        position: ``(3,)`` start point in mm.
+        phi: azimuth of the direction at the start, radians.
+        theta: polar angle of the direction, radians (constant along the helix).
+        qop: $q/p$ in $e$/GeV.
+        bz: the solenoid field $B_z$ in T.
+        s: the transverse arc length in mm.
 
     Returns:
         ``(position, phi)`` at arc length $s$ (mm): $\phi_0-\kappa s$ and the
@@ -137,7 +151,15 @@ def global_to_bound(
     qop: Float[ArrayLike, ""],
     radius: Float[ArrayLike, ""],
 ) -> Float[Array, 5]:
-    r"""Bound parameters $(R\,\operatorname{atan2}(y,x), z, \phi, \theta, q/p)$ on a cylinder."""
+    r"""Bound parameters $(R\,\operatorname{atan2}(y,x), z, \phi, \theta, q/p)$ on a cylinder.
+
+    Args:
+        position: ``(3,)`` point on the cylinder, mm.
+        phi: azimuth of the direction, radians.
+        theta: polar angle of the direction, radians.
+        qop: $q/p$ in $e$/GeV.
+        radius: the cylinder radius $R$ in mm.
+    """
     position = jnp.asarray(position)
     loc0 = radius * jnp.arctan2(position[1], position[0])
     return jnp.stack(
@@ -158,7 +180,14 @@ def momentum_to_angles(
 
 
 def angles_to_momentum(phi, theta, qop, charge) -> Float[Array, 3]:
-    r"""Momentum vector $p\,(\cos\phi\sin\theta, \sin\phi\sin\theta, \cos\theta)$, $p=q/(q/p)$."""
+    r"""Momentum vector $p\,(\cos\phi\sin\theta, \sin\phi\sin\theta, \cos\theta)$, $p=q/(q/p)$.
+
+    Args:
+        phi: azimuth of the direction, radians.
+        theta: polar angle of the direction, radians.
+        qop: $q/p$ in $e$/GeV.
+        charge: the charge $q$ in units of $e$.
+    """
     p = jnp.abs(charge / qop)
     st = jnp.sin(theta)
     return p * jnp.stack([jnp.cos(phi) * st, jnp.sin(phi) * st, jnp.cos(theta)])
@@ -174,6 +203,13 @@ def transport(
 
     The transport Jacobian is ``jax.jacfwd(lambda p: transport(p, r0, r1, bz)[0])(p)``.
     The new $\ell_0$ is $R\,\operatorname{atan2}(y, x)$ in $(-\pi R, \pi R]$.
+
+    Args:
+        params: ``(5,)`` bound parameters $(\ell_0, z, \phi, \theta, q/p)$ on the first cylinder
+            (mm, rad, $e$/GeV).
+        radius_from: radius of the cylinder the parameters are on, mm.
+        radius_to: radius of the target cylinder, mm.
+        bz: the solenoid field $B_z$ in T.
 
     Returns:
         ``(params, path_length, reached)``.

@@ -165,6 +165,12 @@ def simulate_tracks(
     Fixed shapes ``(n, L)``; jit it with ``eqx.filter_jit``. Particles are
     simulated independently (``vmap``); the arrays are in the dtype of the
     particles' momenta (use float64 for precision studies).
+
+    Args:
+        key: PRNG key of scattering, energy-loss fluctuations, efficiency and smearing.
+        geometry: the tracker.
+        particles: the particles to propagate (``n`` of them).
+        mass: the particle mass in GeV (one for all particles).
     """
     lay = _layer_arrays(geometry)
     dtype = particles.momentum.dtype
@@ -181,6 +187,12 @@ def simulate_tracks(
 
 def noise_hits(key, geometry: BarrelGeometry, n: int, *, dtype=jnp.float32):
     """``n`` noise hits spread uniformly over the layers' areas (pure JAX).
+
+    Args:
+        key: PRNG key of the draw.
+        geometry: the tracker.
+        n: the number of noise hits.
+        dtype: float dtype of the positions.
 
     Returns:
         ``(layer, local, position, module_id)`` with shapes ``(n,)``, ``(n, 2)``,

@@ -202,7 +202,13 @@ def brems_majorant(kinetic, cut, x0):
 
 
 def brems_cross_section(kinetic, cut, x0):
-    """Emission cross section above the cut, cm^2/g (the integral of the spectrum)."""
+    """Emission cross section above the cut, cm^2/g (the integral of the spectrum).
+
+    Args:
+        kinetic: the electron's kinetic energy in MeV.
+        cut: the photon-energy cut in MeV (emissions above it are discrete).
+        x0: the material's radiation length in g/cm$^2$.
+    """
     e = kinetic + ME
     t = jnp.maximum(kinetic, cut)
     val = (

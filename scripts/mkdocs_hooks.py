@@ -1,0 +1,51 @@
+"""MkDocs hooks for the hepjax site: MathJax shipped with the site, not fetched from a CDN.
+
+MathJax 3 comes from the ``django-static-mathjax`` wheel on PyPI (the ``docs``
+extra pins it): a plain copy of MathJax's ``es5`` build, with no dependencies
+(Django is not needed to read its files). ``on_files`` adds the SVG output
+component (``tex-svg.js``: its glyphs are paths inside the script, so no web
+font has to load, which browsers refuse for pages opened from ``file://``), the
+TeX extensions it may autoload and MathJax's licence to the site under
+``assets/mathjax/``. ``mkdocs.yml`` lists ``assets/mathjax/tex-svg.js`` in
+``extra_javascript``, after ``javascripts/mathjax.js`` which configures it for
+``pymdownx.arithmatex``'s ``generic`` output. The built site therefore renders
+its mathematics offline.
+"""
+
+import importlib.util
+import pathlib
+
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File, Files
+
+SITE_DIR = "assets/mathjax"
+#: What the site needs from MathJax's es5 build, relative to it.
+PARTS = ("tex-svg.js", "input/tex/extensions")
+
+
+def mathjax_root() -> pathlib.Path:
+    """MathJax's ``es5`` build directory, from the installed ``django-static-mathjax``."""
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise PluginError(
+            "MathJax is not installed: pip install 'hepjax[docs]' (django-static-mathjax)"
+        )
+    root = pathlib.Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax"
+    if not (root / "es5" / PARTS[0]).is_file():
+        raise PluginError(f"no MathJax es5 build under {root}: reinstall django-static-mathjax")
+    return root
+
+
+def on_files(files: Files, config) -> Files:
+    root = mathjax_root()
+    es5 = root / "es5"
+    sources = [(root / "LICENSE", "LICENSE")]
+    for part in PARTS:
+        path = es5 / part
+        if path.is_dir():
+            sources += [(p, p.relative_to(es5).as_posix()) for p in sorted(path.rglob("*.js"))]
+        else:
+            sources.append((path, part))
+    for path, rel in sources:
+        files.append(File.generated(config, f"{SITE_DIR}/{rel}", abs_src_path=str(path)))
+    return files
