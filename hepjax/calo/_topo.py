@@ -21,7 +21,8 @@ COCOA's ``cluster_negative_energy_cells``; its default is the signed form):
    through core cells. This is how it is computed here: connected components
    and distances by iterated min-propagation over the neighbour table in a
    ``lax.while_loop`` (on the core cells only, compacted into a fixed buffer of
-   ``max_active`` cells), then a lexicographic minimum scattered from the core
+   ``max_active`` cells, of which the loop runs on the smallest quarter, half or
+   whole that holds them), then a lexicographic minimum scattered from the core
    cells to their ring neighbours.
 3. Clusters with net energy $\sum_c E_c \le 0$ are dropped.
 4. **Local maxima:** clustered cells with $E > E_\text{lm}$ (400 MeV), more
