@@ -21,7 +21,8 @@ COCOA's ``cluster_negative_energy_cells``; its default is the signed form):
    through core cells. This is how it is computed here: connected components
    and distances by iterated min-propagation over the neighbour table in a
    ``lax.while_loop`` (on the core cells only, compacted into a fixed buffer of
-   ``max_active`` cells), then a lexicographic minimum scattered from the core
+   ``max_active`` cells, of which the loop runs on the smallest quarter, half or
+   whole that holds them), then a lexicographic minimum scattered from the core
    cells to their ring neighbours.
 3. Clusters with net energy $\sum_c E_c \le 0$ are dropped.
 4. **Local maxima:** clustered cells with $E > E_\text{lm}$ (400 MeV), more
@@ -152,6 +153,35 @@ def _min_over(values_pad, nb, valid, big):
     return jnp.min(jnp.where(valid, values_pad[nb], big), axis=1)
 
 
+def _buckets(size: int) -> tuple[int, ...]:
+    """The buffer sizes the iterative steps may run on: a quarter, a half or all of ``size``
+    (few sizes: every one is compiled)."""
+    return tuple(sorted({max(1, size // k) for k in (4, 2, 1)}))
+
+
+def _on_prefix(count, size: int, loop, arrays, nb):
+    """Run ``loop(nb_S, *arrays_S) -> arrays_S`` on the first ``S`` slots of compacted
+    buffers, ``S`` the smallest of :func:`_buckets` holding ``count`` real slots.
+
+    The real slots come first (``jnp.nonzero`` keeps the order) and their neighbours
+    are real slots or the sentinel ``size``, which becomes ``S``; the padding slots
+    beyond ``S`` keep their values. One ``lax.switch`` over the sizes: the while loops
+    cost in proportion to the cells there are, not to the buffer.
+    """
+    sizes = _buckets(size)
+
+    def branch(S):
+        def run(arrays, nb):
+            out = loop(jnp.minimum(nb[:S], S), *(a[:S] for a in arrays))
+            return tuple(jnp.concatenate([o, a[S:]]) for o, a in zip(out, arrays, strict=True))
+
+        return run
+
+    index = jnp.searchsorted(jnp.asarray(sizes, jnp.int32), count.astype(jnp.int32))
+    return jax.lax.switch(jnp.minimum(index, len(sizes) - 1), [branch(S) for S in sizes],
+                          tuple(arrays), nb)  # fmt: skip
+
+
 def topoclusters(
     geo: CaloGeometry,
     cells: CellEnergies,
@@ -205,7 +235,6 @@ def topoclusters(
     is_seed = s > seed
     is_core = s > grow
     is_ring = (s > last) & ~is_core
-    idx = jnp.arange(n, dtype=jnp.int32)
     pad_b = lambda x: jnp.concatenate([x, jnp.zeros(1, bool)])
     pad_i = lambda x, v: jnp.concatenate([x, jnp.full(1, v, x.dtype)])
 
@@ -231,21 +260,23 @@ def topoclusters(
     c_seed = pad_b(is_seed)[c_ids]
     c_order = jnp.argsort(jnp.where(c_seed, -c_s, jnp.inf), stable=True)
     c_rank = jnp.zeros(M, jnp.int32).at[c_order].set(m_idx)
-    c_nbok = c_nb < M
     comp0 = jnp.where(c_seed, c_rank, big)
     dist0 = jnp.where(c_seed, 0, big)
 
-    def grow_body(state):
-        comp, dist, _ = state
-        c_new = jnp.minimum(comp, _min_over(pad_i(comp, big), c_nb, c_nbok, big))
-        d_new = jnp.minimum(dist, _min_over(pad_i(dist, big), c_nb, c_nbok, big) + 1)
-        d_new = jnp.minimum(d_new, big)
-        changed = jnp.any(c_new != comp) | jnp.any(d_new != dist)
-        return c_new, d_new, changed
+    def grow(nb, comp, dist):
+        ok = nb < comp.shape[0]
 
-    comp_c, dist_c, _ = jax.lax.while_loop(
-        lambda st: st[2], grow_body, (comp0, dist0, jnp.array(True))
-    )
+        def body(state):
+            comp, dist, _ = state
+            c_new = jnp.minimum(comp, _min_over(pad_i(comp, big), nb, ok, big))
+            d_new = jnp.minimum(dist, _min_over(pad_i(dist, big), nb, ok, big) + 1)
+            d_new = jnp.minimum(d_new, big)
+            changed = jnp.any(c_new != comp) | jnp.any(d_new != dist)
+            return c_new, d_new, changed
+
+        return jax.lax.while_loop(lambda st: st[2], body, (comp, dist, jnp.array(True)))[:2]
+
+    comp_c, dist_c = _on_prefix(jnp.sum(c_real), M, grow, (comp0, dist0), c_nb)
     cl_core_c = c_real & (comp_c < big)
     comp = jnp.full(n + 1, big, jnp.int32).at[c_ids].set(jnp.where(cl_core_c, comp_c, big))[:n]
     clustered_core = comp < big
@@ -271,9 +302,11 @@ def topoclusters(
     label = jnp.where(clustered_core, comp, jnp.where(is_ring, ring_label, big))
 
     # ---- 3. drop clusters with net E <= 0; number the rest by seed rank ----
-    e_label = jnp.zeros(n + 1, jnp.float32).at[label].add(jnp.where(label < big, E, 0.0))
-    has = jnp.zeros(n + 1, bool).at[label].set(True)
-    keep = has[:n] & (e_label[:n] > 0)
+    # labels are seed ranks (< M): per-label sums on M + 1 slots, not on the cells
+    lab_m = jnp.where(label < big, label, M)
+    e_label = jnp.zeros(M + 1, jnp.float32).at[lab_m].add(jnp.where(label < big, E, 0.0))
+    has = jnp.zeros(M + 1, bool).at[lab_m].set(True)
+    keep = has[:M] & (e_label[:M] > 0)
     new_id = jnp.cumsum(keep.astype(jnp.int32)) - 1
     lab = jnp.where(label < big, label, 0)
     cl = jnp.where((label < big) & keep[lab], new_id[lab], -1)  # parent cluster per cell
@@ -318,10 +351,11 @@ def topoclusters(
     l_rank = jnp.zeros(C, jnp.int32).at[jnp.argsort(-l_E, stable=True)].set(c_idx)
     lm_rank_k = jnp.full(M + 1, big, jnp.int32).at[l_ids].set(l_rank)[:M]
     k_cl_safe = jnp.where(k_cl >= 0, k_cl, n)
-    n_lm = jnp.zeros(n + 1, jnp.int32).at[jnp.where(lm_k, k_cl_safe, n)].add(1)[:n]
-    is_split = (n_lm >= 2) if split else jnp.zeros(n, bool)
+    # parent cluster ids are below M (at most one per seed)
+    n_lm = jnp.zeros(M + 1, jnp.int32).at[jnp.where(lm_k, jnp.minimum(k_cl_safe, M), M)].add(1)[:M]
+    is_split = (n_lm >= 2) if split else jnp.zeros(M, bool)
     # ids of the final clusters: a split cluster takes n_lm ids, others one
-    parent_width = jnp.where(idx < n_parent, jnp.where(is_split, n_lm, 1), 0)
+    parent_width = jnp.where(m_idx < n_parent, jnp.where(is_split, n_lm, 1), 0)
     parent_base = jnp.cumsum(parent_width) - parent_width
     n_total = jnp.sum(parent_width).astype(jnp.int32)
     # position of each maximum within its cluster (by energy rank)
@@ -332,70 +366,80 @@ def topoclusters(
     pos = jnp.zeros(C, jnp.int32).at[srt].set(pos_sorted)
     # sub-cluster id of each maximum, indexed by the maximum's energy rank
     sub_of_rank = (
-        jnp.full(n + 1, -1, jnp.int32)
-        .at[jnp.where(l_real, l_rank, n)]
-        .set(parent_base[jnp.clip(l_cl, 0, n - 1)] + pos)
+        jnp.full(C + 1, -1, jnp.int32)
+        .at[jnp.where(l_real, l_rank, C)]
+        .set(parent_base[jnp.clip(l_cl, 0, M - 1)] + pos)
     )
-    in_split = k_real & is_split[jnp.clip(k_cl, 0, n - 1)]
-    same_cl = (k_nb < M) & (padk(k_cl, -2)[k_nb] == k_cl[:, None])
+    in_split = k_real & is_split[jnp.clip(k_cl, 0, M - 1)]
     owner0 = jnp.where(in_split, lm_rank_k, big)
-
-    def split_body(state):
-        owner, shared, first2, second2, share_step, step, _ = state
-        o_pad = pad_i(owner, big)
-        owned_nb = same_cl & (o_pad[k_nb] < big) & ~pad_b(shared)[k_nb]
-        o_nb = jnp.where(owned_nb, o_pad[k_nb], big)
-        best = jnp.min(o_nb, axis=1)
-        second = jnp.min(jnp.where(o_nb != best[:, None], o_nb, big), axis=1)
-        cand = in_split & (owner == big) & ~shared
-        take = cand & (best < big) & (second == big)
-        share = cand & (second < big)
-        owner_n = jnp.where(take, best, owner)
-        shared_n = shared | share
-        first_n = jnp.where(share, best, first2)
-        second_n = jnp.where(share, second, second2)
-        step_n = jnp.where(share, step, share_step)
-        return owner_n, shared_n, first_n, second_n, step_n, step + 1, jnp.any(take | share)
-
-    init = (
-        owner0,
-        jnp.zeros(M, bool),
-        jnp.full(M, big, jnp.int32),
-        jnp.full(M, big, jnp.int32),
-        jnp.full(M, big, jnp.int32),
-        jnp.array(0, jnp.int32),
-        jnp.array(True),
-    )
-    owner, shared, first2, second2, share_step, step, _ = jax.lax.while_loop(
-        lambda st: st[-1], split_body, init
-    )
     int_max = jnp.iinfo(jnp.int32).max
 
-    # cells cut off by shared cells become shared with the pair of a shared neighbour
-    def spread_body(state):
-        shared, first2, second2, share_step, step, _ = state
-        key = jnp.where(shared, share_step * (M + 1) + m_idx, int_max)
-        ok = same_cl & pad_b(shared)[k_nb]
-        k_key = jnp.where(ok, pad_i(key, int_max)[k_nb], int_max)
-        j = jnp.argmin(k_key, axis=1)
-        src = jnp.take_along_axis(k_nb, j[:, None], axis=1)[:, 0]
-        cand = in_split & (owner == big) & ~shared & jnp.any(ok, axis=1)
-        first_n = jnp.where(cand, pad_i(first2, big)[src], first2)
-        second_n = jnp.where(cand, pad_i(second2, big)[src], second2)
-        step_n = jnp.where(cand, step, share_step)
-        return shared | cand, first_n, second_n, step_n, step + 1, jnp.any(cand)
+    def split_and_spread(nb, owner, _shared, _first2, _second2, k_cl_s, in_split_s):
+        S = owner.shape[0]
+        s_idx = jnp.arange(S, dtype=jnp.int32)
+        same_cl = (nb < S) & (pad_i(k_cl_s, -2)[nb] == k_cl_s[:, None])
 
-    shared, first2, second2, share_step, _, _ = jax.lax.while_loop(
-        lambda st: st[-1], spread_body, (shared, first2, second2, share_step, step, jnp.array(True))
-    )
+        def split_body(state):
+            owner, shared, first2, second2, share_step, step, _ = state
+            o_pad = pad_i(owner, big)
+            owned_nb = same_cl & (o_pad[nb] < big) & ~pad_b(shared)[nb]
+            o_nb = jnp.where(owned_nb, o_pad[nb], big)
+            best = jnp.min(o_nb, axis=1)
+            second = jnp.min(jnp.where(o_nb != best[:, None], o_nb, big), axis=1)
+            cand = in_split_s & (owner == big) & ~shared
+            take = cand & (best < big) & (second == big)
+            share = cand & (second < big)
+            owner_n = jnp.where(take, best, owner)
+            shared_n = shared | share
+            first_n = jnp.where(share, best, first2)
+            second_n = jnp.where(share, second, second2)
+            step_n = jnp.where(share, step, share_step)
+            return owner_n, shared_n, first_n, second_n, step_n, step + 1, jnp.any(take | share)
+
+        none = jnp.full(S, big, jnp.int32)
+        init = (owner, jnp.zeros(S, bool), none, none, none, jnp.array(0, jnp.int32),
+                jnp.array(True))  # fmt: skip
+        owner, shared, first2, second2, share_step, step, _ = jax.lax.while_loop(
+            lambda st: st[-1], split_body, init
+        )
+
+        # cells cut off by shared cells become shared with the pair of a shared neighbour
+        def spread_body(state):
+            shared, first2, second2, share_step, step, _ = state
+            key = jnp.where(shared, share_step * (S + 1) + s_idx, int_max)
+            ok = same_cl & pad_b(shared)[nb]
+            k_key = jnp.where(ok, pad_i(key, int_max)[nb], int_max)
+            j = jnp.argmin(k_key, axis=1)
+            src = jnp.take_along_axis(nb, j[:, None], axis=1)[:, 0]
+            cand = in_split_s & (owner == big) & ~shared & jnp.any(ok, axis=1)
+            first_n = jnp.where(cand, pad_i(first2, big)[src], first2)
+            second_n = jnp.where(cand, pad_i(second2, big)[src], second2)
+            step_n = jnp.where(cand, step, share_step)
+            return shared | cand, first_n, second_n, step_n, step + 1, jnp.any(cand)
+
+        shared, first2, second2, _, _, _ = jax.lax.while_loop(
+            lambda st: st[-1],
+            spread_body,
+            (shared, first2, second2, share_step, step, jnp.array(True)),
+        )
+        return owner, shared, first2, second2, k_cl_s, in_split_s
+
+    owner, shared, first2, second2, _, _ = _on_prefix(
+        jnp.sum(k_real),
+        M,
+        split_and_spread,
+        (owner0, jnp.zeros(M, bool), jnp.full(M, big, jnp.int32), jnp.full(M, big, jnp.int32),
+         k_cl, in_split),
+        k_nb,
+    )  # fmt: skip
 
     # ---- cluster id and weight of every clustered cell ----
     c1 = jnp.where(
         in_split,
-        sub_of_rank[jnp.minimum(jnp.where(shared, first2, owner), n)],
-        jnp.where(k_real, parent_base[jnp.clip(k_cl, 0, n - 1)], -1),
+        sub_of_rank[jnp.minimum(jnp.where(shared, first2, owner), C)],
+        jnp.where(k_real, parent_base[jnp.clip(k_cl, 0, M - 1)], -1),
     )
-    c2 = jnp.where(in_split & shared, sub_of_rank[jnp.minimum(second2, n)], -1)
+    c2 = jnp.where(in_split & shared, sub_of_rank[jnp.minimum(second2, C)], -1)
     k_rho_layer = pad_i(jnp.asarray(table.layer_rho), 0.0)[k_ids]
     k_eta = pad_i(jnp.asarray(table.eta), 0.0)[k_ids]
     k_phi = pad_i(jnp.asarray(table.phi), 0.0)[k_ids]

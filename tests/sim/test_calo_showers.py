@@ -384,8 +384,8 @@ def test_gflash_energy_lost_in_front_iron_matches_transport(pdg):
     assert abs(front.mean() - model) < 0.03 + 3 * se, (front.mean(), model, se)
 
 
-def cocoa_response(pdg: int, n_events: int = 100, seed: int = 0, **options):
-    """COCOA's response check (``RunTest.cc``): 20 GeV particles with eta uniform in
+def cocoa_response(pdg: int, n_events: int = 100, seed: int = 0, energy: float = 20.0, **options):
+    """COCOA's response check (``RunTest.cc``): 20 GeV (``energy``) particles with eta uniform in
     [-3, 3]; a pi0 decays at the vertex and only photons with pT > 1 GeV are simulated
     (COCOA's fiducial cut); response = summed energy of the topoclustered cells over the
     simulated particles' energy. Returns the per-event responses."""
@@ -399,9 +399,9 @@ def cocoa_response(pdg: int, n_events: int = 100, seed: int = 0, **options):
     for i in range(n_events):
         eta, phi = rng.uniform(-3, 3), rng.uniform(-math.pi, math.pi)
         if pdg == 111:
-            q, e, h, f = _pi0_gun(rng, 20.0, eta, phi)
+            q, e, h, f = _pi0_gun(rng, energy, eta, phi)
         else:
-            q, e, h, f = [int(rng.choice([211, -211]))], [20.0], [eta], [phi]
+            q, e, h, f = [int(rng.choice([211, -211]))], [energy], [eta], [phi]
         keep = [j for j in range(len(q)) if e[j] / math.cosh(h[j]) > 1.0]
         if not keep:
             continue
@@ -434,13 +434,51 @@ def _pi0_gun(rng, energy, eta, phi):
 
 @pytest.mark.slow
 def test_cocoa_response_of_20_gev_pions():
-    """COCOA's own check (RunTest.cc): pi0 0.77 +- 0.05 with spread 0.16 +- 0.05. Charged
-    pions respond lower and wider (COCOA: 0.50 and 0.23; see the report for how close the
-    parametrised hadronic showers come)."""
+    """COCOA's own check (RunTest.cc) over its 100 events: pi0 0.77 +- 0.05 with spread
+    0.16 +- 0.05 (a prediction), pi+- 0.50 +- 0.05 with spread 0.23 +- 0.05 (the invisible
+    fraction is tuned to it). The tolerances are the issue's, widened by three standard
+    errors of the 100-event samples."""
     from hepjax import calo
 
     pi0 = calo.response_stats(cocoa_response(111))
     pipm = calo.response_stats(cocoa_response(211, seed=1))
     print("pi0", pi0, "pi+-", pipm)
-    assert abs(pi0["mean"] - 0.77) < 0.05 and abs(pi0["std"] - 0.16) < 0.05
+    for s, (mean, std) in ((pi0, (0.77, 0.16)), (pipm, (0.50, 0.23))):
+        assert abs(s["mean"] - mean) < 0.05 + 3 * s["mean_err"], s
+        assert abs(s["std"] - std) < 0.05 + 3 * s["std_err"], s
     assert pi0["mean"] - pipm["mean"] > 4 * math.hypot(pi0["mean_err"], pipm["mean_err"])
+    assert pipm["std"] > pi0["std"]
+
+
+def test_invisible_fraction_has_the_configured_mean_and_spread():
+    """f_inv draws: Beta with the configured mean and standard deviation; bad values fail."""
+    had = sc.HadronicShower()
+    f = np.asarray(
+        jax.vmap(lambda k: sc.sample_invisible_fraction(k, had))(
+            jax.random.split(jax.random.key(7), 20000)
+        ),
+        np.float64,
+    )
+    n = f.size
+    assert np.all((f >= 0) & (f <= 1))
+    assert abs(f.mean() - had.invisible_mean) < 4 * f.std() / math.sqrt(n)
+    m4 = np.mean((f - f.mean()) ** 4)
+    assert abs(f.var() - had.invisible_sigma**2) < 4 * math.sqrt((m4 - f.var() ** 2) / n)
+    with pytest.raises(ValueError, match="invisible_mean must lie in"):
+        sc.HadronicShower(invisible_mean=1.2)
+    with pytest.raises(ValueError, match="visibility must be"):
+        sc.HadronicShower(visibility=(0.5, 0.0))
+
+
+def test_charged_pion_response_rises_with_energy():
+    """Visible fraction of pi+- showers (before clustering) rises with energy, as Groom's
+    f_em = 1 - (E/E0)^(k-1) does (the invisible energy is a fraction of the rest)."""
+    vis = {}
+    for e in (5.0, 100.0):
+        v = []
+        for i in range(4):
+            sp = _spots(jax.random.key(300 + i), [211] * P, [e] * P, [0.4] * P, [1.0] * P)
+            v += list(np.asarray(sp.summary()["visible"], np.float64) / e)
+        vis[e] = np.array(v)
+    se = math.hypot(vis[5.0].std(), vis[100.0].std()) / math.sqrt(len(vis[5.0]))
+    assert vis[100.0].mean() - vis[5.0].mean() > 3 * se

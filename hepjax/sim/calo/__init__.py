@@ -27,6 +27,7 @@ from ._gflash import sample_em_spots as sample_em_spots
 from ._hadronic import HadronicShower as HadronicShower
 from ._hadronic import em_fraction_mean as em_fraction_mean
 from ._hadronic import hadronic_longitudinal_parameters as hadronic_longitudinal_parameters
+from ._hadronic import sample_invisible_fraction as sample_invisible_fraction
 from ._materials import CALO_MATERIALS as CALO_MATERIALS
 from ._materials import CaloMaterial as CaloMaterial
 from ._materials import calo_material as calo_material
@@ -64,6 +65,7 @@ __all__ = [
     "mixture_lengths",
     "sample_em_profile",
     "sample_em_spots",
+    "sample_invisible_fraction",
     "shower_spots",
     "simulate_particles",
 ]

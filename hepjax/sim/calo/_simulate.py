@@ -71,7 +71,12 @@ from ..._core import check_choice, check_positive_int, concrete_value
 from ._cells import CellEnergies, deposit_energy
 from ._geometry import CaloGeometry
 from ._gflash import GFlash, em_radial_parameters, sample_em_profile
-from ._hadronic import HadronicShower, hadronic_longitudinal_parameters, sample_em_fraction
+from ._hadronic import (
+    HadronicShower,
+    hadronic_longitudinal_parameters,
+    sample_em_fraction,
+    sample_invisible_fraction,
+)
 from ._media import BIG, Medium, medium, medium_of
 
 __all__ = [
@@ -496,10 +501,10 @@ def _particle(
         k, s, leaked = _along(path, path.dl, jnp.asarray(seg.lam), t)
         r_mm = had.radius * jnp.sqrt(v / (1.0 - v)) * jnp.asarray(seg.lam)[k]
         psi = jax.random.uniform(kpsi, (n_half,), maxval=2 * math.pi)
-        h = jnp.where(jnp.asarray(seg.hadronic_layer)[k], had.h_over_e[1], had.h_over_e[0])
-        g = jnp.clip(1.0 + had.h_sigma * jax.random.normal(k_h), 0.2, 1.0 / max(had.h_over_e))
+        eps = jnp.where(jnp.asarray(seg.hadronic_layer)[k], had.visibility[1], had.visibility[0])
+        f_inv = sample_invisible_fraction(k_h, had)
         e_spot = jnp.full((n_half,), half_energy / n_half)
-        return k, s, leaked, r_mm, psi, e_spot, jnp.minimum(h * g, 1.0)
+        return k, s, leaked, r_mm, psi, e_spot, jnp.clip((1.0 - f_inv) * eps, 0.0, 1.0)
 
     stack = lambda *xs: jax.tree.map(lambda *v: jnp.stack(v), *xs)
     both = jax.vmap(em_half)(
