@@ -84,3 +84,11 @@ def test_every_public_subpackage_has_an_api_page_in_the_nav():
         if name not in documented and name not in API_PAGE_COMES_WITH_MERGE
     ]
     assert not missing, f"no API page in mkdocs.yml's API nav renders: {', '.join(missing)}"
+
+
+def test_every_top_level_subpackage_is_an_attribute_of_hepjax():
+    # `import hepjax; hepjax.calo` works through the lazy import list in hepjax/__init__.py
+    top = [name.split(".")[1] for name in public_subpackages() if name.count(".") == 1]
+    missing = [name for name in top if name not in hepjax._SUBPACKAGES]
+    assert not missing, f"hepjax/__init__.py's _SUBPACKAGES misses {missing}"
+    assert all(getattr(hepjax, name).__name__ == f"hepjax.{name}" for name in top)
