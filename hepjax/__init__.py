@@ -15,6 +15,7 @@ _SUBPACKAGES = (
     "data",
     "estimators",
     "generative",
+    "jets",
     "manifolds",
     "metrics",
     "nn",
