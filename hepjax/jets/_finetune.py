@@ -21,6 +21,7 @@ features, or the backbone's own tagger score plus high-level features.
 
 import dataclasses
 import math
+from functools import partial
 from typing import Any
 
 import equinox as eqx
@@ -35,7 +36,7 @@ from hepjax._core import check_positive, check_positive_int, masked_softmax
 
 from ._data import Events, Jets, check_data, check_labels
 from ._pretrain import PretrainResult, _check_backbone
-from ._util import batches
+from ._util import batches, map_chunks
 
 STRATEGIES = ("frozen", "finetune", "scratch")
 REPRESENTATIONS = ("latent", "latent+hl", "score+hl")
@@ -169,6 +170,12 @@ class EventHead:
             )
 
 
+@eqx.filter_jit
+def _batched(model: Any, *arrays: Array) -> Array:
+    """``vmap(model)`` compiled once per model structure (weights may differ)."""
+    return jax.vmap(model)(*arrays)
+
+
 def _stopped(backbone: Any) -> Any:
     params, static = eqx.partition(backbone, eqx.is_inexact_array)
     return eqx.combine(jax.lax.stop_gradient(params), static)
@@ -195,9 +202,7 @@ class JetClassifier(eqx.Module):
 
     def logits_batch(self, data: Jets) -> np.ndarray:
         """Logits of every jet of ``data`` (evaluated in chunks)."""
-        from ._util import map_chunks
-
-        return map_chunks(jax.vmap(self), (data.x, data.four_momenta, data.mask))
+        return map_chunks(partial(_batched, self), (data.x, data.four_momenta, data.mask))
 
 
 class EventClassifier(eqx.Module):
@@ -236,12 +241,11 @@ class EventClassifier(eqx.Module):
         return _apply(self.rho, pooled)
 
     def logits_batch(self, data: Events) -> np.ndarray:
-        from ._util import map_chunks
-
+        """Logits of every event of ``data`` (evaluated in chunks)."""
         arrays = (data.x, data.four_momenta, data.mask, data.jet_mask)
         if self.representation != "latent":
-            return map_chunks(jax.vmap(self), (*arrays, data.high_level), chunk=256)
-        return map_chunks(jax.vmap(self), arrays, chunk=256)
+            arrays = (*arrays, data.high_level)
+        return map_chunks(partial(_batched, self), arrays, chunk=256)
 
 
 @dataclasses.dataclass

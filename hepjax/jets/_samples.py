@@ -38,8 +38,8 @@ _IDENTITY_BRANCHES = (
 )
 
 
-def _features(rows: dict, max_particles: int, label: int) -> dict[str, np.ndarray]:
-    n = max_particles
+def _features(rows: dict) -> dict[str, np.ndarray]:
+    n = rows["part_mask"].shape[1]
     e = rows["part_energy"][:, :n]
     px, py, pz = rows["part_px"][:, :n], rows["part_py"][:, :n], rows["part_pz"][:, :n]
     mask = rows["part_mask"][:, :n].astype(bool)
@@ -52,8 +52,7 @@ def _features(rows: dict, max_particles: int, label: int) -> dict[str, np.ndarra
     p4 = np.stack([e, px, py, pz], -1)
     x = np.where(mask[..., None], x, 0.0).astype(np.float32)
     p4 = np.where(mask[..., None], p4, 0.0).astype(np.float32)
-    labels = np.full(len(mask), label, np.int32)
-    return {"x": x, "four_momenta": p4, "mask": mask, "labels": labels, "identity": identity}
+    return {"x": x, "four_momenta": p4, "mask": mask, "identity": identity}
 
 
 def jetclass_jets(
@@ -90,19 +89,12 @@ def jetclass_jets(
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
     for i, proc in enumerate(processes):
-        spec = dict(process=proc, seed=seed + i, p=max_particles, extra=list(extra_settings))
+        spec = dict(process=proc, seed=seed + i, extra=list(extra_settings))
         tag = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
-        parts.append(
-            _cached(
-                folder / f"{proc}-{tag}.h5",
-                proc,
-                n,
-                seed + i,
-                max_particles,
-                tuple(extra_settings),
-                i,
-            )
-        )
+        part = _cached(folder / f"{proc}-{tag}.h5", proc, n, seed + i, tuple(extra_settings))
+        part = {k: v[:, :max_particles] for k, v in part.items()}
+        part["labels"] = np.full(n, i, np.int32)
+        parts.append(part)
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     if shuffle:
         order = np.random.default_rng(seed).permutation(len(arrays["labels"]))
@@ -110,7 +102,8 @@ def jetclass_jets(
     return Jets(**arrays)
 
 
-def _cached(path, proc, n, seed, max_particles, extra, label) -> dict[str, np.ndarray]:
+def _cached(path, proc, n, seed, extra) -> dict[str, np.ndarray]:
+    """All 128 particle slots of ``n`` jets (more jets than cached: generated anew)."""
     import h5py
 
     from hepjax.data import collider
@@ -118,15 +111,12 @@ def _cached(path, proc, n, seed, max_particles, extra, label) -> dict[str, np.nd
     if path.exists():
         with h5py.File(path, "r") as f:
             if f["x"].shape[0] >= n:
-                out = {k: f[k][:n] for k in f}
-                out["labels"] = np.full(n, label, np.int32)
-                return out
+                return {k: f[k][:n] for k in f}
     rows = collider.generate("jetclass", proc, n, seed=seed, extra_settings=extra)
-    feats = _features(rows, max_particles, label)
+    feats = _features(rows)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with h5py.File(tmp, "w") as f:
         for k, v in feats.items():
-            if k != "labels":
-                f.create_dataset(k, data=v)
+            f.create_dataset(k, data=v)
     os.replace(tmp, path)
     return feats

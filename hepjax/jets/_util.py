@@ -1,6 +1,7 @@
 """Private helpers: chunked evaluation over many jets, the fit wrapper's data, checks."""
 
 import math
+from functools import partial
 
 import equinox as eqx
 import jax
@@ -18,7 +19,7 @@ def map_chunks(fn, arrays: tuple, *, chunk: int = 1024) -> np.ndarray:
     if total == 0:
         raise ValueError("no examples to evaluate")
     chunk = min(chunk, total)
-    jitted = eqx.filter_jit(fn)
+    jitted = fn if isinstance(fn, partial) else eqx.filter_jit(fn)
     out = []
     for start in range(0, total, chunk):
         part = [a[start : start + chunk] for a in arrays]
