@@ -166,9 +166,15 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
     )
     seconds_data = time.perf_counter() - t0
     pool = dataclasses.replace(pool, labels=None)
+    stamps = {"data": time.perf_counter() - t0}
+
+    def stamp(name):
+        stamps[name] = time.perf_counter() - t0 - sum(stamps.values())
+
     tok = jets.VQVAETokenizer(
         num_codes=cfg.codes, latent_size=8 if scale == "tour" else 16, hidden_size=cfg.embed_size
     ).fit(k_tok, pool.x, pool.mask, steps=cfg.vq_steps, batch_size=cfg.batch)
+    stamp("tokeniser")
     backbone = ParticleTransformer(
         num_features=3,
         embed_size=cfg.embed_size,
@@ -194,6 +200,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
         steps=cfg.pretrain_steps,
         batch_size=cfg.batch,
     )
+    stamp("pretrain")
     jets.save_backbone(out / "backbone_mpm", mpm.backbone)
     common = dict(steps=cfg.finetune_steps, batch_size=min(cfg.batch, min(cfg.sizes)))
     curves = {
@@ -218,6 +225,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
             **common,
         ),
     }
+    stamp("finetune")
     jets.plot_learning_curves(curves, out / "learning_curves.png", xlabel="labelled jets")
     metrics = {
         "curves": {k: v.to_dict() for k, v in curves.items()},
@@ -228,6 +236,7 @@ def run(*, scale: str, out: pathlib.Path) -> dict:
         "pretrain_loss_mpm": float(np.mean(mpm.losses[-20:])),
         "pretrain_loss_tokeniser_free": float(np.mean(free.losses[-20:])),
         "seconds_data": seconds_data,
+        "seconds_by_stage": stamps,
     }
     lc = curves["mpm"]
     i = int(np.argmin(lc.sizes))

@@ -26,6 +26,7 @@ Training runs through :func:`hepjax.train.fit` (AdamW, gradient clipping).
 """
 
 import dataclasses
+from functools import partial
 from typing import Any
 
 import equinox as eqx
@@ -41,7 +42,7 @@ from hepjax.nn import TransformerEncoder
 
 from ._data import Jets, check_data
 from ._tokenizers import KMeansTokenizer, VQVAETokenizer
-from ._util import batches, check_count, check_fraction, map_chunks
+from ._util import batches, check_count, check_fraction, map_chunks, vmap_method
 
 
 def choose_masked(
@@ -98,7 +99,7 @@ class MaskedTokens:
 
     def targets(self, data: Jets) -> dict[str, np.ndarray]:
         tok = self.tokenizer
-        ids = map_chunks(jax.vmap(tok.encode), (data.x, data.mask))
+        ids = map_chunks(partial(vmap_method, tok, "encode"), (data.x, data.mask))
         return {"tokens": ids.astype(np.int32)}
 
     def loss(self, out: eqx.nn.Linear, h: Array, batch: dict, masked: Array) -> Array:
@@ -315,6 +316,15 @@ def pretrain(
     )
 
 
+@eqx.filter_jit
+def _masked_counts(model: MaskedModel, fraction: float, k, x, p, m, t) -> Array:
+    k = jax.random.wrap_key_data(k)
+    masked = jax.vmap(lambda kk, mm: choose_masked(kk, mm, fraction))(k, m)
+    h = jax.vmap(model.hidden)(x, p, m, masked)
+    pred = jnp.argmax(h @ model.outputs.weight.T + model.outputs.bias, -1)
+    return jnp.stack([jnp.sum((pred == t) & masked, -1), jnp.sum(masked, -1)], -1)
+
+
 def masked_accuracy(
     key: PRNGKeyArray, result: PretrainResult, data: Jets, *, chunk: int = 512
 ) -> float:
@@ -324,15 +334,7 @@ def masked_accuracy(
         raise TypeError("masked_accuracy needs a result pre-trained with MaskedTokens")
     tokens = obj.targets(data)["tokens"]
     keys = np.asarray(jax.random.key_data(jax.random.split(key, len(data))))
-    model = result.model
-
-    def fn(k, x, p, m, t):
-        k = jax.random.wrap_key_data(k)
-        masked = jax.vmap(lambda kk, mm: choose_masked(kk, mm, obj.mask_fraction))(k, m)
-        h = jax.vmap(model.hidden)(x, p, m, masked)
-        pred = jnp.argmax(h @ model.outputs.weight.T + model.outputs.bias, -1)
-        return jnp.stack([jnp.sum((pred == t) & masked, -1), jnp.sum(masked, -1)], -1)
-
+    fn = partial(_masked_counts, result.model, obj.mask_fraction)
     counts = map_chunks(fn, (keys, data.x, data.four_momenta, data.mask, tokens), chunk=chunk)
     total = counts.sum(0)
     return float(total[0] / max(total[1], 1))

@@ -30,6 +30,7 @@ state restarts each round).
 """
 
 import dataclasses
+from functools import partial
 from typing import Any
 
 import equinox as eqx
@@ -43,7 +44,7 @@ from hepjax import train
 from hepjax._core import check_positive, check_positive_int
 from hepjax.nn import TransformerEncoder
 
-from ._util import batches, map_chunks
+from ._util import batches, map_chunks, vmap_method
 
 
 def _real_points(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -256,7 +257,7 @@ class VQVAETokenizer(eqx.Module):
         pick = np.asarray(jax.random.permutation(kdata, x.shape[0]))[:2048]
 
         def latents(net):
-            z = map_chunks(jax.vmap(net.encode), (xs[pick], mask[pick]), chunk=512)
+            z = map_chunks(partial(vmap_method, net, "encode"), (xs[pick], mask[pick]), chunk=512)
             return z[mask[pick]]
 
         net = eqx.tree_at(lambda m: m.codebook, net, kmeans(kinit, latents(net), self.num_codes))

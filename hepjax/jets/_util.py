@@ -10,6 +10,12 @@ import numpy as np
 from hepjax.data import ArrayDataset, Batches
 
 
+@eqx.filter_jit
+def vmap_method(obj, name: str, *arrays):
+    """``jax.vmap(getattr(obj, name))(*arrays)``, compiled once per structure of ``obj``."""
+    return jax.vmap(getattr(obj, name))(*arrays)
+
+
 def map_chunks(fn, arrays: tuple, *, chunk: int = 1024) -> np.ndarray:
     """``fn`` (a batched, jittable function of the arrays) over chunks of the leading axis.
 
@@ -19,7 +25,7 @@ def map_chunks(fn, arrays: tuple, *, chunk: int = 1024) -> np.ndarray:
     if total == 0:
         raise ValueError("no examples to evaluate")
     chunk = min(chunk, total)
-    jitted = fn if isinstance(fn, partial) else eqx.filter_jit(fn)
+    jitted = fn if isinstance(fn, partial) else eqx.filter_jit(fn)  # partials: pre-jitted
     out = []
     for start in range(0, total, chunk):
         part = [a[start : start + chunk] for a in arrays]
