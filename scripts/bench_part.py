@@ -199,15 +199,15 @@ def build_torch(model: ParticleTransformer):
         def forward(self, x, p4, mask):
             padding_mask = ~mask
             b, n, _ = x.shape
-            key_mask = torch.zeros(mask.shape).masked_fill(padding_mask, float("-inf"))
             h = self.embed(x.masked_fill(padding_mask[..., None], 0.0))
             p4 = p4.masked_fill(padding_mask[..., None], 0.0).transpose(1, 2)
-            bias = self.pair_embed(p4).reshape(b * CFG["heads"], n, n)
+            bias = self.pair_embed(p4).masked_fill(padding_mask[:, None, None, :], float("-inf"))
+            bias = bias.reshape(b * CFG["heads"], n, n)  # pair biases with the padded keys
             for block in self.blocks:
-                h = block(h, key_mask, attn_mask=bias)
+                h = block(h, None, attn_mask=bias)
             c = self.cls_token.expand(b, 1, -1)
             for block in self.cls_blocks:
-                c = block(h, key_mask, x_cls=c)
+                c = block(h, padding_mask, x_cls=c)
             return self.fc(self.norm(c[:, 0]))
 
     tm = ParT()
