@@ -16,6 +16,7 @@ _SUBPACKAGES = (
     "data",
     "estimators",
     "generative",
+    "jets",
     "manifolds",
     "metrics",
     "nn",

@@ -7,8 +7,10 @@ Every model acts on one set and is invariant to the padding; batch with
   summaries of event ensembles: :class:`DeepSets`, :class:`SetTransformer`
   (attention blocks and attention pooling); both take an optional
   per-element ``encoder=``, e.g. :class:`CNNEncoder` for images.
-- Classifiers: :class:`ParticleTransformerClassifier`, :class:`ParticleNet`
-  (EdgeConv on kNN graphs).
+- Classifiers: :class:`ParticleTransformer` (ParT: pair-feature attention
+  biases from four-momenta, class-attention blocks; ``embed`` makes it a
+  backbone), :class:`ParticleTransformerClassifier` (a simplified ParT),
+  :class:`ParticleNet` (EdgeConv on kNN graphs).
 - Set-to-set networks: :class:`TransformerEncoder`, :class:`EPiCNetwork`
   (EPiC layers with a global latent).
 - Vector fields ``f(t, x, args)`` for ``hepjax.generative``:
@@ -26,6 +28,7 @@ from ._embeddings import SinusoidalEmbedding as SinusoidalEmbedding
 from ._epic import EPiCLayer as EPiCLayer
 from ._epic import EPiCNetwork as EPiCNetwork
 from ._graph import InteractionNetwork as InteractionNetwork
+from ._part import ParticleTransformer as ParticleTransformer
 from ._particlenet import ParticleNet as ParticleNet
 from ._particlenet import knn as knn
 from ._sets import DeepSets as DeepSets
@@ -46,6 +49,7 @@ __all__ = [
     "InteractionNetwork",
     "MaskedMultiheadAttention",
     "ParticleNet",
+    "ParticleTransformer",
     "ParticleTransformerClassifier",
     "SetTransformer",
     "SinusoidalEmbedding",

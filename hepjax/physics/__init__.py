@@ -1,4 +1,4 @@
-"""Layer 1: collider kinematics, jet substructure (N-subjettiness) and materials.
+"""Layer 1: collider kinematics, ParT pair features, jet substructure (N-subjettiness), materials.
 
 Materials (:class:`Material`, predefined ones such as :data:`SILICON` and
 :data:`LEAD`) with the radiation length, the Bethe mean energy loss and the
@@ -35,6 +35,9 @@ from ._material import material_names as material_names
 from ._material import radiation_length as radiation_length
 from ._nsubjettiness import exclusive_kt_axes as exclusive_kt_axes
 from ._nsubjettiness import nsubjettiness as nsubjettiness
+from ._pairs import PAIR_EPS as PAIR_EPS
+from ._pairs import PAIR_FEATURE_NAMES as PAIR_FEATURE_NAMES
+from ._pairs import pair_features as pair_features
 
 __all__ = [
     "AIR",
@@ -45,6 +48,8 @@ __all__ = [
     "KAON_MASS",
     "LEAD",
     "MUON_MASS",
+    "PAIR_EPS",
+    "PAIR_FEATURE_NAMES",
     "PBWO4",
     "PION_MASS",
     "PROTON_MASS",
@@ -63,6 +68,7 @@ __all__ = [
     "material_names",
     "nsubjettiness",
     "p4_from_ptetaphim",
+    "pair_features",
     "pt_eta_phi_mass",
     "radiation_length",
     "rapidity",
