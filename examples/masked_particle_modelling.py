@@ -165,6 +165,8 @@ def _split(data: jets.Jets, sizes: list[int], seed: int) -> list[jets.Jets]:
         "masked particles, then fine-tuning with few labels.",
     ),
     report=report,
+    # out of `hepjax demo` until its tour fits the demo's budget (111 s under load, aim 25 s)
+    demo=False,
 )
 def run(*, scale: str, out: pathlib.Path) -> dict:
     """Pre-train with MPM and the tokeniser-free variant; fine-tune over labels and seeds."""
