@@ -139,6 +139,7 @@ def test_interaction_network_runs_on_the_graph_and_ignores_padding(event, key):
     assert np.all(np.asarray(out[1][0][n:]) == 0)
 
 
+@pytest.mark.slow  # 9-14 s; in `make test-slow` (CI), to keep `make test` under 15 min
 def test_track_edges_start_at_the_nearest_cell(event):
     cells, clusters, g = event
     t = SMALL.cells()

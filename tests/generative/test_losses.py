@@ -83,6 +83,7 @@ def test_riemannian_loss_projects_and_uses_the_metric(key, x64):
     assert abs(losses.mean() - (np.pi**2 - 4) / 2) < 4 * stderr
 
 
+@pytest.mark.slow  # 9-14 s; in `make test-slow` (CI), to keep `make test` under 15 min
 def test_riemannian_loss_on_padded_sets_of_the_product(key):
     M = manifolds.Product(manifolds.Sphere(2), manifolds.Euclidean(1))
     p = jnp.array([1.0, 0.0, 0.0, 2.0])

@@ -96,6 +96,7 @@ def test_empty_set_gives_zeros_not_nan(fields):
     assert jnp.all(v == 0)
 
 
+@pytest.mark.slow  # 9-14 s; in `make test-slow` (CI), to keep `make test` under 15 min
 @pytest.mark.parametrize("name", ["epic", pytest.param("transformer", marks=pytest.mark.slow)])
 def test_fields_train_and_sample_through_generative(fields, inputs, name):
     field = fields[name]

@@ -72,6 +72,7 @@ def test_with_size_makes_a_mean_pooled_model_see_the_set_size(key):
         assert bool(jnp.max(jnp.abs(a - b)) > 1e-4) is differs
 
 
+@pytest.mark.slow  # 9-14 s; in `make test-slow` (CI), to keep `make test` under 15 min
 def test_jit_and_vmap_agree_with_a_loop(key):
     k_init, k_x = jax.random.split(key)
     x = jax.random.normal(k_x, (3, 6, 3))

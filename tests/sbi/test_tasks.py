@@ -31,6 +31,7 @@ SMALL = {  # cheap settings for the heavier tasks
 }
 
 
+@pytest.mark.slow  # 9-14 s; in `make test-slow` (CI), to keep `make test` under 15 min
 def test_registry_has_every_task_and_each_simulates(key):
     assert sbi.tasks.names() == ALL_TASKS
     for name in ALL_TASKS:

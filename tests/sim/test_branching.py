@@ -51,6 +51,7 @@ def test_galton_watson_law_and_overflow(key):
     np.testing.assert_array_equal(zero.sizes, [1.0, 0.0, 0.0, 0.0])
 
 
+@pytest.mark.slow  # 9-14 s; in `make test-slow` (CI), to keep `make test` under 15 min
 def test_shower_laws(key):
     sim = jax.jit(jax.vmap(lambda k: branching.shower(k, 2.5, mode="split")))
     out = sim(jax.random.split(key, 64))
