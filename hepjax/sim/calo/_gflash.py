@@ -196,7 +196,13 @@ def gamma_profile_fraction(
     t: Float[ArrayLike, ...], alpha: Float[ArrayLike, ...], beta: Float[ArrayLike, ...]
 ) -> Float[Array, ...]:
     """The fraction of a Gamma profile's energy deposited before depth ``t``:
-    the regularised incomplete gamma function $P(\\alpha, \\beta t)$."""
+    the regularised incomplete gamma function $P(\\alpha, \\beta t)$.
+
+    Args:
+        t: depth, radiation lengths $X_0$ (negative depths count as 0).
+        alpha: the profile's shape parameter $\\alpha$ (broadcasts with ``t``).
+        beta: its rate $\\beta$, per $X_0$ (broadcasts with ``t``).
+    """
     t = jnp.maximum(jnp.asarray(t, jnp.float32), 0.0)
     return jax.scipy.special.gammainc(jnp.asarray(alpha), jnp.asarray(beta) * t)
 
@@ -207,7 +213,14 @@ def em_radial_parameters(
     z_eff: Float[ArrayLike, ...],
     tau: Float[ArrayLike, ...],
 ) -> tuple[Array, Array, Array]:
-    """``(R_C, R_T, p)`` in Molière radii at ``tau`` $= t/T$ (module docstring)."""
+    """``(R_C, R_T, p)`` in Molière radii at ``tau`` $= t/T$ (module docstring).
+
+    Args:
+        model: the GFlash parameters.
+        energy: shower energy, GeV.
+        z_eff: effective atomic number of the medium.
+        tau: depth in units of the shower maximum $T$ (broadcasts with ``energy``).
+    """
     ln_e = jnp.log(jnp.maximum(jnp.asarray(energy, jnp.float32), 1e-3))
     z = jnp.asarray(z_eff, jnp.float32)
     tau = jnp.asarray(tau, jnp.float32)
