@@ -48,7 +48,13 @@ from ._util import batches, check_count, check_fraction, map_chunks, vmap_method
 def choose_masked(
     key: PRNGKeyArray, mask: Bool[Array, " n"], mask_fraction: float
 ) -> Bool[Array, " n"]:
-    r"""Which real particles to mask: $\max(1, \mathrm{round}(f n_r))$ of them, uniformly."""
+    r"""Which real particles to mask: $\max(1, \mathrm{round}(f n_r))$ of them, uniformly.
+
+    Args:
+        key: PRNG key.
+        mask: ``(N,)`` the real particles.
+        mask_fraction: the fraction $f$ of the $n_r$ real particles to mask.
+    """
     count = jnp.sum(mask)
     k = jnp.maximum(1, jnp.round(mask_fraction * count)).astype(jnp.int32)
     scores = jnp.where(mask, jax.random.uniform(key, mask.shape), 2.0)

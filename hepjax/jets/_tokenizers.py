@@ -77,6 +77,12 @@ def kmeans(
 
     An empty cluster keeps its centre. With fewer points than codes the extra
     centres are points repeated (their clusters stay empty).
+
+    Args:
+        key: PRNG key for the starting centres.
+        points: ``(M, F)`` the points.
+        num_codes: the number of centres $K$.
+        num_iterations: Lloyd iterations.
     """
     points = jnp.asarray(points, jnp.float32)
     num_codes = check_positive_int("num_codes", num_codes)

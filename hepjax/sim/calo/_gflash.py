@@ -156,7 +156,14 @@ def em_longitudinal_parameters(
 ) -> tuple[Array, Array, Array, Array, Array]:
     """$(\\langle\\ln T\\rangle, \\langle\\ln\\alpha\\rangle, \\sigma_{\\ln T},
     \\sigma_{\\ln\\alpha}, \\rho)$ of a shower of ``energy`` (GeV) in a medium of
-    effective ``z_eff`` and ``critical_energy`` (GeV); module docstring."""
+    effective ``z_eff`` and ``critical_energy`` (GeV); module docstring.
+
+    Args:
+        model: the GFlash parameters.
+        energy: shower energy, GeV.
+        z_eff: effective atomic number of the medium.
+        critical_energy: the medium's critical energy, GeV.
+    """
     ly = _log_y(model, energy, critical_energy)
     z = jnp.asarray(z_eff, jnp.float32)
     mean_ln_t = jnp.log(ly + model.t1)
@@ -178,6 +185,13 @@ def sample_em_profile(
 
     With ``model.fluctuate=False`` the average profile
     $T = e^{\\langle\\ln T\\rangle}$, $\\alpha = e^{\\langle\\ln\\alpha\\rangle}$.
+
+    Args:
+        key: PRNG key (unused without fluctuations).
+        model: the GFlash parameters.
+        energy: shower energy, GeV.
+        z_eff: effective atomic number of the medium.
+        critical_energy: the medium's critical energy, GeV.
     """
     m_t, m_a, s_t, s_a, rho = em_longitudinal_parameters(model, energy, z_eff, critical_energy)
     if model.fluctuate:
@@ -250,6 +264,14 @@ def sample_em_spots(
     (Molière radii), azimuth $\\psi$, and the profile ``(T, alpha, beta)``.
 
     Each spot carries ``energy / n``.
+
+    Args:
+        key: PRNG key.
+        model: the GFlash parameters.
+        energy: shower energy, GeV.
+        z_eff: effective atomic number of the medium.
+        critical_energy: the medium's critical energy, GeV.
+        n: the number of spots (static).
     """
     k_prof, k_t, k_c, k_r, k_psi = jax.random.split(key, 5)
     t_max, alpha, beta = sample_em_profile(k_prof, model, energy, z_eff, critical_energy)
