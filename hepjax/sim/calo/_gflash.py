@@ -106,7 +106,29 @@ class GFlash(eqx.Module):
     """The coefficients of the GFlash EM parametrisation (module docstring).
 
     A strategy object for :func:`~hepjax.sim.calo.simulate_particles`
-    (``em=GFlash(...)``); all fields are static numbers.
+    (``em=GFlash(...)``); all fields are static numbers. Below $y = E/E_c$ and
+    $Z$ is the medium's effective atomic number.
+
+    Attributes:
+        t1: $t_1$ of $\\langle\\ln T\\rangle = \\ln(\\ln y + t_1)$ (shower maximum $T$, $X_0$).
+        a1, a2, a3: $\\langle\\ln\\alpha\\rangle = \\ln(a_1 + (a_2 + a_3/Z)\\ln y)$.
+        sig_t1, sig_t2: $\\sigma_{\\ln T} = (s_1 + s_2\\ln y)^{-1}$.
+        sig_a1, sig_a2: $\\sigma_{\\ln\\alpha} = (r_1 + r_2\\ln y)^{-1}$.
+        rho1, rho2: their correlation $\\rho = \\rho_1 + \\rho_2\\ln y$ (clipped to $[-1, 1]$).
+        rc1, rc2, rc3, rc4: the core radius $R_C = (rc_1 + rc_2\\ln E) + (rc_3 + rc_4 Z)\\tau$,
+            Molière radii.
+        rt1, rt2, rt3, rt4, rt5, rt6: the tail radius $R_T$, Molière radii
+            (:func:`em_radial_parameters`).
+        wc1, wc2, wc3, wc4, wc5, wc6: the core weight $p(\\tau)$
+            (:func:`em_radial_parameters`).
+        conversion_length: mean photon conversion depth, $X_0$ ($9/7$).
+        pair_offset: $\\delta$, $X_0$, subtracted from a photon's conversion depth
+            (tuned, module docstring).
+        min_log_y: the smallest $\\ln y$ used (lower energies are held there).
+        min_alpha: the smallest profile shape $\\alpha$ sampled.
+        max_radius_quantile: the cap on the uniform $v$ of the radial sampling.
+        fluctuate: sample GFlash's correlated profile fluctuations (``False``: the
+            average profile).
     """
 
     t1: float = eqx.field(static=True, default=-0.812)
