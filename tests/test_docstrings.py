@@ -25,16 +25,8 @@ from test_docs_landing import public_subpackages
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-#: Modules being merged today from other branches (hepjax.jets, the calorimeter
-#: packages, the particle-transformer and pair-feature modules); their Args
-#: sections come with them. The lead empties this after merging.
-BEING_MERGED_TODAY = (
-    "hepjax/sim/calo/",
-    "hepjax/calo/",
-    "hepjax/jets/",
-    "hepjax/nn/_part.py",
-    "hepjax/physics/_pairs.py",
-)
+#: Modules exempted while another branch is being merged into them (empty now).
+BEING_MERGED_TODAY: tuple[str, ...] = ()
 
 SECTION = re.compile(r"^(\s*)(Args|Arguments|Keyword Args|Keyword Arguments|Attributes):\s*$")
 # ``name:``, ``name (type):``, or ``a, b: ...`` for several parameters described together

@@ -96,7 +96,17 @@ def phoenix_event(
     run_number: int = 0,
     jet_radius: float | int = 0.4,
 ) -> dict[str, Any]:
-    """One Phoenix event dict (module docstring) of the clustered cells (or all cells)."""
+    """One Phoenix event dict (module docstring) of the clustered cells (or all cells).
+
+    Args:
+        geo, cells, clusters: the event.
+        jets: :class:`~hepjax.calo.Jets`, or a dict of named collections.
+        tracks: polylines ``(points, 3)`` in mm, or a dict of named lists.
+        all_cells: include every cell, not only the clustered ones.
+        event_number: the event's number.
+        run_number: the run's number.
+        jet_radius: the jets' radius $R$, drawn as their cone size.
+    """
     cells.check(geo)
     e = np.asarray(cells.energy, np.float64)
     cl = np.asarray(clusters.cell_cluster)
@@ -325,7 +335,12 @@ def write_hdf5_events(
     Each row holds ``cell_energy``, ``cell_signal``, ``cell_cluster``,
     ``cell_cluster2``, ``cell_weight`` (``(n_cells,)``), the cluster moments
     ``topo_*`` and ``topo_mask`` (``(max_clusters,)``), and with a ``"graph"``
-    the graph's arrays ``graph_*``. ``events`` as in :func:`write_root`.
+    the graph's arrays ``graph_*``.
+
+    Args:
+        path: the ``.h5`` file; its folder must exist.
+        geo: the detector (fixes the ``n_cells`` of a row).
+        events: one mapping per event, as in :func:`write_root`.
     """
     path = _target(path)
     if len(events) == 0:

@@ -117,7 +117,14 @@ def cluster_jets(
     pt_min: float | int = 0.0,
     max_jets: int = 64,
 ) -> Jets:
-    """Anti-$k_t$ jets of the topoclusters with $E > 0$ (massless, along the barycentre)."""
+    """Anti-$k_t$ jets of the topoclusters with $E > 0$ (massless, along the barycentre).
+
+    Args:
+        clusters: the event's :class:`TopoClusters`.
+        radius: the anti-$k_t$ radius $R$.
+        pt_min: the smallest jet $p_T$ kept, GeV.
+        max_jets: size of the padded jet arrays.
+    """
     if not isinstance(clusters, TopoClusters):
         raise TypeError(f"clusters must be TopoClusters, got {type(clusters).__name__}")
     return antikt_jets(

@@ -67,6 +67,14 @@ def reference_topoclusters(
     Returns a dict of numpy arrays: ``cell_cluster``, ``cell_cluster2``,
     ``cell_weight``, ``local_max`` per cell and ``energy``, ``eta``, ``phi``,
     ``rho``, ``sigma_eta``, ``sigma_phi``, ``n_cells`` per cluster.
+
+    Args:
+        geo, cells: the detector and the event's cell energies.
+        seed, grow, last: significance thresholds $t_\\text{seed} \\ge
+            t_\\text{grow} \\ge t_\\text{last}$ (COCOA: 4.6, 2, 0).
+        local_max_energy: minimum energy of a local maximum, GeV (COCOA: 400 MeV).
+        absolute: cluster on $|E|/\\sigma$ (negative cells too) instead of $E/\\sigma$.
+        split: split clusters at their local maxima.
     """
     e32 = np.asarray(cells.energy, np.float32)
     E = [float(v) for v in e32]

@@ -28,7 +28,14 @@ __all__ = ["ResolutionFit", "fit_resolution", "resolution_model", "response_stat
 
 
 def resolution_model(energy, a, b, c):
-    """$\\sqrt{a^2/E + b^2 + c^2/E^2}$ (module docstring); NumPy, any shapes."""
+    """$\\sqrt{a^2/E + b^2 + c^2/E^2}$ (module docstring); NumPy, any shapes.
+
+    Args:
+        energy: the energy $E$, GeV.
+        a: the stochastic term, $\\sqrt{\\text{GeV}}$.
+        b: the constant term.
+        c: the noise term, GeV.
+    """
     e = np.asarray(energy, np.float64)
     return np.sqrt(a**2 / e + b**2 + c**2 / e**2)
 
@@ -41,7 +48,8 @@ class ResolutionFit:
         a, b, c: stochastic ($\\sqrt{\\text{GeV}}$), constant and noise (GeV) terms.
         a_err, b_err, c_err: their standard errors (from the covariance, scaled
             by $\\sqrt{\\chi^2/\\text{ndf}}$ when that exceeds 1).
-        chi2: $\\chi^2$ of the fit; ndf: degrees of freedom.
+        chi2: $\\chi^2$ of the fit.
+        ndf: its degrees of freedom.
         covariance: ``(3, 3)`` covariance of ``(a, b, c)``.
     """
 

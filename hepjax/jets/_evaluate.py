@@ -45,7 +45,14 @@ class EvaluationResult:
 def evaluate(
     model: Any, data: Jets | Events, *, signal_efficiency: float = 0.5
 ) -> EvaluationResult:
-    """Evaluate a :class:`FinetuneResult` (or its model) on labelled ``data``."""
+    """Evaluate a :class:`FinetuneResult` (or its model) on labelled ``data``.
+
+    Args:
+        model: a :class:`FinetuneResult` or a classifier with ``logits_batch``.
+        data: labelled jets or events.
+        signal_efficiency: the working point of the background rejection
+            (binary classification only).
+    """
     clf = getattr(model, "model", model)
     if data.labels is None:
         raise ValueError("data needs labels to be evaluated")
@@ -119,7 +126,7 @@ def learning_curve(
     Args:
         key: PRNG key; seed ``s`` uses the same subsets for every strategy.
         model: a :class:`PretrainResult` or a backbone.
-        labelled: the labelled pool; ``test`` the held-out set.
+        labelled, test: the labelled pool and the held-out test set.
         sizes: numbers of labels (ints) or training fractions (floats in (0, 1]).
         seeds: seeds per size.
         strategies: a subset of ``("frozen", "finetune", "scratch")``.
@@ -168,7 +175,14 @@ def plot_learning_curves(
     metric: str = "auc",
     xlabel: str = "labelled examples",
 ) -> None:
-    """Mean over seeds with a band of +-1 standard deviation and the single seeds as dots."""
+    """Mean over seeds with a band of +-1 standard deviation and the single seeds as dots.
+
+    Args:
+        curves: one :class:`LearningCurveResult`, or several by a label prefix.
+        path: where to save the figure.
+        metric: the :class:`LearningCurveResult` attribute to plot (``"auc"``, ...).
+        xlabel: the x-axis label (the sizes, log scale).
+    """
     from hepjax._core import figure
 
     if isinstance(curves, LearningCurveResult):

@@ -103,7 +103,13 @@ class LinearHead:
 
 @dataclasses.dataclass(frozen=True)
 class MLPHead:
-    """A GELU MLP ``embed_size -> hidden_size (x num_layers) -> num_classes`` on the jet."""
+    """A GELU MLP ``embed_size -> hidden_size (x num_layers) -> num_classes`` on the jet.
+
+    Attributes:
+        num_classes: the number of logits.
+        hidden_size: the width of the hidden layers.
+        num_layers: the number of hidden layers.
+    """
 
     num_classes: int = 2
     hidden_size: int = 128
@@ -182,7 +188,14 @@ def _stopped(backbone: Any) -> Any:
 
 
 class JetClassifier(eqx.Module):
-    """A backbone and a jet head: ``(x, four_momenta, mask) -> logits`` for one jet."""
+    """A backbone and a jet head: ``(x, four_momenta, mask) -> logits`` for one jet.
+
+    Attributes:
+        backbone: a model with ``embed(x, four_momenta, mask)`` (e.g.
+            :class:`hepjax.nn.ParticleTransformer`).
+        head: the initialised head (from :class:`LinearHead` and the like).
+        frozen: stop gradients through the backbone (train the head only).
+    """
 
     backbone: Any
     head: Any
@@ -196,6 +209,14 @@ class JetClassifier(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, " c"]:
+        """The ``(C,)`` logits of one jet.
+
+        Args:
+            x: ``(n, F)`` particle features.
+            four_momenta: ``(n, 4)`` particle four-momenta.
+            mask: ``(n,)`` the real particles.
+            key: PRNG key for dropout (``None``: inference).
+        """
         backbone = _stopped(self.backbone) if self.frozen else self.backbone
         particles, jet = backbone.embed(x, four_momenta, mask, key=key)
         return self.head(particles, jet, mask)
@@ -206,7 +227,15 @@ class JetClassifier(eqx.Module):
 
 
 class EventClassifier(eqx.Module):
-    """A backbone applied to every jet of an event and the deep-set :class:`EventHead`."""
+    """A backbone applied to every jet of an event and the deep-set :class:`EventHead`.
+
+    Attributes:
+        backbone: a model with ``embed(x, four_momenta, mask)``, applied to every jet.
+        phi: the per-jet MLP layers $\\phi$ of the deep set.
+        rho: the MLP layers $\\rho$ on the summed $\\phi(r_j)$.
+        representation: the jet representation $r_j$ (:class:`EventHead`).
+        frozen: stop gradients through the backbone.
+    """
 
     backbone: Any
     phi: tuple[eqx.nn.Linear, ...]
@@ -224,6 +253,16 @@ class EventClassifier(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, " c"]:
+        """The ``(C,)`` logits of one event of ``J`` (padded) jets.
+
+        Args:
+            x: ``(J, n, F)`` particle features per jet.
+            four_momenta: ``(J, n, 4)`` particle four-momenta per jet.
+            mask: ``(J, n)`` the real particles.
+            jet_mask: ``(J,)`` the real jets.
+            high_level: ``(J, K)`` high-level jet features (for the ``+hl`` representations).
+            key: PRNG key for dropout (``None``: inference).
+        """
         backbone = _stopped(self.backbone) if self.frozen else self.backbone
         # a padded jet gets one dummy real particle so that its (discarded) embedding is finite
         safe = mask | ((jnp.arange(mask.shape[1]) == 0)[None] & ~jet_mask[:, None])

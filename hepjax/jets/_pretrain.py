@@ -48,7 +48,13 @@ from ._util import batches, check_count, check_fraction, map_chunks, vmap_method
 def choose_masked(
     key: PRNGKeyArray, mask: Bool[Array, " n"], mask_fraction: float
 ) -> Bool[Array, " n"]:
-    r"""Which real particles to mask: $\max(1, \mathrm{round}(f n_r))$ of them, uniformly."""
+    r"""Which real particles to mask: $\max(1, \mathrm{round}(f n_r))$ of them, uniformly.
+
+    Args:
+        key: PRNG key.
+        mask: ``(N,)`` the real particles.
+        mask_fraction: the fraction $f$ of the $n_r$ real particles to mask.
+    """
     count = jnp.sum(mask)
     k = jnp.maximum(1, jnp.round(mask_fraction * count)).astype(jnp.int32)
     scores = jnp.where(mask, jax.random.uniform(key, mask.shape), 2.0)
@@ -103,6 +109,14 @@ class MaskedTokens:
         return {"tokens": ids.astype(np.int32)}
 
     def loss(self, out: eqx.nn.Linear, h: Array, batch: dict, masked: Array) -> Array:
+        """The summed token cross-entropy of one jet's masked particles.
+
+        Args:
+            out: the output layers (from :meth:`outputs`).
+            h: ``(N, D)`` per-particle hidden states of one jet.
+            batch: that jet's targets (from :meth:`targets`).
+            masked: ``(N,)`` the masked particles, the only ones scored.
+        """
         logits = h @ out.weight.T + out.bias
         t = jnp.maximum(batch["tokens"], 0)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, t)
@@ -142,6 +156,13 @@ class MaskedFeatures:
         check_count("decoder_layers", self.decoder_layers)
 
     def outputs(self, embed_size: int, key: PRNGKeyArray, num_features: int) -> _FeatureOutputs:
+        """The output layers: a feature regression and, if any, an identity classifier.
+
+        Args:
+            embed_size: the width $D$ of the hidden states.
+            key: PRNG key for the initialisation.
+            num_features: the per-particle features $F$ to regress.
+        """
         kr, ki = jax.random.split(key)
         ident = None
         if self.num_identities:
@@ -167,6 +188,14 @@ class MaskedFeatures:
         return out
 
     def loss(self, out: _FeatureOutputs, h: Array, batch: dict, masked: Array) -> Array:
+        """The summed Huber (+ weighted identity cross-entropy) of one jet's masked particles.
+
+        Args:
+            out: the output layers (from :meth:`outputs`).
+            h: ``(N, D)`` per-particle hidden states of one jet.
+            batch: that jet's targets (from :meth:`targets`).
+            masked: ``(N,)`` the masked particles, the only ones scored.
+        """
         pred = h @ out.regression.weight.T + out.regression.bias
         per = jnp.sum(optax.huber_loss(pred, batch["target"], delta=self.huber_delta), -1)
         if out.identity is not None:
@@ -178,7 +207,14 @@ class MaskedFeatures:
 
 
 class MaskedModel(eqx.Module):
-    """The backbone with what masked pre-training adds: mask token, decoder, outputs."""
+    """The backbone with what masked pre-training adds: mask token, decoder, outputs.
+
+    Attributes:
+        backbone: the pre-trained model (e.g. a :class:`hepjax.nn.ParticleTransformer`).
+        mask_token: ``(F,)`` learnt features that replace those of masked particles.
+        decoder: transformer layers after the backbone, or ``None``.
+        outputs: the objective's output layers (its ``outputs``).
+    """
 
     backbone: Any
     mask_token: Float[Array, " f"]
@@ -194,7 +230,15 @@ class MaskedModel(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, "n d"]:
-        """Per-particle embeddings of a jet whose ``masked`` particles are hidden."""
+        """Per-particle embeddings of a jet whose ``masked`` particles are hidden.
+
+        Args:
+            x: ``(N, F)`` particle features.
+            four_momenta: ``(N, 4)`` four-momenta (zeroed for masked particles).
+            mask: ``(N,)`` the real particles.
+            masked: ``(N,)`` the particles to hide.
+            key: PRNG key for dropout (``None``: inference).
+        """
         x = jnp.where(masked[:, None], self.mask_token, x)
         p4 = jnp.where(masked[:, None], 0.0, four_momenta)
         h, _ = self.backbone.embed(x, p4, mask, key=key)
@@ -328,7 +372,14 @@ def _masked_counts(model: MaskedModel, fraction: float, k, x, p, m, t) -> Array:
 def masked_accuracy(
     key: PRNGKeyArray, result: PretrainResult, data: Jets, *, chunk: int = 512
 ) -> float:
-    """Fraction of masked particles whose token (``MaskedTokens``) is predicted exactly."""
+    """Fraction of masked particles whose token (``MaskedTokens``) is predicted exactly.
+
+    Args:
+        key: PRNG key for the choice of masked particles.
+        result: a :class:`PretrainResult` of a :class:`MaskedTokens` objective.
+        data: the jets to score.
+        chunk: jets per batch.
+    """
     obj = result.objective
     if not isinstance(obj, MaskedTokens):
         raise TypeError("masked_accuracy needs a result pre-trained with MaskedTokens")

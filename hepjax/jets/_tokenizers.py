@@ -77,6 +77,12 @@ def kmeans(
 
     An empty cluster keeps its centre. With fewer points than codes the extra
     centres are points repeated (their clusters stay empty).
+
+    Args:
+        key: PRNG key for the starting centres.
+        points: ``(M, F)`` the points.
+        num_codes: the number of centres $K$.
+        num_iterations: Lloyd iterations.
     """
     points = jnp.asarray(points, jnp.float32)
     num_codes = check_positive_int("num_codes", num_codes)
@@ -112,6 +118,11 @@ class KMeansTokenizer(eqx.Module):
     Build with the size, then ``tok = KMeansTokenizer(num_codes=512).fit(key, x, mask)``
     on many jets (``x: (N, n, f)``, ``mask: (N, n)``); ``tok.encode(x, mask)``
     maps one jet to token ids ``(n,)`` (padded rows get ``-1``).
+
+    Attributes:
+        num_codes: the number of tokens $K$ (default 512).
+        codebook: ``(K, F)`` the centres in standardised features (``None`` until fitted).
+        mean, std: ``(F,)`` the standardisation of the particle features (fitted).
     """
 
     num_codes: int = eqx.field(static=True, default=512)
@@ -131,7 +142,15 @@ class KMeansTokenizer(eqx.Module):
         num_iterations: int = 30,
         max_points: int = 50_000,
     ) -> "KMeansTokenizer":
-        """Fit the centres on (at most ``max_points``) real particles of the jets ``x``."""
+        """Fit the centres on (at most ``max_points``) real particles of the jets ``x``.
+
+        Args:
+            key: PRNG key (subsampling and k-means starts).
+            x: ``(N, n, F)`` particle features of the jets.
+            mask: ``(N, n)`` the real particles.
+            num_iterations: Lloyd iterations of :func:`kmeans`.
+            max_points: the most particles used (a random subset beyond).
+        """
         mean, std = _standardise(x, mask)
         pts = (_real_points(x, mask) - mean) / std
         ksub, kfit = jax.random.split(key)
@@ -237,7 +256,17 @@ class VQVAETokenizer(eqx.Module):
         learning_rate: float = 1e-3,
         replace_every: int = 200,
     ) -> "VQVAETokenizer":
-        """Train on the jets ``x`` (``(N, n, f)``) and return the fitted tokenizer."""
+        """Train on the jets ``x`` (``(N, n, f)``) and return the fitted tokenizer.
+
+        Args:
+            key: PRNG key (initialisation, batches, dead-code replacement).
+            x: ``(N, n, F)`` particle features of the jets.
+            mask: ``(N, n)`` the real particles.
+            steps: optimisation steps.
+            batch_size: jets per step.
+            learning_rate: the optimiser's learning rate.
+            replace_every: steps between replacements of unused codes.
+        """
         steps = check_positive_int("steps", steps)
         replace_every = check_positive_int("replace_every", replace_every)
         x = np.asarray(x, np.float32)

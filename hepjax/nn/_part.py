@@ -304,6 +304,13 @@ class ParticleTransformer(eqx.Module):
 
         Both pass through the final LayerNorm. ``key`` is needed only when
         dropout is active.
+
+        Args:
+            x: ``(n, F)`` particle features.
+            four_momenta: ``(n, 4)`` particle four-momenta ``(E, px, py, pz)``, for the
+                pair features.
+            mask: ``(n,)`` the real particles (padded rows are ignored).
+            key: PRNG key for dropout (``None``: inference).
         """
         self._check(x, four_momenta, mask)
         kb, kc = split_key(key, 2)
@@ -328,6 +335,14 @@ class ParticleTransformer(eqx.Module):
         *,
         key: PRNGKeyArray | None = None,
     ) -> Float[Array, " c"]:
-        """Class logits of one jet from the class token."""
+        """Class logits of one jet from the class token.
+
+        Args:
+            x: ``(n, F)`` particle features.
+            four_momenta: ``(n, 4)`` particle four-momenta ``(E, px, py, pz)``, for the
+                pair features.
+            mask: ``(n,)`` the real particles (padded rows are ignored).
+            key: PRNG key for dropout (``None``: inference).
+        """
         _, jet = self.embed(x, four_momenta, mask, key=key)
         return linear(self.head, jet[None])[0]

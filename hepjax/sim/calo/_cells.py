@@ -89,7 +89,13 @@ class CellEnergies(eqx.Module):
 def add_noise(
     key: PRNGKeyArray, geo: CaloGeometry, signal: Float[ArrayLike, " n"]
 ) -> Float[Array, " n"]:
-    """``signal`` plus independent Gaussian noise $\\mathcal N(0, \\sigma_l^2)$ per cell."""
+    """``signal`` plus independent Gaussian noise $\\mathcal N(0, \\sigma_l^2)$ per cell.
+
+    Args:
+        key: PRNG key.
+        geo: the detector; $\\sigma_l$ is the noise of each cell's layer, GeV.
+        signal: ``(N,)`` cell energies, GeV, one per cell of ``geo``.
+    """
     sigma = jnp.asarray(geo.cells().noise)
     signal = jnp.asarray(signal, jnp.float32)
     if signal.shape != sigma.shape:

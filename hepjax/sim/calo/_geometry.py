@@ -388,7 +388,13 @@ class CaloGeometry(eqx.Module):
     def cell_id(
         self, layer: Int[ArrayLike, ...], ieta: Int[ArrayLike, ...], iphi: Int[ArrayLike, ...]
     ) -> Int[Array, ...]:
-        """Flat id of cell ``(layer, ieta, iphi)`` (module docstring); works under ``jit``."""
+        """Flat id of cell ``(layer, ieta, iphi)`` (module docstring); works under ``jit``.
+
+        Args:
+            layer: layer index in ``[0, L)``.
+            ieta: $\\eta$ bin within the layer, in ``[0, n_eta[layer])``.
+            iphi: $\\phi$ bin within the layer, in ``[0, n_phi[layer])``.
+        """
         off = jnp.asarray(self.offsets[:-1], jnp.int32)
         nphi = jnp.asarray(self.n_phi, jnp.int32)
         layer = jnp.asarray(layer, jnp.int32)
@@ -466,6 +472,11 @@ class CaloGeometry(eqx.Module):
 
         Outside means $|\\eta| \\ge \\eta_\\max$, a layer outside ``[0, L)``, or a
         non-finite coordinate. $\\phi$ may be any real number (it is wrapped).
+
+        Args:
+            layer: layer index (broadcasts with ``eta`` and ``phi``).
+            eta: pseudorapidity.
+            phi: azimuth, radians.
         """
         layer = jnp.asarray(layer, jnp.int32)
         eta = jnp.asarray(eta, jnp.float32)

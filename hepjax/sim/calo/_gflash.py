@@ -106,7 +106,29 @@ class GFlash(eqx.Module):
     """The coefficients of the GFlash EM parametrisation (module docstring).
 
     A strategy object for :func:`~hepjax.sim.calo.simulate_particles`
-    (``em=GFlash(...)``); all fields are static numbers.
+    (``em=GFlash(...)``); all fields are static numbers. Below $y = E/E_c$ and
+    $Z$ is the medium's effective atomic number.
+
+    Attributes:
+        t1: $t_1$ of $\\langle\\ln T\\rangle = \\ln(\\ln y + t_1)$ (shower maximum $T$, $X_0$).
+        a1, a2, a3: $\\langle\\ln\\alpha\\rangle = \\ln(a_1 + (a_2 + a_3/Z)\\ln y)$.
+        sig_t1, sig_t2: $\\sigma_{\\ln T} = (s_1 + s_2\\ln y)^{-1}$.
+        sig_a1, sig_a2: $\\sigma_{\\ln\\alpha} = (r_1 + r_2\\ln y)^{-1}$.
+        rho1, rho2: their correlation $\\rho = \\rho_1 + \\rho_2\\ln y$ (clipped to $[-1, 1]$).
+        rc1, rc2, rc3, rc4: the core radius $R_C = (rc_1 + rc_2\\ln E) + (rc_3 + rc_4 Z)\\tau$,
+            Molière radii.
+        rt1, rt2, rt3, rt4, rt5, rt6: the tail radius $R_T$, Molière radii
+            (:func:`em_radial_parameters`).
+        wc1, wc2, wc3, wc4, wc5, wc6: the core weight $p(\\tau)$
+            (:func:`em_radial_parameters`).
+        conversion_length: mean photon conversion depth, $X_0$ ($9/7$).
+        pair_offset: $\\delta$, $X_0$, subtracted from a photon's conversion depth
+            (tuned, module docstring).
+        min_log_y: the smallest $\\ln y$ used (lower energies are held there).
+        min_alpha: the smallest profile shape $\\alpha$ sampled.
+        max_radius_quantile: the cap on the uniform $v$ of the radial sampling.
+        fluctuate: sample GFlash's correlated profile fluctuations (``False``: the
+            average profile).
     """
 
     t1: float = eqx.field(static=True, default=-0.812)
@@ -156,7 +178,14 @@ def em_longitudinal_parameters(
 ) -> tuple[Array, Array, Array, Array, Array]:
     """$(\\langle\\ln T\\rangle, \\langle\\ln\\alpha\\rangle, \\sigma_{\\ln T},
     \\sigma_{\\ln\\alpha}, \\rho)$ of a shower of ``energy`` (GeV) in a medium of
-    effective ``z_eff`` and ``critical_energy`` (GeV); module docstring."""
+    effective ``z_eff`` and ``critical_energy`` (GeV); module docstring.
+
+    Args:
+        model: the GFlash parameters.
+        energy: shower energy, GeV.
+        z_eff: effective atomic number of the medium.
+        critical_energy: the medium's critical energy, GeV.
+    """
     ly = _log_y(model, energy, critical_energy)
     z = jnp.asarray(z_eff, jnp.float32)
     mean_ln_t = jnp.log(ly + model.t1)
@@ -178,6 +207,13 @@ def sample_em_profile(
 
     With ``model.fluctuate=False`` the average profile
     $T = e^{\\langle\\ln T\\rangle}$, $\\alpha = e^{\\langle\\ln\\alpha\\rangle}$.
+
+    Args:
+        key: PRNG key (unused without fluctuations).
+        model: the GFlash parameters.
+        energy: shower energy, GeV.
+        z_eff: effective atomic number of the medium.
+        critical_energy: the medium's critical energy, GeV.
     """
     m_t, m_a, s_t, s_a, rho = em_longitudinal_parameters(model, energy, z_eff, critical_energy)
     if model.fluctuate:
@@ -196,7 +232,13 @@ def gamma_profile_fraction(
     t: Float[ArrayLike, ...], alpha: Float[ArrayLike, ...], beta: Float[ArrayLike, ...]
 ) -> Float[Array, ...]:
     """The fraction of a Gamma profile's energy deposited before depth ``t``:
-    the regularised incomplete gamma function $P(\\alpha, \\beta t)$."""
+    the regularised incomplete gamma function $P(\\alpha, \\beta t)$.
+
+    Args:
+        t: depth, radiation lengths $X_0$ (negative depths count as 0).
+        alpha: the profile's shape parameter $\\alpha$ (broadcasts with ``t``).
+        beta: its rate $\\beta$, per $X_0$ (broadcasts with ``t``).
+    """
     t = jnp.maximum(jnp.asarray(t, jnp.float32), 0.0)
     return jax.scipy.special.gammainc(jnp.asarray(alpha), jnp.asarray(beta) * t)
 
@@ -207,7 +249,14 @@ def em_radial_parameters(
     z_eff: Float[ArrayLike, ...],
     tau: Float[ArrayLike, ...],
 ) -> tuple[Array, Array, Array]:
-    """``(R_C, R_T, p)`` in Molière radii at ``tau`` $= t/T$ (module docstring)."""
+    """``(R_C, R_T, p)`` in Molière radii at ``tau`` $= t/T$ (module docstring).
+
+    Args:
+        model: the GFlash parameters.
+        energy: shower energy, GeV.
+        z_eff: effective atomic number of the medium.
+        tau: depth in units of the shower maximum $T$ (broadcasts with ``energy``).
+    """
     ln_e = jnp.log(jnp.maximum(jnp.asarray(energy, jnp.float32), 1e-3))
     z = jnp.asarray(z_eff, jnp.float32)
     tau = jnp.asarray(tau, jnp.float32)
@@ -237,6 +286,14 @@ def sample_em_spots(
     (Molière radii), azimuth $\\psi$, and the profile ``(T, alpha, beta)``.
 
     Each spot carries ``energy / n``.
+
+    Args:
+        key: PRNG key.
+        model: the GFlash parameters.
+        energy: shower energy, GeV.
+        z_eff: effective atomic number of the medium.
+        critical_energy: the medium's critical energy, GeV.
+        n: the number of spots (static).
     """
     k_prof, k_t, k_c, k_r, k_psi = jax.random.split(key, 5)
     t_max, alpha, beta = sample_em_profile(k_prof, model, energy, z_eff, critical_energy)

@@ -148,7 +148,13 @@ class HadronicShower(eqx.Module):
 def em_fraction_mean(
     model: HadronicShower, energy: Float[ArrayLike, ...], baryon: ArrayLike = False
 ) -> Float[Array, ...]:
-    """Groom's $\\langle f_\\text{em}\\rangle = 1 - (E/E_0)^{k-1}$, at least ``min_fem``."""
+    """Groom's $\\langle f_\\text{em}\\rangle = 1 - (E/E_0)^{k-1}$, at least ``min_fem``.
+
+    Args:
+        model: the hadronic shower parameters ($E_0$, $k$, ``min_fem``).
+        energy: the hadron's energy, GeV.
+        baryon: whether it is a baryon (uses ``e0_baryon`` rather than ``e0_meson``).
+    """
     e = jnp.maximum(jnp.asarray(energy, jnp.float32), 1e-3)
     e0 = jnp.where(jnp.asarray(baryon), model.e0_baryon, model.e0_meson)
     return jnp.clip(1.0 - (e / e0) ** (model.k - 1.0), model.min_fem, 0.95)

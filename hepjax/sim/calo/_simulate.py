@@ -269,6 +269,12 @@ def exit_field(
     neutral particle (or $B = 0$) leaves from the origin unbent. The azimuth
     of the exit point on the cylinder is $\\phi_0 - q\\arcsin(0.3 B r_B/2p_T)$
     ($r_B$ in m, $p_T$ in GeV).
+
+    Args:
+        geo: the detector (its field $B$, T, and field volume $r_B$, $z_B$, mm).
+        charge: the particle's charge in units of $e$ (0 for a neutral one).
+        pt: its transverse momentum, GeV.
+        eta, phi: its direction at the origin.
     """
     charge = jnp.asarray(charge, jnp.float32)
     pt = jnp.asarray(pt, jnp.float32)
@@ -704,9 +710,21 @@ def shower_spots(
 ) -> ShowerSpots:
     """The energy spots of one event's particles before sampling and noise (module docstring).
 
-    Arguments as :func:`simulate_particles`. :meth:`ShowerSpots.summary` splits
-    every particle's available energy into visible, invisible, dead, leaked and
-    outside parts.
+    :meth:`ShowerSpots.summary` splits every particle's available energy into
+    visible, invisible, dead, leaked and outside parts.
+
+    Args:
+        key: PRNG key.
+        geo: the detector.
+        pdg: ``(P,)`` PDG codes (those of :data:`PARTICLES`).
+        energy_gev: ``(P,)`` total energies, GeV (positive, at least the mass).
+        eta, phi: ``(P,)`` directions at the vertex (the origin).
+        mask: ``(P,)`` the real particles (padding is ignored, whatever its values).
+        outside: ``"skip"`` particles with $|\\eta| \\ge \\eta_\\max$ and count them,
+            or ``"error"``.
+        spots: shower spots per particle (even; fixed, so the event is one ``vmap``).
+        em: the electromagnetic shower model (default :class:`GFlash`).
+        hadronic: the hadronic shower model (default :class:`HadronicShower`).
     """
     spots = check_positive_int("spots", spots)
     if spots % 2:
