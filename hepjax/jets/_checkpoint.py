@@ -32,12 +32,17 @@ def _describe(backbone: Any) -> dict:
 
 
 def save_backbone(path: str | os.PathLike, backbone: Any) -> pathlib.Path:
-    """Write ``backbone`` (e.g. ``pretrain(...).backbone``) to the folder ``path``."""
+    """Write ``backbone`` (e.g. ``pretrain(...).backbone``) to the folder ``path``.
+
+    Saving into a folder that already holds a backbone replaces it: the new one is
+    written as the next checkpoint step and the old one is dropped (``keep=1``).
+    """
     path = pathlib.Path(path)
     meta = _describe(backbone)
     ckpt = train.Checkpointer(path / "arrays", every=1, keep=1)
     try:
-        ckpt.save(0, eqx.filter(backbone, eqx.is_array), meta)
+        last = ckpt.latest_step()
+        ckpt.save(0 if last is None else last + 1, eqx.filter(backbone, eqx.is_array), meta)
     finally:
         ckpt.close()
     write_json(path / "backbone.json", meta)

@@ -202,6 +202,10 @@ def test_backbone_checkpoint_roundtrip_and_wrong_architecture(key, tmp_path):
     np.testing.assert_array_equal(back(x, p4, jnp.ones(4, bool)), bb(x, p4, jnp.ones(4, bool)))
     with pytest.raises(ValueError, match="another architecture"):
         jets.load_backbone(tmp_path / "bb", like=backbone(key, embed_size=8))
+    # saving again into the same folder replaces the backbone (an example rerun)
+    other = backbone(jax.random.fold_in(key, 1))
+    jets.save_backbone(tmp_path / "bb", other)
+    assert _leaves_equal(jets.load_backbone(tmp_path / "bb"), other)
 
 
 def test_bad_input_messages(key, rng):
