@@ -1,4 +1,4 @@
-"""MkDocs hooks for the hepjax site: MathJax shipped with the site, not fetched from a CDN.
+"""MkDocs hooks: MathJax shipped with the site (no CDN), executed pages in a scratch folder.
 
 MathJax 3 comes from the ``django-static-mathjax`` wheel on PyPI (the ``docs``
 extra pins it): a plain copy of MathJax's ``es5`` build, with no dependencies
@@ -10,10 +10,19 @@ TeX extensions it may autoload and MathJax's licence to the site under
 ``extra_javascript``, after ``javascripts/mathjax.js`` which configures it for
 ``pymdownx.arithmatex``'s ``generic`` output. The built site therefore renders
 its mathematics offline.
+
+The tutorials' code blocks run at build time (the ``markdown-exec`` plugin),
+and some of them write files (a checkpoint, an event display). ``on_pre_build``
+moves the working directory to a fresh temporary folder for the build and
+``on_post_build`` moves it back and removes the folder, so a build leaves
+nothing in the checkout; every path mkdocs itself uses is absolute by then.
 """
 
 import importlib.util
+import os
 import pathlib
+import shutil
+import tempfile
 
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
@@ -49,3 +58,22 @@ def on_files(files: Files, config) -> Files:
     for path, rel in sources:
         files.append(File.generated(config, f"{SITE_DIR}/{rel}", abs_src_path=str(path)))
     return files
+
+
+_previous_cwd: list[str] = []
+
+
+def on_pre_build(config) -> None:
+    _previous_cwd.append(os.getcwd())
+    os.chdir(tempfile.mkdtemp(prefix="hepjax-docs-"))
+
+
+def on_post_build(config) -> None:
+    scratch = os.getcwd()
+    os.chdir(_previous_cwd.pop())
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def on_build_error(error) -> None:
+    if _previous_cwd:
+        on_post_build(None)

@@ -62,12 +62,13 @@ def no_jaxtyping():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the executed documentation pages first.
+    """Run the documentation build first.
 
-    They are the longest test file (tens of seconds a page, about 7 minutes in
-    all, compile-bound). Last in the collection order, they kept one xdist
-    worker busy long after the other ran out of work; started first, they run
-    on one worker while the other works through the remaining files.
+    ``tests/test_docs.py`` builds the site once, executing every tutorial at
+    build time (minutes, compile-bound): the longest test file. Last in the
+    collection order, it kept one xdist worker busy long after the other ran
+    out of work; started first, it runs on one worker while the other works
+    through the remaining files.
     """
-    pages = [item for item in items if item.originalname == "test_docs_page_runs"]
-    items[:] = pages + [item for item in items if item.originalname != "test_docs_page_runs"]
+    first = [item for item in items if item.path.name == "test_docs.py"]
+    items[:] = first + [item for item in items if item.path.name != "test_docs.py"]

@@ -8,7 +8,6 @@ request sent to a dead proxy; a script injected after the page's own waits for
 MathJax and records what it rendered.
 """
 
-import json
 import os
 import pathlib
 import re
@@ -19,6 +18,7 @@ import sys
 import pytest
 import yaml
 from cli.browser import find_chromium
+from docs_browser import probe_page
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -32,27 +32,6 @@ $$
 $$
 """
 
-PROBE = """
-<script>
-window.addEventListener("load", async () => {
-  const out = {mathjax: typeof MathJax !== "undefined" && !!MathJax.startup, error: null};
-  try {
-    await MathJax.startup.promise;
-  } catch (e) {
-    out.error = String(e);
-  }
-  out.containers = document.querySelectorAll("mjx-container").length;
-  out.svgs = document.querySelectorAll("mjx-container svg").length;
-  out.merrors = document.querySelectorAll('[data-mml-node="merror"]').length;
-  out.raw = Array.from(document.querySelectorAll(".arithmatex"))
-                 .map(e => e.textContent).filter(t => t.includes("\\\\(") || t.includes("\\\\["));
-  const pre = document.createElement("pre");
-  pre.id = "probe";
-  pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
-});
-</script>
-"""
 
 
 def build_small_site(tmp_path: pathlib.Path) -> pathlib.Path:
@@ -82,35 +61,6 @@ def build_small_site(tmp_path: pathlib.Path) -> pathlib.Path:
     return tmp_path / "site"
 
 
-def probe_math(browser: str, page: pathlib.Path) -> dict:
-    probe = page.with_name(".probe-" + page.name)
-    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
-    proc = subprocess.run(
-        [
-            browser,
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            # no network: every http(s) request goes to a closed port
-            "--proxy-server=127.0.0.1:9",
-            "--proxy-bypass-list=<-loopback>",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    match = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
-    if match is None:
-        raise RuntimeError(f"the probe did not run in {browser}: {proc.stderr[-2000:]}")
-    text = match.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
-    return json.loads(text.replace("&amp;", "&"))
-
-
 def test_math_renders_offline_from_disk(tmp_path):
     site = build_small_site(tmp_path)
     page = site / "index.html"
@@ -125,7 +75,7 @@ def test_math_renders_offline_from_disk(tmp_path):
     browser = find_chromium()
     if browser is None:
         pytest.skip("no Chromium-family browser (Debian: apt-get install chromium)")
-    seen = probe_math(browser, page)
+    seen = probe_page(browser, page)
     assert seen["mathjax"] and seen["error"] is None, seen
     assert seen["containers"] == 3 and seen["svgs"] == 3, seen
     assert seen["merrors"] == 0, seen  # \boldsymbol was autoloaded from the site

@@ -19,6 +19,7 @@ from ._masked import masked_softmax as masked_softmax
 from ._masked import masked_sum as masked_sum
 from ._masked import pad_sets as pad_sets
 from ._plotting import figure as figure
+from ._plotting import figure_html as figure_html
 from ._typing import FloatScalar as FloatScalar
 from ._typing import KeyArray as KeyArray
 from ._typing import Params as Params
@@ -41,6 +42,7 @@ __all__ = [
     "check_shape",
     "concrete_value",
     "figure",
+    "figure_html",
     "is_concrete",
     "masked_count",
     "masked_layer_norm",
