@@ -90,41 +90,42 @@ def build_torch(model: ParticleTransformer):
     def copy_norm(dst: nn.LayerNorm, src) -> None:
         dst.weight.data, dst.bias.data = t(src.weight), t(src.bias)
 
-    def pairwise_lv_fts(p4):  # p4: (B, 4, n) as (E, px, py, pz), as ParT's helper
-        e, px, py, pz = p4.unbind(1)
-        pt = torch.sqrt(px**2 + py**2)
-        y = 0.5 * torch.log((e + pz).clamp(min=1e-20) / (e - pz).clamp(min=1e-20))
-        y = torch.where(e > 0, y, torch.zeros_like(y))
-        phi = torch.atan2(py, torch.where((px == 0) & (py == 0), torch.ones_like(px), px))
-        eye = torch.eye(p4.shape[2], dtype=torch.bool)
-        dy = (y[:, :, None] - y[:, None, :]).masked_fill(eye, 0.0)
-        dphi = phi[:, :, None] - phi[:, None, :]
-        dphi = (dphi - 2 * torch.pi * torch.round(dphi / (2 * torch.pi))).masked_fill(eye, 0.0)
+    def pairwise_lv_fts(pi, pj):  # (B, 4, m) each, (E, px, py, pz) of the pairs, as ParT's helper
+        def kinematics(p):
+            e, px, py, pz = p.unbind(1)
+            pt = torch.sqrt(px**2 + py**2)
+            y = 0.5 * torch.log((e + pz).clamp(min=1e-20) / (e - pz).clamp(min=1e-20))
+            y = torch.where(e > 0, y, torch.zeros_like(y))
+            phi = torch.atan2(py, torch.where((px == 0) & (py == 0), torch.ones_like(px), px))
+            # m^2 in hepjax.physics.pair_features' cancellation-free form (same value as
+            # ParT's (E_a + E_b)^2 - |p_a + p_b|^2, without float32's rounding noise)
+            e2 = e**2
+            msq = e2 - px**2 - py**2 - pz**2
+            msq = torch.where(msq > 1e-5 * e2, msq, torch.zeros_like(msq))
+            return pt, y, phi, msq, torch.sqrt(pt**2 + msq)
+
+        pt_i, y_i, phi_i, msq_i, mt_i = kinematics(pi)
+        pt_j, y_j, phi_j, msq_j, mt_j = kinematics(pj)
+        dy = y_i - y_j
+        dphi = phi_i - phi_j
+        dphi = dphi - 2 * torch.pi * torch.round(dphi / (2 * torch.pi))
         delta = torch.sqrt(dy**2 + dphi**2)
-        ptmin = torch.minimum(pt[:, :, None], pt[:, None, :])
+        ptmin = torch.minimum(pt_i, pt_j)
         lnkt = torch.log((ptmin * delta).clamp(min=eps))
-        lnz = torch.log((ptmin / (pt[:, :, None] + pt[:, None, :]).clamp(min=eps)).clamp(min=eps))
+        lnz = torch.log((ptmin / (pt_i + pt_j).clamp(min=eps)).clamp(min=eps))
         lndelta = torch.log(delta.clamp(min=eps))
-        # m^2 in hepjax.physics.pair_features' cancellation-free form (same value as
-        # ParT's (E_a + E_b)^2 - |p_a + p_b|^2, without float32's rounding noise)
-        e2 = e**2
-        msq = e2 - px**2 - py**2 - pz**2
-        msq = torch.where(msq > 1e-5 * e2, msq, torch.zeros_like(msq))
-        mt = torch.sqrt(pt**2 + msq)
-        mt_ab, pt_ab = mt[:, :, None] * mt[:, None, :], pt[:, :, None] * pt[:, None, :]
-        extra = (
-            msq[:, :, None] * pt[:, None, :] ** 2
-            + msq[:, None, :] * pt[:, :, None] ** 2
-            + msq[:, :, None] * msq[:, None, :]
-        ) / (mt_ab + pt_ab).clamp(min=1e-30)
+        mt_ab, pt_ab = mt_i * mt_j, pt_i * pt_j
+        extra = (msq_i * pt_j**2 + msq_j * pt_i**2 + msq_i * msq_j) / (mt_ab + pt_ab).clamp(
+            min=1e-30
+        )
         m2 = (
-            msq[:, :, None]
-            + msq[:, None, :]
+            msq_i
+            + msq_j
             + 2
             * (2 * mt_ab * torch.sinh(dy / 2) ** 2 + 2 * pt_ab * torch.sin(dphi / 2) ** 2 + extra)
         )
         lnm2 = torch.log(m2.clamp(min=eps))
-        return torch.stack([lnkt, lnz, lndelta, lnm2], dim=1)  # (B, 4, n, n)
+        return torch.stack([lnkt, lnz, lndelta, lnm2], dim=1)  # (B, 4, m)
 
     class Embed(nn.Module):
         def __init__(self, dims):
@@ -149,12 +150,17 @@ def build_torch(model: ParticleTransformer):
             self.embed = nn.Sequential(*layers)
 
         def forward(self, p4):
+            # as the reference's PairEmbed (is_symmetric, not for_onnx): the MLP on the
+            # pairs i <= j only, the result written to both (i, j) and (j, i)
             b, _, n = p4.shape
-            u = (
-                pairwise_lv_fts(p4) * self.scale[None, :, None, None]
-                + self.shift[None, :, None, None]
-            )
-            return self.embed(u.reshape(b, 4, n * n)).reshape(b, -1, n, n)
+            i, j = torch.tril_indices(n, n, offset=0)
+            u = pairwise_lv_fts(p4[:, :, i], p4[:, :, j])
+            u = u * self.scale[None, :, None] + self.shift[None, :, None]
+            elements = self.embed(u)
+            y = torch.zeros(b, elements.shape[1], n, n, dtype=elements.dtype)
+            y[:, :, i, j] = elements
+            y[:, :, j, i] = elements
+            return y
 
     class Block(nn.Module):
         def __init__(self, d, heads, ratio=4):

@@ -10,7 +10,9 @@ $m_i$:
    [`pair_features`][hepjax.physics.pair_features], a learned per-feature
    affine map (in place of ParT's input BatchNorm, so the model has no
    running statistics), then a pointwise MLP ``4 -> 64 -> 64 -> 64 -> H``
-   with GELU: $U_{ij} \in \mathbb{R}^H$, one bias per head.
+   with GELU: $U_{ij} \in \mathbb{R}^H$, one bias per head. The features are
+   symmetric, $u_{ij} = u_{ji}$, so the MLP runs on the $n(n+1)/2$ pairs
+   $i \le j$ only, as the reference's ``PairEmbed`` does.
 3. **Particle attention blocks** ($L$ = ``num_layers``), pre-LN with ParT's
    extra norms:
    $$
@@ -40,6 +42,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._core import check_dtype, check_positive_int, check_shape, is_concrete, masked_softmax
@@ -285,12 +288,18 @@ class ParticleTransformer(eqx.Module):
         if not self.use_pairs:
             return jnp.zeros((self.num_heads, n, n), four_momenta.dtype)
         p4 = jnp.where(mask[:, None], four_momenta, 0.0)
-        u = pair_features(p4).reshape(n * n, 4) * self.pair_scale + self.pair_shift
+        # The four pair features are symmetric in (i, j): the MLP runs on the upper
+        # triangle, diagonal included (n(n+1)/2 pairs instead of n^2, as ParT's
+        # PairEmbed does), and the full matrix gathers from it.
+        rows, cols = np.triu_indices(n)
+        u = pair_features(p4)[rows, cols] * self.pair_scale + self.pair_shift
         for i, layer in enumerate(self.pair_layers):
             u = linear(layer, u)
             if i < len(self.pair_layers) - 1:
                 u = gelu(u)
-        return jnp.transpose(u.reshape(n, n, self.num_heads), (2, 0, 1))
+        index = np.zeros((n, n), np.int32)
+        index[rows, cols] = index[cols, rows] = np.arange(rows.size, dtype=np.int32)
+        return jnp.transpose(u[index], (2, 0, 1))
 
     def embed(
         self,
