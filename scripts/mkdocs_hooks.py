@@ -11,6 +11,12 @@ TeX extensions it may autoload and MathJax's licence to the site under
 ``pymdownx.arithmatex``'s ``generic`` output. The built site therefore renders
 its mathematics offline.
 
+The "Research systems" gallery is generated here too: ``on_config`` adds its pages to the
+nav and ``on_files`` adds them to the site, written by ``scripts/gallery.py`` from
+``docs/gallery/systems.toml``, the example registry and the runs recorded under
+``docs/gallery/runs/`` (a site whose docs folder has no ``gallery/systems.toml`` has no
+gallery).
+
 The tutorials' code blocks run at build time (the ``markdown-exec`` plugin),
 and some of them write files (a checkpoint, an event display). ``on_pre_build``
 moves the working directory to a fresh temporary folder for the build and
@@ -22,6 +28,7 @@ import importlib.util
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 
 from mkdocs.exceptions import PluginError
@@ -45,6 +52,31 @@ def mathjax_root() -> pathlib.Path:
     return root
 
 
+def _gallery_systems(config) -> pathlib.Path | None:
+    path = pathlib.Path(config["docs_dir"]) / "gallery" / "systems.toml"
+    return path if path.is_file() else None
+
+
+def _gallery():
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    import gallery
+
+    return gallery
+
+
+def on_config(config):
+    systems_toml = _gallery_systems(config)
+    if systems_toml is None or config["nav"] is None:
+        return config
+    systems = _gallery().load_systems(systems_toml)
+    section = ["gallery/index.md", *({s.name: f"gallery/{s.slug}.md"} for s in systems)]
+    nav = [entry for entry in config["nav"] if "Research systems" not in entry]
+    where = next((i for i, e in enumerate(nav) if "API" in e), len(nav))
+    nav.insert(where, {"Research systems": section})
+    config["nav"] = nav
+    return config
+
+
 def on_files(files: Files, config) -> Files:
     root = mathjax_root()
     es5 = root / "es5"
@@ -57,6 +89,10 @@ def on_files(files: Files, config) -> Files:
             sources.append((path, part))
     for path, rel in sources:
         files.append(File.generated(config, f"{SITE_DIR}/{rel}", abs_src_path=str(path)))
+    if _gallery_systems(config) is not None:
+        docs = pathlib.Path(config["docs_dir"])
+        for rel, text in _gallery().pages(docs=docs).items():
+            files.append(File.generated(config, rel, content=text))
     return files
 
 

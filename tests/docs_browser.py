@@ -24,7 +24,12 @@ window.addEventListener("load", async () => {
   out.merrors = document.querySelectorAll('[data-mml-node="merror"]').length;
   out.raw = Array.from(document.querySelectorAll(".arithmatex"))
                  .map(e => e.textContent).filter(t => t.includes("\\\\(") || t.includes("\\\\["));
-  out.images = Array.from(document.images).map(i => ({alt: i.alt, width: i.naturalWidth}));
+  const source = i => {
+    const src = i.getAttribute("src") || "";
+    return src.startsWith("data:") ? "data:" : src;  // inline figures: not their bytes
+  };
+  out.images = Array.from(document.images)
+                    .map(i => ({alt: i.alt, src: source(i), width: i.naturalWidth}));
   const pre = document.createElement("pre");
   pre.id = "probe";
   pre.textContent = JSON.stringify(out);

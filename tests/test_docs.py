@@ -74,6 +74,9 @@ def test_site_builds_strictly_without_writing_into_the_checkout(site):
     page = (site / "tutorials" / "flow-matching-2d" / "index.html").read_text()
     assert 'src="../../assets/mathjax/tex-svg.js"' in page and 'class="arithmatex"' in page
     assert not re.findall(r'<script[^>]*src="(?:https?:)?//', page)
+    # the gallery: an index row per research system, a page each
+    index = (site / "gallery" / "index.html").read_text()
+    assert len(re.findall(r'<td><a href="\d\d-[a-z0-9-]+/">', index)) == 16
     # the pages ran in a scratch folder: the files they write are not in the checkout
     for name in ("event.json", "backbone", "npe_two_moons.png"):
         assert not (ROOT / name).exists(), name
@@ -105,3 +108,11 @@ def test_tutorials_render_math_and_figures_offline_in_a_browser(site):
         )
         if "$" in page.read_text():
             assert seen["containers"] > 0, (page.name, seen)
+    recorded = sorted((ROOT / "docs" / "gallery" / "runs").glob("*/run.json"))
+    assert recorded, "no recorded run in docs/gallery/runs"
+    for page in sorted((site / "gallery").glob("[0-9]*/index.html")):
+        html = page.read_text()
+        if any(f"runs/{run.parent.name}/" in html for run in recorded):
+            seen = probe_page(browser, page)
+            figures = [i for i in seen["images"] if "runs/" in i.get("src", "")]
+            assert figures and all(i["width"] > 0 for i in figures), (page, seen["images"])

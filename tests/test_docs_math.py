@@ -33,7 +33,6 @@ $$
 """
 
 
-
 def build_small_site(tmp_path: pathlib.Path) -> pathlib.Path:
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
     docs = tmp_path / "docs"

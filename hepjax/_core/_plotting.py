@@ -42,7 +42,6 @@ def figure(
             plt.close(fig)
 
 
-
 def figure_html(figure, *, alt: str = "figure", dpi: int = 80) -> str:
     """An ``<img>`` tag holding a figure as an inline PNG (a ``data:`` URI).
 
