@@ -54,7 +54,7 @@ def merge_shards(
                 yield {k: f[k][:m] for k in fields}
                 left -= m
 
-    if dataset in ("jetnet", "hh4b"):
+    if dataset in ("jetnet", "hh4b", "hh4b_constituents"):
         from .._hdf5 import HDF5Writer
 
         with HDF5Writer(dest, fields, chunk_rows=min(n, 1024), compression="gzip") as w:
