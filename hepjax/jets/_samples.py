@@ -14,7 +14,7 @@ $\alpha_s$ of the time-like shower: more, wider radiation).
 [`hh4b_events`][hepjax.jets.hh4b_events] generates the event-level task of
 Vigl, Hartman & Heinrich (arXiv:2401.13536): $X \to HH \to b\bar b b\bar b$
 events against QCD multijets, each a set of 2-5 anti-$k_T$ $R = 1.0$ jets
-($p_T > 250$ GeV, $|\eta| < 2$) of up to 100 constituents with the same
+($p_T > 300$ GeV, $|\eta| < 2$) of up to 100 constituents with the same
 per-particle features, from the ``hh4b_constituents`` data set of
 :func:`hepjax.data.collider.generate`. Its high-level jet features are
 $(\log(p_T/\mathrm{GeV}), \eta, m / 100\,\mathrm{GeV})$.
@@ -184,8 +184,9 @@ def hh4b_events(
             raise ValueError(f"{name} must be at most {limit} (the generated maximum), got {value}")
     parts = []
     for i, proc in enumerate(collider.DATASETS["hh4b_constituents"]):
-        spec = dict(dataset="hh4b_constituents", process=proc, seed=seed + i)
-        spec["extra"] = list(extra_settings)
+        # the cache file's name hashes the physics too: another set-up is another file
+        spec = dict(settings=collider.pythia_settings("hh4b_constituents", proc, seed=seed + i))
+        spec.update(cuts=cuts, extra=list(extra_settings))
 
         def make(count, proc=proc, seed=seed + i):
             rows = collider.generate(

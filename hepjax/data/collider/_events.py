@@ -64,7 +64,7 @@ DEFAULT_CUTS: dict[str, dict[str, float]] = {
     },
     "hh4b_constituents": {
         "radius": 1.0,
-        "pt_min": 250.0,
+        "pt_min": 300.0,
         "eta_max": 2.0,
         "njets_min": 2.0,
         "max_jets": 5.0,
@@ -493,7 +493,6 @@ class Generator:
             "label": np.full(n, self.proc.label, np.int32),
         }
 
-
     def _rows_hh4b_constituents(self, b: _Batch, jets) -> dict[str, np.ndarray]:
         r"""Events with ``njets_min`` or more large-radius jets: up to ``max_jets`` jets of up to
         ``max_particles`` constituents (leading in $p_T$) each.
@@ -509,9 +508,7 @@ class Generator:
         higgs = Process(self.proc.dataset, "higgs", (), "resonance", (25,), 0)
         rows = []
         for ev, ev_jets in enumerate(jets):
-            ev_jets = [
-                j for j in ev_jets if abs(_eta_phi(*j[0][1:4])[1]) < cuts["eta_max"]
-            ][:j_max]
+            ev_jets = [j for j in ev_jets if abs(_eta_phi(*j[0][1:4])[1]) < cuts["eta_max"]][:j_max]
             if len(ev_jets) < cuts["njets_min"]:
                 continue
             targets = _targets(b, ev, higgs)

@@ -36,10 +36,11 @@ resonant $gg \to H_2 \to hh \to b\bar b b\bar b$ with $m_{H_2} = 500$ GeV
 
 **HH -> 4b with large-radius jets** (``hh4b_constituents``; the event-level
 task of Vigl, Hartman & Heinrich, arXiv:2401.13536): the same resonant
-signal with a heavier $m_{H_2} = 1$ TeV, so that each Higgs boson has
-$p_T \approx 400$ GeV and its $b\bar b$ pair ($\Delta R \approx 2 m_h / p_T$)
+signal with a heavier $m_{H_2} = 1.5$ TeV, so that each Higgs boson has
+$p_T$ up to 730 GeV, in the range of the JetClass jets a tagger is
+pre-trained on, and its $b\bar b$ pair ($\Delta R \approx 2 m_h / p_T$)
 falls inside one anti-$k_T$ $R = 1.0$ jet; the background is QCD multijet
-production with $\hat p_T > 250$ GeV. Rows are events of 2-5 large-radius
+production with $\hat p_T > 400$ GeV. Rows are events of 2-5 large-radius
 jets with their constituents.
 """
 
@@ -258,7 +259,7 @@ def _build() -> dict[str, dict[str, Process]]:
         "jetclass": _jetclass(),
         "lhco": _lhco(),
         "hh4b": _hh4b(),
-        "hh4b_constituents": _hh4b(mass=1000.0, pthat_min=250.0),
+        "hh4b_constituents": _hh4b(mass=1500.0, pthat_min=400.0),
     }
     out = {}
     for dataset, procs in table.items():

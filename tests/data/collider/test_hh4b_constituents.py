@@ -72,7 +72,7 @@ def test_higgs_jets_only_in_signal_and_near_the_higgs_mass(events):
     assert not events["qcd"]["jet_higgs"].any()
     sig = events["hh4b"]
     higgs = sig["jet_higgs"] & sig["jet_mask"]
-    # m_H2 = 1 TeV: most events have a Higgs boson inside a large-radius jet
+    # m_H2 = 1.5 TeV: most events have a Higgs boson inside a large-radius jet
     assert higgs.any(1).mean() > 0.5
     masses = sig["jet_features"][..., 3][higgs]
     assert 95.0 < np.median(masses) < 145.0
@@ -90,8 +90,8 @@ def test_events_loader_layout_and_cache(tmp_path):
     assert np.bincount(data.labels).tolist() == [6, 6]
     pt = np.hypot(data.four_momenta[..., 1], data.four_momenta[..., 2])
     np.testing.assert_allclose(data.x[..., 2][data.mask], np.log(pt[data.mask]), rtol=1e-5)
-    # high-level features: log pT above log 250 GeV on real jets, zero on padded ones
-    assert (data.high_level[..., 0][data.jet_mask] > np.log(250.0)).all()
+    # high-level features: log pT above log 300 GeV on real jets, zero on padded ones
+    assert (data.high_level[..., 0][data.jet_mask] > np.log(300.0)).all()
     assert (data.high_level[~data.jet_mask] == 0).all()
     again = jets.hh4b_events(4, **kw)  # fewer events: read from the cache
     assert len(list((tmp_path / "jets-foundation").glob("hh4b-*.h5"))) == 2
