@@ -85,15 +85,16 @@ SCALES = {
         num_layers=1,
         num_heads=2,
         pair_hidden_size=8,
-        pretrain_steps=300,
+        pretrain_steps=200,
         finetune_steps=40,
         fractions=(0.25, 1.0),
         seeds=2,
         batch=32,
         hidden_size=16,
         pretrain_lr=3e-3,
+        # each (representation, strategy) compiles its own step: the tour keeps four
         strategies={
-            "latent": STRATEGIES,
+            "latent": ("finetune", "scratch"),
             "latent+hl": ("finetune",),
             "score+hl": ("finetune",),
         },

@@ -20,7 +20,7 @@ def output_name(dataset: str, process: str, particles: int = 30) -> str:
     """File name of one process's output (the published names where there are some).
 
     Args:
-        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"`` or ``"hh4b"``.
+        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"``, ``"hh4b"`` or ``"hh4b_constituents"``.
         process: the process name within the data set (e.g. ``"g"``, ``"t"``).
         particles: particles per jet (JetNet: 30 keeps the published name, others add the number).
     """
