@@ -20,9 +20,10 @@ models for joint analysis optimization in High Energy Physics"
    and plot the learning curves with their seed spread.
 
 Every fine-tune of a representation and strategy has the same shapes (the
-batch size is at most the smallest training set), so with JAX's persistent
-compilation cache each program compiles once per run, and not at all in later
-runs.
+batch size is at most the smallest training set) and the same loss and
+optimiser, so ``hepjax.train.fit`` traces and compiles its step once per run,
+whatever the training fractions and seeds; JAX's persistent compilation cache
+spares even that in later runs.
 
     python examples/finetune_hh4b.py --scale small --out runs/hh4b
 """
