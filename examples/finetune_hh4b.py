@@ -228,6 +228,18 @@ def _pretrain(key, cfg: Config, tagger_jets: jets.Jets, test: jets.Jets):
     return backbone, jets.evaluate(tagger, test), tagger.losses
 
 
+def _plot(curves: dict, out: pathlib.Path) -> None:
+    """AUC and background rejection against the training events, one figure per
+    representation (mean over seeds, a band of one standard deviation, the seeds as dots)."""
+    for rep, curve in curves.items():
+        name = rep.replace("+", "_")
+        x = "training events"
+        jets.plot_learning_curves(curve, out / f"auc_{name}.png", xlabel=x)
+        jets.plot_learning_curves(
+            curve, out / f"rejection_{name}.png", metric="rejection", xlabel=x
+        )
+
+
 def _standardised(data, st: Standardizer):
     """``data`` (Jets or Events) with its particle features standardised, padding zero."""
     x = (data.x - np.asarray(st.shift)) / np.asarray(st.scale)
@@ -281,10 +293,7 @@ def _run(scale: str, out: pathlib.Path) -> dict:
             batch_size=min(cfg.batch, smallest),
         )
     stamp("finetune")
-    jets.plot_learning_curves(curves, out / "learning_curves.png", xlabel="training events")
-    jets.plot_learning_curves(
-        curves, out / "rejection.png", metric="rejection", xlabel="training events"
-    )
+    _plot(curves, out)
     lc = curves["latent"]
     first, last = int(np.argmin(lc.sizes)), int(np.argmax(lc.sizes))
     metrics = {
