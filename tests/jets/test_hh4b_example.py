@@ -17,7 +17,7 @@ from hepjax.data import Standardizer
 @pytest.fixture(scope="module")
 def example():
     path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "finetune_hh4b.py"
-    sys.path.insert(0, str(path.parent))
+    sys.path.insert(0, str(path.parent))  # its helper _compilation_cache sits there
     try:
         spec = importlib.util.spec_from_file_location("finetune_hh4b_test", path)
         mod = importlib.util.module_from_spec(spec)
