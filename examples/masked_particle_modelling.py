@@ -20,13 +20,13 @@ Pythia 8 + FastJet JetClass-style jets (``hepjax.jets.jetclass_jets``):
     python examples/masked_particle_modelling.py --scale small --out runs/mpm
 """
 
-import contextlib
 import dataclasses
 import pathlib
 import time
 
 import jax
 import numpy as np
+from _compilation_cache import compilation_cache  # shared with finetune_hh4b, next to this file
 
 from hepjax import jets
 from hepjax.cli import Paper, Row, example_main, register
@@ -137,28 +137,6 @@ def report(metrics: dict, scale: str) -> list[Row]:
     return rows
 
 
-@contextlib.contextmanager
-def _compilation_cache():
-    """Reuse compiled training steps: every fine-tune of a learning curve compiles the same
-    program (same shapes, new weights), so JAX's persistent cache turns all but the first
-    compilation of each strategy into a lookup, in this run and in later ones. The previous
-    settings come back afterwards (``hepjax demo`` runs other examples in the same process)."""
-    from hepjax.data.collider import default_cache_dir
-
-    old = (
-        jax.config.jax_compilation_cache_dir,
-        jax.config.jax_persistent_cache_min_compile_time_secs,
-    )
-    if old[0] is None:
-        jax.config.update("jax_compilation_cache_dir", str(default_cache_dir() / "jax-cache"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_compilation_cache_dir", old[0])
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", old[1])
-
-
 def _split(data: jets.Jets, sizes: list[int], seed: int) -> list[jets.Jets]:
     order = np.random.default_rng(seed).permutation(len(data))
     out, start = [], 0
@@ -182,7 +160,7 @@ def _split(data: jets.Jets, sizes: list[int], seed: int) -> list[jets.Jets]:
 )
 def run(*, scale: str, out: pathlib.Path) -> dict:
     """Pre-train with MPM and the tokeniser-free variant; fine-tune over labels and seeds."""
-    with _compilation_cache():
+    with compilation_cache():
         return _run(scale, out)
 
 

@@ -104,6 +104,7 @@ DATASETS = {
     "jetclass": ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl"),
     "lhco": ("background", "signal"),
     "hh4b": ("qcd", "hh4b"),
+    "hh4b_constituents": ("qcd", "hh4b"),
 }
 
 

@@ -13,7 +13,8 @@ loop :func:`hepjax.train.fit`:
   and the heads :class:`LinearHead`, :class:`MLPHead`,
   :class:`ClassAttentionHead` and :class:`EventHead` (arXiv:2401.13536);
 - samples: :func:`jetclass_jets` (Pythia 8 + FastJet, cached; a second domain
-  with :data:`SHOWER_VARIATION`);
+  with :data:`SHOWER_VARIATION`) and :func:`hh4b_events` (X->HH->4b against
+  QCD, events of large-radius jets with their constituents);
 - checkpoints: :func:`save_backbone`, :func:`load_backbone` (Orbax);
 - evaluation: :func:`evaluate`, :func:`learning_curve`, :func:`plot_learning_curves`.
 """
@@ -43,6 +44,7 @@ from ._pretrain import choose_masked as choose_masked
 from ._pretrain import masked_accuracy as masked_accuracy
 from ._pretrain import pretrain as pretrain
 from ._samples import SHOWER_VARIATION as SHOWER_VARIATION
+from ._samples import hh4b_events as hh4b_events
 from ._samples import jetclass_jets as jetclass_jets
 from ._tokenizers import KMeansTokenizer as KMeansTokenizer
 from ._tokenizers import VQVAETokenizer as VQVAETokenizer
@@ -70,6 +72,7 @@ __all__ = [
     "choose_masked",
     "evaluate",
     "finetune",
+    "hh4b_events",
     "jetclass_jets",
     "kmeans",
     "learning_curve",

@@ -20,6 +20,7 @@ features, or the backbone's own tagger score plus high-level features.
 """
 
 import dataclasses
+import functools
 import math
 from functools import partial
 from typing import Any
@@ -324,6 +325,47 @@ def _labels_of(params: Any) -> Any:
     return jax.tree_util.tree_map_with_path(label, params)
 
 
+@functools.lru_cache(maxsize=16)
+def _loss(fields: tuple[str, ...]):
+    """The mean cross-entropy over a batch of the inputs ``fields`` (one function object per
+    ``fields``, so that :func:`hepjax.train.fit` reuses its compiled step across fine-tunes)."""
+
+    def loss_fn(m, batch, *, key):
+        keys = jax.random.split(key, batch["labels"].shape[0])
+        inputs = [batch[f] for f in fields]
+        logits = jax.vmap(lambda *a: m(*a[:-1], key=a[-1]))(*inputs, keys)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"]).mean()
+
+    return loss_fn
+
+
+@functools.lru_cache(maxsize=16)
+def _optimizer(
+    strategy: str,
+    learning_rate: float,
+    weight_decay: float,
+    backbone_lr_scale: float,
+    freeze_steps: int,
+) -> optax.GradientTransformation:
+    """The strategy's optimiser (one object per setting, for the same reuse as :func:`_loss`)."""
+    head_tx = optax.adamw(learning_rate, weight_decay=weight_decay)
+    if strategy == "finetune":
+        lr = optax.join_schedules(
+            [
+                optax.constant_schedule(0.0),
+                optax.constant_schedule(learning_rate * backbone_lr_scale),
+            ],
+            [freeze_steps],
+        )
+        return optax.multi_transform(
+            {"head": head_tx, "backbone": optax.adamw(lr, weight_decay=weight_decay)},
+            _labels_of,
+        )
+    if strategy == "frozen":
+        return optax.multi_transform({"head": head_tx, "backbone": optax.set_to_zero()}, _labels_of)
+    return head_tx
+
+
 def finetune(
     key: PRNGKeyArray,
     model: Any,
@@ -413,34 +455,11 @@ def finetune(
         clf = JetClassifier(backbone, head.init(kh, d), frozen)
         fields = ["x", "four_momenta", "mask"]
     arrays = labelled.arrays()
-
-    def loss_fn(m, batch, *, key):
-        keys = jax.random.split(key, batch["labels"].shape[0])
-        inputs = [batch[f] for f in fields]
-        logits = jax.vmap(lambda *a: m(*a[:-1], key=a[-1]))(*inputs, keys)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"]).mean()
-
-    head_tx = optax.adamw(learning_rate, weight_decay=weight_decay)
-    if strategy == "finetune":
-        lr = optax.join_schedules(
-            [
-                optax.constant_schedule(0.0),
-                optax.constant_schedule(learning_rate * backbone_lr_scale),
-            ],
-            [freeze_steps],
-        )
-        tx = optax.multi_transform(
-            {"head": head_tx, "backbone": optax.adamw(lr, weight_decay=weight_decay)},
-            _labels_of,
-        )
-    elif strategy == "frozen":
-        tx = optax.multi_transform({"head": head_tx, "backbone": optax.set_to_zero()}, _labels_of)
-    else:
-        tx = head_tx
+    tx = _optimizer(strategy, learning_rate, weight_decay, backbone_lr_scale, freeze_steps)
     stream = batches({k: arrays[k] for k in [*fields, "labels"]}, batch_size, kb)
     result = train.fit(
         clf,
-        loss_fn,
+        _loss(tuple(fields)),
         tx,
         stream,
         steps=steps,

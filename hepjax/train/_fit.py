@@ -22,6 +22,11 @@ A call always scans the same number of steps (one compilation); when a
 callback, an evaluation, a checkpoint or the last step falls inside it, the
 steps past that point are inactive and change nothing, so every chunking gives
 the same training run.
+
+Runs that share the loss function and the optimizer (the same Python objects),
+the clipping, the EMA decay and the model's static structure reuse one jitted
+call: a learning curve of many short fine-tunes traces and compiles its step
+once, not once per run (JAX's own cache then keys it on the shapes).
 """
 
 import dataclasses
@@ -43,7 +48,7 @@ from ._callbacks import StepInfo, due
 from ._checkpoint import Checkpointer, CheckpointError
 from ._early_stopping import EarlyStopping, _Tracker
 from ._sharding import DataParallel
-from ._state import split_model
+from ._state import _is_nnx_module, split_model
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -191,6 +196,47 @@ def _key_data(key: Any) -> tuple[np.ndarray, Callable[[Any], Any]]:
     return np.asarray(key), jnp.asarray
 
 
+_STEPS_CACHE: dict = {}
+_STEPS_CACHE_SIZE = 32
+
+
+def _static_key(model: Any) -> Any:
+    """A hashable description of the model's static structure (``None`` if it has none)."""
+    if _is_nnx_module(model):
+        return None
+    import equinox as eqx
+
+    _, static = eqx.partition(model, eqx.is_inexact_array)
+    leaves, treedef = jax.tree_util.tree_flatten(static)
+    key = (treedef, tuple(leaves))
+    try:
+        hash(key)
+    except TypeError:  # an unhashable static leaf (e.g. an integer array): no reuse
+        return None
+    return key
+
+
+def _cached_steps(model, loss_fn, optimizer, clip_norm, rebuild, ema_decay, pass_key):
+    """``_make_steps`` of the chained optimizer, reused for the same objects and structure."""
+    chained = optimizer
+    if clip_norm is not None:
+        chained = optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
+    static = _static_key(model)
+    if static is None:
+        return _make_steps(loss_fn, chained, rebuild, ema_decay, pass_key), chained
+    key = (loss_fn, optimizer, clip_norm, static, ema_decay, pass_key)
+    try:
+        hit = _STEPS_CACHE.get(key)
+    except TypeError:  # an unhashable loss function or optimizer
+        return _make_steps(loss_fn, chained, rebuild, ema_decay, pass_key), chained
+    if hit is None:
+        if len(_STEPS_CACHE) >= _STEPS_CACHE_SIZE:
+            _STEPS_CACHE.pop(next(iter(_STEPS_CACHE)))
+        hit = (_make_steps(loss_fn, chained, rebuild, ema_decay, pass_key), chained)
+        _STEPS_CACHE[key] = hit
+    return hit
+
+
 def _make_steps(loss_fn, optimizer, rebuild, ema_decay, pass_key):
     """The compiled call: ``lax.scan`` of optimizer steps over a stack of batches.
 
@@ -331,17 +377,17 @@ def fit(
         )
     get_batch = _batch_getter(data)
     fingerprint = data.fingerprint() if hasattr(data, "fingerprint") else None
-    if clip_norm is not None:
-        optimizer = optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
-
     params, adapter = split_model(model)
+    pass_key = _accepts_key(loss_fn)
+    run_steps, optimizer = _cached_steps(
+        model, loss_fn, optimizer, clip_norm, adapter.rebuild, ema_decay, pass_key
+    )
     opt_state = optimizer.init(params)
     ema = jax.tree.map(jnp.copy, params) if ema_decay is not None else None
     key_data, wrap_key = _key_data(key)
     start, losses, evals, resumed_from = 0, [], [], None
     finished_early = False  # a resumed run that early stopping had already ended
     parallel = DataParallel(devices)
-    pass_key = _accepts_key(loss_fn)
     tracker = None
     if early_stopping is not None:
         tracker = _Tracker(early_stopping, loss_fn, adapter.rebuild, pass_key, parallel.replicate)
@@ -376,7 +422,6 @@ def fit(
 
     params, opt_state, ema = parallel.replicate((params, opt_state, ema))
     run_key = parallel.replicate(wrap_key(key_data))
-    run_steps = _make_steps(loss_fn, optimizer, adapter.rebuild, ema_decay, pass_key)
 
     def result(step: int, seconds: float, examples: int, stopped: bool = False) -> FitResult:
         best = tracker is not None and tracker.best_params is not None

@@ -10,6 +10,7 @@ from hepjax.cli._registry import flatten_metrics
 
 def test_report_reads_the_flattened_metrics(monkeypatch):
     path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "masked_particle_modelling.py"
+    monkeypatch.syspath_prepend(str(path.parent))  # its helper _compilation_cache sits there
     spec = importlib.util.spec_from_file_location("masked_particle_modelling_test", path)
     mod = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, mod)

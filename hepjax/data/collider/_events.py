@@ -46,7 +46,9 @@ def import_hep(name: str):
 
 #: Default cuts per data set (``radius`` of anti-kT, jet ``pt_min``/``pt_max``
 #: in GeV, ``eta_max``; LHCO: ``lead_pt_min`` trigger; HH->4b: ``njets_min``
-#: jets above ``select_pt_min``; ``max_jets`` stored).
+#: jets above ``select_pt_min``; ``max_jets`` stored; HH->4b with large-radius
+#: jets: ``njets_min`` jets above ``pt_min`` within ``eta_max``, the leading
+#: ``max_jets`` stored with their leading ``max_particles`` constituents).
 DEFAULT_CUTS: dict[str, dict[str, float]] = {
     "jetnet": {"radius": 0.8, "pt_min": 700.0, "pt_max": 1500.0, "eta_max": 2.5},
     "jetclass": {"radius": 0.8, "pt_min": 500.0, "pt_max": 1000.0, "eta_max": 2.0},
@@ -59,6 +61,14 @@ DEFAULT_CUTS: dict[str, dict[str, float]] = {
         "njets_min": 4.0,
         "max_jets": 10.0,
         "b_pt_min": 5.0,
+    },
+    "hh4b_constituents": {
+        "radius": 1.0,
+        "pt_min": 300.0,
+        "eta_max": 2.0,
+        "njets_min": 2.0,
+        "max_jets": 5.0,
+        "max_particles": 100.0,
     },
 }
 
@@ -95,6 +105,17 @@ def fields_for(dataset: str, particles: int, cuts: Mapping[str, float]) -> dict[
 
         return {"features": ((len(LHCO_FEATURE_COLUMNS),), "float64")}
     j = int(cuts["max_jets"])
+    if dataset == "hh4b_constituents":
+        p = int(cuts["max_particles"])
+        return {
+            "particle_features": ((j, p, 3), "float32"),
+            "particle_four_momenta": ((j, p, 4), "float32"),
+            "particle_mask": ((j, p), "bool"),
+            "jet_features": ((j, 5), "float32"),
+            "jet_higgs": ((j,), "bool"),
+            "jet_mask": ((j,), "bool"),
+            "label": ((), "int32"),
+        }
     return {
         "jet_features": ((j, 5), "float32"),
         "jet_mask": ((j,), "bool"),
@@ -471,6 +492,66 @@ class Generator:
             "jet_mask": np.stack(masks) if n else np.zeros((0, j_max), bool),
             "label": np.full(n, self.proc.label, np.int32),
         }
+
+    def _rows_hh4b_constituents(self, b: _Batch, jets) -> dict[str, np.ndarray]:
+        r"""Events with ``njets_min`` or more large-radius jets: up to ``max_jets`` jets of up to
+        ``max_particles`` constituents (leading in $p_T$) each.
+
+        Per constituent: $(\Delta\eta, \Delta\phi, \log p_T/\mathrm{GeV})$ relative to
+        the jet axis (the features of [`hepjax.jets.jetclass_jets`][]) and
+        $(E, p_x, p_y, p_z)$; per jet: $(p_T, \eta, \phi, m, n_{\rm constituents})$
+        and ``jet_higgs``, whether a Higgs boson and both its decay products lie within
+        $\Delta R < R$ of the jet axis (always false for QCD).
+        """
+        cuts = self.cuts
+        r, j_max, p_max = cuts["radius"], int(cuts["max_jets"]), int(cuts["max_particles"])
+        higgs = Process(self.proc.dataset, "higgs", (), "resonance", (25,), 0)
+        rows = []
+        for ev, ev_jets in enumerate(jets):
+            ev_jets = [j for j in ev_jets if abs(_eta_phi(*j[0][1:4])[1]) < cuts["eta_max"]][:j_max]
+            if len(ev_jets) < cuts["njets_min"]:
+                continue
+            targets = _targets(b, ev, higgs)
+            lo = int(b.offsets[ev])
+            pf = np.zeros((j_max, p_max, 3), np.float32)
+            p4s = np.zeros((j_max, p_max, 4), np.float32)
+            pm = np.zeros((j_max, p_max), bool)
+            jf = np.zeros((j_max, 5), np.float32)
+            jh = np.zeros(j_max, bool)
+            for k, (p4, cons) in enumerate(ev_jets):
+                pt, eta, phi = (v.item() for v in _eta_phi(*p4[1:4, None]))
+                order = cons[np.argsort(-b.pt[cons], kind="stable")][:p_max]
+                n = len(order)
+                pf[k, :n, 0] = b.eta[order] - eta
+                pf[k, :n, 1] = _wrap(b.phi[order] - phi)
+                pf[k, :n, 2] = np.log(np.maximum(b.pt[order], 1e-3))
+                p4s[k, :n] = np.stack([b.e[order], b.px[order], b.py[order], b.pz[order]], 1)
+                pm[k, :n] = True
+                mass = np.sqrt(max(p4[0] ** 2 - np.sum(p4[1:] ** 2), 0.0))
+                jf[k] = (pt, eta, phi, mass, len(cons))
+                for t_eta, t_phi, products in targets:
+                    if np.hypot(t_eta - eta, _wrap(t_phi - phi)) >= r or not products:
+                        continue
+                    pi = lo + np.asarray(products)
+                    jh[k] |= bool((np.hypot(b.eta[pi] - eta, _wrap(b.phi[pi] - phi)) < r).all())
+            jm = np.arange(j_max) < len(ev_jets)
+            rows.append((pf, p4s, pm, jf, jh, jm))
+        names = (
+            "particle_features",
+            "particle_four_momenta",
+            "particle_mask",
+            "jet_features",
+            "jet_higgs",
+            "jet_mask",
+        )
+        fields = fields_for(self.proc.dataset, 0, cuts)
+        out = {
+            k: np.stack([row[i] for row in rows]) if rows else np.zeros((0, *fields[k][0]))
+            for i, k in enumerate(names)
+        }
+        out = {k: v.astype(fields[k][1]) for k, v in out.items()}
+        out["label"] = np.full(len(rows), self.proc.label, np.int32)
+        return out
 
 
 def concat_rows(parts: list[dict[str, np.ndarray]], fields: Mapping[str, Any]) -> dict:

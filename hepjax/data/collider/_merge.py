@@ -20,7 +20,7 @@ def output_name(dataset: str, process: str, particles: int = 30) -> str:
     """File name of one process's output (the published names where there are some).
 
     Args:
-        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"`` or ``"hh4b"``.
+        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"``, ``"hh4b"`` or ``"hh4b_constituents"``.
         process: the process name within the data set (e.g. ``"g"``, ``"t"``).
         particles: particles per jet (JetNet: 30 keeps the published name, others add the number).
     """
@@ -54,7 +54,7 @@ def merge_shards(
                 yield {k: f[k][:m] for k in fields}
                 left -= m
 
-    if dataset in ("jetnet", "hh4b"):
+    if dataset in ("jetnet", "hh4b", "hh4b_constituents"):
         from .._hdf5 import HDF5Writer
 
         with HDF5Writer(dest, fields, chunk_rows=min(n, 1024), compression="gzip") as w:

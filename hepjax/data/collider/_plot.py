@@ -154,6 +154,38 @@ def _hh4b(folder, names):
     return panels, data
 
 
+def _hh4b_constituents(folder, names):
+    from hepjax.data._hdf5 import read_hdf5
+
+    data = {}
+    for name in names:
+        f = read_hdf5(
+            folder / f"{name}.hdf5",
+            {"jet_features": (None, 5), "jet_mask": (None,), "jet_higgs": (None,)},
+        )
+        jf, m = f["jet_features"], f["jet_mask"]
+        pt, eta, phi, mass = (jf[:, :2, i] for i in range(4))
+        e = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
+        p4 = np.stack([e, pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], -1).sum(1)
+        data[name] = {
+            "pt1": jf[:, 0, 0],
+            "njets": m.sum(1),
+            "nhiggs": (f["jet_higgs"] & m).sum(1),
+            "mjj": np.sqrt(np.maximum(p4[:, 0] ** 2 - (p4[:, 1:] ** 2).sum(1), 0)),
+            "mass": jf[..., 3][m],
+            "n": jf[..., 4][m],
+        }
+    panels = [
+        ("leading jet $p_T$ [GeV]", "pt1", np.linspace(200, 1000, 41), False),
+        ("large-radius jets", "njets", np.arange(0, 7) - 0.5, False),
+        ("jets containing a Higgs boson (truth)", "nhiggs", np.arange(0, 5) - 0.5, False),
+        ("mass of the 2 leading jets [GeV]", "mjj", np.linspace(0, 2000, 51), False),
+        ("jet mass [GeV]", "mass", np.linspace(0, 300, 61), False),
+        ("constituents per jet", "n", np.linspace(0, 200, 41), False),
+    ]
+    return panels, data
+
+
 def plot_dataset(
     folder: str | os.PathLike, out: str | os.PathLike | None = None
 ) -> list[pathlib.Path]:
@@ -161,7 +193,8 @@ def plot_dataset(
 
     Draws jet mass, $p_T$, multiplicity and constituent distributions (JetNet,
     JetClass), dijet masses and N-subjettiness ratios (LHCO), or jet counts,
-    b-tags and the four-jet mass (HH->4b), per class, into
+    b-tags and the four-jet mass (HH->4b), or large-radius jet masses, counts and
+    Higgs containment (``hh4b_constituents``), per class, into
     ``out/<dataset>.png`` (default ``out = folder/plots``).
 
     Returns:
@@ -185,6 +218,8 @@ def plot_dataset(
         panels, data = _jetclass(folder, names)
     elif dataset == "lhco":
         panels, data = _lhco(folder, names)
+    elif dataset == "hh4b_constituents":
+        panels, data = _hh4b_constituents(folder, names)
     else:
         panels, data = _hh4b(folder, names)
     out = pathlib.Path(out) if out is not None else folder / "plots"

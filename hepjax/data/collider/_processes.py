@@ -33,6 +33,15 @@ through Pythia particle settings as narrow scalar resonances.
 resonant $gg \to H_2 \to hh \to b\bar b b\bar b$ with $m_{H_2} = 500$ GeV
 (``HiggsBSM:gg2H2``); the background is QCD multijet production
 (``HardQCD:all``, $\hat p_T > 100$ GeV).
+
+**HH -> 4b with large-radius jets** (``hh4b_constituents``; the event-level
+task of Vigl, Hartman & Heinrich, arXiv:2401.13536): the same resonant
+signal with a heavier $m_{H_2} = 1.5$ TeV, so that each Higgs boson has
+$p_T$ up to 730 GeV, in the range of the JetClass jets a tagger is
+pre-trained on, and its $b\bar b$ pair ($\Delta R \approx 2 m_h / p_T$)
+falls inside one anti-$k_T$ $R = 1.0$ jet; the background is QCD multijet
+production with $\hat p_T > 400$ GeV. Rows are events of 2-5 large-radius
+jets with their constituents.
 """
 
 import dataclasses
@@ -43,6 +52,7 @@ DATASETS = {
     "jetclass": ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl"),
     "lhco": ("background", "signal"),
     "hh4b": ("qcd", "hh4b"),
+    "hh4b_constituents": ("qcd", "hh4b"),
 }
 
 #: JetClass file stems of the published set, per class.
@@ -111,13 +121,14 @@ class Process:
     """One sample: Pythia settings and the object its jets are matched to.
 
     Attributes:
-        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"`` or ``"hh4b"``.
+        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"``, ``"hh4b"`` or
+            ``"hh4b_constituents"``.
         name: the class name within the data set.
         settings: Pythia ``readString`` lines (without the seed).
         match: ``"parton"`` (a hard-process outgoing parton with ``abs(id)`` in
             ``ids``), ``"resonance"`` (the last copy of a particle with
             ``abs(id)`` in ``ids``, all its visible decay products inside the
-            jet) or ``"event"`` (event-level samples: LHCO and HH->4b).
+            jet) or ``"event"`` (event-level samples: LHCO and the HH->4b ones).
         ids: PDG ids (absolute values) for the matching.
         label: the class index within the data set.
     """
@@ -226,24 +237,30 @@ def _lhco() -> dict[str, tuple]:
     }
 
 
-def _hh4b() -> dict[str, tuple]:
+def _hh4b(mass: float = 500.0, pthat_min: float = 100.0) -> dict[str, tuple]:
     signal = (
         "Higgs:useBSM = on",
         "HiggsBSM:gg2H2 = on",
-        "35:m0 = 500.",
+        f"35:m0 = {mass:g}.",
         "35:onMode = off",
         "35:onIfMatch = 25 25",
         "25:onMode = off",
         "25:onIfMatch = 5 -5",
     )
     return {
-        "qcd": ("event", (), ("HardQCD:all = on", "PhaseSpace:pTHatMin = 100.")),
+        "qcd": ("event", (), ("HardQCD:all = on", f"PhaseSpace:pTHatMin = {pthat_min:g}.")),
         "hh4b": ("event", (), signal),
     }
 
 
 def _build() -> dict[str, dict[str, Process]]:
-    table = {"jetnet": _jetnet(), "jetclass": _jetclass(), "lhco": _lhco(), "hh4b": _hh4b()}
+    table = {
+        "jetnet": _jetnet(),
+        "jetclass": _jetclass(),
+        "lhco": _lhco(),
+        "hh4b": _hh4b(),
+        "hh4b_constituents": _hh4b(mass=1500.0, pthat_min=400.0),
+    }
     out = {}
     for dataset, procs in table.items():
         names = DATASETS[dataset]

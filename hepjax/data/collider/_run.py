@@ -138,14 +138,21 @@ def make_dataset(
       rows are events;
     - ``hh4b``: ``hh4b.hdf5`` and ``qcd.hdf5`` with ``jet_features``
       $(n, J, 5)$ = (pt, eta, phi, mass, b-tag truth) of the leading $J$
-      anti-$k_T$ $R = 0.4$ jets, ``jet_mask`` and ``label``; rows are events.
+      anti-$k_T$ $R = 0.4$ jets, ``jet_mask`` and ``label``; rows are events;
+    - ``hh4b_constituents``: ``hh4b.hdf5`` and ``qcd.hdf5`` with, per event,
+      up to 5 anti-$k_T$ $R = 1.0$ jets: ``particle_features`` $(n, 5, 100, 3)$
+      = $(\Delta\eta, \Delta\phi, \log p_T)$ of the leading constituents,
+      ``particle_four_momenta`` $(n, 5, 100, 4)$, ``particle_mask``,
+      ``jet_features`` $(n, 5, 5)$ = (pt, eta, phi, mass, constituents),
+      ``jet_higgs`` (truth), ``jet_mask`` and ``label``.
 
     The run is resumable and deterministic given ``seed`` and ``shard_size``,
     whatever runs the shards (see the module notes), and
     ``out/manifest.json`` records everything.
 
     Args:
-        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"`` or ``"hh4b"``.
+        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"``, ``"hh4b"`` or
+            ``"hh4b_constituents"``.
         out: output folder (created).
         n: rows (jets or events) per process.
         types: processes to make (default: all of the data set), a list or a
@@ -309,11 +316,14 @@ def generate(
     seed ``seed``). Fields: ``jetnet``: ``particle_features``, ``jet_features``;
     ``jetclass``: the JetClass ``part_*``, ``part_mask``, ``jet_*`` and
     ``label``; ``lhco``: ``features`` $(n, 15)$ in ``LHCO_FEATURE_COLUMNS``
-    order; ``hh4b``: ``jet_features``, ``jet_mask``, ``label``; and ``events``,
-    the number of events generated.
+    order; ``hh4b``: ``jet_features``, ``jet_mask``, ``label``;
+    ``hh4b_constituents``: ``particle_features``, ``particle_four_momenta``,
+    ``particle_mask``, ``jet_features``, ``jet_higgs``, ``jet_mask``, ``label``;
+    and ``events``, the number of events generated.
 
     Args:
-        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"`` or ``"hh4b"``.
+        dataset: ``"jetnet"``, ``"jetclass"``, ``"lhco"``, ``"hh4b"`` or
+            ``"hh4b_constituents"``.
         process: the process within the data set (see :data:`DATASETS`).
         n: the number of rows (jets or events) to return.
         seed: the Pythia seed.

@@ -215,7 +215,7 @@ def test_settings_are_complete_and_seeded():
     lines = collider.pythia_settings("lhco", "signal", seed=7)
     assert "Random:seed = 7" in lines and "34:m0 = 3500." in lines
     assert any(line.startswith("9000001:all") for line in lines)
-    assert set(collider.DATASETS) == {"jetnet", "jetclass", "lhco", "hh4b"}
+    assert set(collider.DATASETS) == {"jetnet", "jetclass", "lhco", "hh4b", "hh4b_constituents"}
     for dataset, names in collider.DATASETS.items():
         for i, name in enumerate(names):
             assert collider.get_process(dataset, name).label == i
