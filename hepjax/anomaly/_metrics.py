@@ -205,14 +205,15 @@ def plot_sic(curves: dict, path, *, inverse_eps_b_max: float | int = 10_000) -> 
     with figure(path) as (_fig, ax):
         for name, results in curves.items():
             values = np.array([r.on_grid(grid) for r in results])
-            if np.isnan(values).all():
+            measured = ~np.isnan(values).all(0)  # beyond 1/eps_B = N_B nothing is measured
+            if not measured.any():
                 continue
-            mid = np.nanmedian(values, 0)
-            (line,) = ax.plot(grid, mid, label=name)
+            values, x = values[:, measured], grid[measured]
+            (line,) = ax.plot(x, np.nanmedian(values, 0), label=name)
             if len(results) > 1:
                 lo, hi = np.nanpercentile(values, [16, 84], axis=0)
-                ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.25)
+                ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.25)
         ax.set_xscale("log")
         ax.set_xlabel("background rejection $1/\\epsilon_B$")
-        ax.set_ylabel("SIC $\\epsilon_S/\\sqrt{\\epsilon_B}$")
+        ax.set_ylabel("SIC $= \\epsilon_S\\,/\\,\\epsilon_B^{1/2}$")
         ax.legend()
