@@ -25,6 +25,7 @@ import abc
 import dataclasses
 import math
 import time
+import warnings
 
 import equinox as eqx
 import jax
@@ -280,6 +281,9 @@ def check_training(name_value: dict) -> None:
 class IdealizedTemplate(AbstractTemplate):
     """True signal-region background: ``sample`` draws rows without replacement.
 
+    Asked for more rows than it holds, it returns every row once and draws the
+    rest again, with a warning.
+
     Attributes:
         background: ``(n, d)`` the true background features in the signal region.
         train_seconds: 0 (nothing is trained).
@@ -293,13 +297,18 @@ class IdealizedTemplate(AbstractTemplate):
         return int(self.background.shape[1])
 
     def _sample_at(self, key, mass):
-        n = mass.shape[0]
-        if n > self.background.shape[0]:
-            raise ValueError(
-                f"the idealized template has {self.background.shape[0]} background events; "
-                f"cannot draw {n} without replacement"
+        n, available = mass.shape[0], self.background.shape[0]
+        k_perm, k_extra = jax.random.split(key)
+        rows = np.asarray(jax.random.permutation(k_perm, available))[:n]
+        if n > available:
+            warnings.warn(
+                f"the idealized template has {available} background events and {n} were "
+                f"asked for: {n - available} are drawn again (with replacement)",
+                stacklevel=3,
             )
-        return self.background[np.asarray(jax.random.permutation(key, len(self.background)))[:n]]
+            extra = np.asarray(jax.random.randint(k_extra, (n - available,), 0, available))
+            rows = np.concatenate([rows, extra])
+        return self.background[rows]
 
 
 class Idealized(AbstractTemplateMethod):
