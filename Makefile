@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test,plot,docs,hep,dask]"
+	$(BIN)/pip install --quiet -e ".[test,plot,docs,hep,dask,anomaly]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -11,6 +11,7 @@ import importlib as _importlib
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
+    "anomaly",
     "calo",
     "cli",
     "data",
