@@ -91,3 +91,32 @@ def test_bad_input(key):
         ParticleTransformer(F, embed_size=10, num_heads=3, key=key)
     with pytest.raises(ValueError, match="num_class_layers"):
         ParticleTransformer(F, num_class_layers=0, key=key)
+
+
+def test_pair_bias_and_its_gradient_equal_the_dense_computation(key, rng):
+    """The MLP runs on the pairs i <= j only, with a hand-written derivative of the unpacking:
+    both must equal the MLP on all n^2 pairs (the features are symmetric)."""
+    from hepjax.nn._layers import gelu, linear
+    from hepjax.physics import pair_features
+
+    model = _model(key)
+    _, _, _, p4, mask = _jet(rng, 7, 3)
+
+    def dense(m, p4, mask):
+        n = p4.shape[0]
+        p = jnp.where(mask[:, None], p4, 0.0)
+        u = pair_features(p).reshape(n * n, 4) * m.pair_scale + m.pair_shift
+        for i, layer in enumerate(m.pair_layers):
+            u = linear(layer, u)
+            u = gelu(u) if i < len(m.pair_layers) - 1 else u
+        return jnp.transpose(u.reshape(n, n, m.num_heads), (2, 0, 1))
+
+    np.testing.assert_allclose(model.pair_bias(p4, mask), dense(model, p4, mask), atol=1e-6)
+    weights = jnp.asarray(rng.normal(size=(model.num_heads, 10, 10)).astype(np.float32))
+
+    def grads(fn):
+        loss = lambda m: jnp.sum(weights * fn(m, p4, mask))
+        return jax.tree.leaves(eqx.filter_grad(loss)(model))
+
+    for a, b in zip(grads(type(model).pair_bias), grads(dense), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
