@@ -36,6 +36,7 @@ import equinox as eqx
 import jax
 import numpy as np
 from _compilation_cache import compilation_cache  # shared with masked_particle_modelling
+from _curve_rows import auc_rows
 
 from hepjax import jets
 from hepjax.cli import Paper, Row, example_main, register
@@ -152,17 +153,12 @@ def report(metrics: dict, scale: str) -> list[Row]:
     ]
     smallest = str(metrics["smallest_training_events"])
     for rep in REPRESENTATIONS:
-        prefix = f"curves.{rep}.auc."
-        for key in sorted(k for k in metrics if k.startswith(prefix) and k.endswith(smallest)):
-            strategy, values = key[len(prefix) : -len(smallest) - 1], metrics[key]
-            rows.append(
-                Row(
-                    f"{rep} {strategy}: HH->4b AUC with {smallest} training events",
-                    None,
-                    float(np.mean(values)),
-                    note=f"+- {np.std(values):.3f} over {len(values)} seeds",
-                )
-            )
+        rows += auc_rows(
+            metrics,
+            rep,
+            smallest,
+            lambda rep, strategy: f"{rep} {strategy}: HH->4b AUC with {smallest} training events",
+        )
     rows.append(
         Row(
             f"fine-tuned minus scratch AUC with {smallest} training events (latent)",

@@ -27,6 +27,7 @@ import time
 import jax
 import numpy as np
 from _compilation_cache import compilation_cache  # shared with finetune_hh4b, next to this file
+from _curve_rows import auc_rows
 
 from hepjax import jets
 from hepjax.cli import Paper, Row, example_main, register
@@ -115,17 +116,12 @@ def report(metrics: dict, scale: str) -> list[Row]:
     rows = []
     # `hepjax demo` hands over the flattened metrics: "curves.mpm.auc.finetune.100" -> [seeds]
     for name in ("mpm", "tokeniser_free"):
-        prefix = f"curves.{name}.auc."
-        for key in sorted(k for k in metrics if k.startswith(prefix) and k.endswith(f".{n}")):
-            strategy, values = key[len(prefix) : -len(n) - 1], metrics[key]
-            rows.append(
-                Row(
-                    f"{name} {strategy}: top-vs-QCD AUC at {n} labels",
-                    None,
-                    float(np.mean(values)),
-                    note=f"+- {np.std(values):.3f} over {len(values)} seeds",
-                )
-            )
+        rows += auc_rows(
+            metrics,
+            name,
+            n,
+            lambda group, strategy: f"{group} {strategy}: top-vs-QCD AUC at {n} labels",
+        )
     rows.append(
         Row(
             f"fine-tuned minus scratch AUC at {n} labels (MPM)",
