@@ -1,6 +1,6 @@
 r"""Classifier-based metrics: a ParticleNet tells truth jets from generated ones.
 
-**Multi-model metric** (EPiC-FM paper, Birk et al., arXiv:2310.00049): one
+**Multi-model metric** (EPiC-FM paper, Buhmann et al., arXiv:2310.00049): one
 classifier with $K+1$ classes is trained to tell the truth jets (class 0) from
 the samples of $K$ generative models at once. On held-out jets $x$ of model
 $k$ the metric is the mean negative log-posterior of the *truth* class,

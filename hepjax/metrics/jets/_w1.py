@@ -269,7 +269,7 @@ def quantiled_kl(
 ) -> tuple[float, float]:
     r"""Quantile-binned KL divergence $D_{\rm KL}(p \,\|\, q)$ of a 1D observable.
 
-    The EPiC-FM paper's KL metric (Birk et al., arXiv:2310.00049, as in the
+    The EPiC-FM paper's KL metric (Buhmann et al., arXiv:2310.00049, as in the
     authors' code): the bin edges are the $k/B$ quantiles of the
     ``reference`` sample, $k = 0, \dots, B$, with the outer edges moved to
     $\pm\infty$, so every bin holds $1/B$ of the reference; then
