@@ -104,6 +104,7 @@ def main(argv=None) -> int:
         print(record(example.name, args.source, run))
         return 0
     load = os.getloadavg()[0]
+    commit = current_commit()  # the code the run starts from
     start = datetime.datetime.now(datetime.UTC)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
             "scale": args.scale,
             "date": start.strftime("%Y-%m-%dT%H:%MZ"),
             "machine": machine(),
-            "commit": current_commit(),
+            "commit": commit,
             "command": f"hepjax examples run {example.name} --scale {args.scale}",
             "wall_seconds": round(time.perf_counter() - t0, 1),
             "load_average": f"{load:.1f} at the start",
