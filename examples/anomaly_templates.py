@@ -119,19 +119,14 @@ def _method(name: str, cfg: dict, sr_background: np.ndarray):
 # --- data: the toy LHCO sample, generated once and cached ---------------------------------
 
 
-def _cache_dir() -> pathlib.Path:
-    env = os.environ.get("HEPJAX_CACHE")
-    root = pathlib.Path(env) if env else pathlib.Path.home() / ".cache" / "hepjax"
-    return root / "anomaly"
-
-
 def toy_lhco(kind: str, num_events: int, seed: int) -> anomaly.Events:
     """Toy LHCO events (``kind`` "background" with m_jj >= 3 TeV, or "signal"), in TeV."""
     import h5py
 
+    from hepjax.data.collider import default_cache_dir
     from hepjax.sim.parton_shower import toy_lhco_dijets
 
-    path = _cache_dir() / f"toy-lhco-{kind}-{num_events}-s{seed}.h5"
+    path = default_cache_dir() / "anomaly" / f"toy-lhco-{kind}-{num_events}-s{seed}.h5"
     if not path.exists():
         key = jax.random.fold_in(jax.random.key(seed), 0 if kind == "background" else 1)
         fraction = 0.0 if kind == "background" else 1.0

@@ -10,6 +10,7 @@ from ._checks import check_same_leading_dim as check_same_leading_dim
 from ._checks import check_shape as check_shape
 from ._checks import concrete_value as concrete_value
 from ._checks import is_concrete as is_concrete
+from ._files import file_lock as file_lock
 from ._files import resume_manifest as resume_manifest
 from ._files import write_json as write_json
 from ._masked import masked_count as masked_count
@@ -43,6 +44,7 @@ __all__ = [
     "concrete_value",
     "figure",
     "figure_html",
+    "file_lock",
     "is_concrete",
     "masked_count",
     "masked_layer_norm",

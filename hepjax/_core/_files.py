@@ -1,5 +1,8 @@
-"""Atomic JSON files and resumable run manifests: nothing is ever half-written on disk."""
+"""Atomic JSON files, resumable run manifests and a lock for caches shared by processes:
+nothing is ever half-written on disk, and nothing is generated twice at once."""
 
+import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -43,3 +46,23 @@ def resume_manifest(out: pathlib.Path, settings: dict, fresh: dict) -> dict:
             "another folder, or the same settings to resume"
         )
     return old
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike):
+    """Hold an exclusive lock on ``path`` + ``.lock`` for the ``with`` block.
+
+    Processes that fill the same cache entry (two examples of ``hepjax demo --jobs 2``,
+    two test workers) take this lock around "check the cache, else generate and write
+    it": the second waits, then finds the entry written. ``flock`` locks are released
+    by the kernel when their holder exits, so a killed process leaves no stale lock
+    (the empty ``.lock`` file itself stays, and is reused).
+    """
+    lock = pathlib.Path(f"{os.fspath(path)}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

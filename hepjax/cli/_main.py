@@ -91,6 +91,20 @@ def _last_lines(text: str, count: int = 25) -> str:
     return "\n".join(text.rstrip().splitlines()[-count:])
 
 
+def _section(example, scale: str, seconds: float, error: str = "", rows=(), images=()) -> Section:
+    return Section(
+        name=example.name,
+        summary=example.summary,
+        scale=scale,
+        seconds=seconds,
+        status=STATUS_FAILED if error else STATUS_OK,
+        paper=example.paper,
+        rows=list(rows),
+        images=list(images),
+        error=error,
+    )
+
+
 def _run_section(example, scale: str, out: pathlib.Path) -> tuple[Section, dict]:
     """Run one example into ``out/NAME`` and describe it for the results page."""
     folder = out / example.name
@@ -98,23 +112,54 @@ def _run_section(example, scale: str, out: pathlib.Path) -> tuple[Section, dict]
     try:
         metrics = run_example(example, scale=scale, out=folder)
         rows = report_rows(example, metrics, scale)
-        status, error = STATUS_OK, ""
     except Exception:
-        metrics, rows = {}, []
-        status, error = STATUS_FAILED, _last_lines(traceback.format_exc())
+        error = _last_lines(traceback.format_exc())
         print(error, file=sys.stderr)
+        return _section(example, scale, time.perf_counter() - start, error), {}
     images = sorted(str(p.relative_to(out)) for p in folder.rglob("*.png"))
-    return Section(
-        name=example.name,
-        summary=example.summary,
-        scale=scale,
-        seconds=time.perf_counter() - start,
-        status=status,
-        paper=example.paper,
-        rows=rows,
-        images=images if status == STATUS_OK else [],
-        error=error,
-    ), metrics
+    return _section(example, scale, time.perf_counter() - start, rows=rows, images=images), metrics
+
+
+def _announce(i: int, total: int, example, scale: str) -> None:
+    print(f"[{i}/{total}] {example.name} (--scale {scale}): {example.summary}", flush=True)
+
+
+def _run_in_worker(name: str, scale: str, out: pathlib.Path) -> tuple[Section, dict]:
+    """One example in a worker process of ``hepjax demo --jobs N`` (found by name there)."""
+    return _run_section(discover()[name], scale, out)
+
+
+def _run_sections(registry: dict, scale: str, out: pathlib.Path, jobs: int):
+    """Yield ``(name, (section, metrics))`` for every example, as each one finishes.
+
+    With ``jobs == 1`` the examples run one after another in this process. With more, each
+    runs in one of ``jobs`` worker processes (started fresh, as JAX cannot be forked): on a
+    CPU most of a tour is XLA compilation, which uses one core, so two workers on two cores
+    nearly halve the demo's time. Each worker gets ``1/jobs`` of the default share of an
+    accelerator's memory (``XLA_PYTHON_CLIENT_MEM_FRACTION``) unless that is already set.
+    """
+    if jobs == 1:
+        for i, (name, example) in enumerate(registry.items(), 1):
+            _announce(i, len(registry), example, scale)
+            yield name, _run_section(example, scale, out)
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.75 / jobs:.3f}")
+    context = multiprocessing.get_context("spawn")
+    print(f"running {len(registry)} examples, {jobs} at a time (--jobs)", flush=True)
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {pool.submit(_run_in_worker, name, scale, out): name for name in registry}
+        for i, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            name = futures[future]
+            _announce(i, len(registry), registry[name], scale)
+            try:
+                yield name, future.result()
+            except Exception as error:  # the worker died (killed, out of memory)
+                message = f"{type(error).__name__}: {error}"
+                print(message, file=sys.stderr)
+                yield name, (_section(registry[name], scale, 0.0, message), {})
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -127,16 +172,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise SystemExit(f"unknown example(s) {unknown}; known: {', '.join(registry)}")
         chosen = dict.fromkeys(by_canonical[n.replace("_", "-")] for n in wanted)
         registry = {n: registry[n] for n in chosen}
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs must be a positive integer, got {args.jobs}")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started, date = time.perf_counter(), datetime.datetime.now(datetime.UTC)
-    sections, results = [], {}
-    for i, (name, example) in enumerate(registry.items(), 1):
-        print(f"[{i}/{len(registry)}] {name} (--scale {args.scale}): {example.summary}", flush=True)
-        section, metrics = _run_section(example, args.scale, out)
-        sections.append(section)
-        results[name] = metrics if section.status == STATUS_OK else {"error": section.error}
+    jobs = min(args.jobs, len(registry)) or 1
+    done = {}
+    for name, (section, metrics) in _run_sections(registry, args.scale, out, jobs):
         print(f"    {section.status} in {section.seconds:.1f} s", flush=True)
+        done[name] = section, metrics if section.status == STATUS_OK else {"error": section.error}
+    sections = [done[name][0] for name in registry]
+    results = {name: done[name][1] for name in registry}
     total = time.perf_counter() - started
     header = {
         "hepjax": _version("hepjax"),
@@ -145,6 +192,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "date": date.strftime("%Y-%m-%d %H:%M UTC"),
         "scale": args.scale,
         "total time": f"{total / 60:.1f} min ({total:.0f} s)",
+        "parallel jobs": str(jobs),
     }
     write_json(out / "metrics.json", results)
     page, summary = write_report(out, sections, header)
@@ -183,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", choices=SCALES, default="tour", help="default: %(default)s")
     demo.add_argument(
         "--only", nargs="+", metavar="NAME", help="run only these examples (NAME,NAME or NAME NAME)"
+    )
+    demo.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="examples run at once, each in its own process (default: %(default)s; "
+        "1 runs them one after another in this process)",
     )
     demo.set_defaults(fn=cmd_demo)
 

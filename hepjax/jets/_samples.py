@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hepjax._core import check_positive_int
+from hepjax._core import check_positive_int, file_lock
 
 from ._data import Events, Jets
 
@@ -130,16 +130,17 @@ def _cached(path: pathlib.Path, n: int, make) -> dict[str, np.ndarray]:
     when the file is missing or holds fewer rows, and they are written atomically."""
     import h5py
 
-    if path.exists():
-        with h5py.File(path, "r") as f:
-            if f[next(iter(f))].shape[0] >= n:
-                return {k: f[k][:n] for k in f}
-    arrays = make(n)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with h5py.File(tmp, "w") as f:
-        for k, v in arrays.items():
-            f.create_dataset(k, data=v, compression="gzip", compression_opts=1)
-    os.replace(tmp, path)
+    with file_lock(path):  # another process filling the same entry: wait, then read it
+        if path.exists():
+            with h5py.File(path, "r") as f:
+                if f[next(iter(f))].shape[0] >= n:
+                    return {k: f[k][:n] for k in f}
+        arrays = make(n)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with h5py.File(tmp, "w") as f:
+            for k, v in arrays.items():
+                f.create_dataset(k, data=v, compression="gzip", compression_opts=1)
+        os.replace(tmp, path)
     return arrays
 
 

@@ -100,7 +100,7 @@ def test_examples_list_and_run(examples_dir, tmp_path):
 
 def test_demo_writes_report_and_reports_failures(examples_dir, tmp_path):
     out = tmp_path / "report"
-    proc = run_cli("demo", "--out", str(out), check=False)
+    proc = run_cli("demo", "--out", str(out), "--jobs", "2", check=False)
     assert proc.returncode == 1  # one example failed on purpose
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["tiny-good"] == {"answer": 42.0, "scale": "tour"}
@@ -108,8 +108,19 @@ def test_demo_writes_report_and_reports_failures(examples_dir, tmp_path):
     summary = (out / "summary.md").read_text()
     assert "| tiny-good | tour | ok |" in summary and "| tiny-bad | tour | failed |" in summary
     assert (out / "index.html").exists()
-    ok = run_cli("demo", "--out", str(tmp_path / "only"), "--only", "tiny_good", "--scale", "small")
-    assert ok.returncode == 0
+    assert "2 at a time" in proc.stdout  # in two worker processes
+    ok = run_cli(
+        "demo",
+        "--out",
+        str(tmp_path / "only"),
+        "--only",
+        "tiny_good",
+        "--scale",
+        "small",
+        "--jobs",
+        "1",
+    )
+    assert ok.returncode == 0 and "at a time" not in ok.stdout
     assert json.loads((tmp_path / "only" / "metrics.json").read_text()) == {
         "tiny-good": {"answer": 42.0, "scale": "small"}
     }
@@ -121,6 +132,8 @@ def test_demo_writes_report_and_reports_failures(examples_dir, tmp_path):
         "tiny-good",
         "tiny-bad",
     }
+    bad = run_cli("demo", "--out", str(tmp_path / "none"), "--jobs", "0", check=False)
+    assert bad.returncode != 0 and "--jobs must be a positive integer" in bad.stderr
 
 
 def test_example_script_runs_standalone(examples_dir, tmp_path):

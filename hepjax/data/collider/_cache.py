@@ -10,7 +10,7 @@ import os
 import pathlib
 from concurrent.futures import Executor
 
-from hepjax._core import check_positive_int
+from hepjax._core import check_positive_int, file_lock
 
 from ._merge import output_name
 from ._processes import get_process
@@ -62,23 +62,31 @@ def cached_jetnet(
     root = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = root / f"jetnet-p{particles}-s{int(seed)}"
     path = folder / output_name("jetnet", jet_type, particles)
-    if path.exists():
-        import h5py
+    with file_lock(path):  # another process making the same file: wait for it, then reuse
+        if _has_jets(path, n):
+            return path
+        shard = DEFAULT_SHARD_SIZE
+        n_round = -(-n // shard) * shard
+        return make_dataset(
+            "jetnet",
+            folder,
+            n=n_round,
+            types=[jet_type],
+            seed=seed,
+            particles=particles,
+            workers=workers,
+            executor=executor,
+            shard_size=shard,
+            progress=progress,
+        )[jet_type]
 
-        with contextlib.suppress(OSError), h5py.File(path, "r") as f:
-            if f["jet_features"].shape[0] >= n:
-                return path
-    shard = DEFAULT_SHARD_SIZE
-    n_round = -(-n // shard) * shard
-    return make_dataset(
-        "jetnet",
-        folder,
-        n=n_round,
-        types=[jet_type],
-        seed=seed,
-        particles=particles,
-        workers=workers,
-        executor=executor,
-        shard_size=shard,
-        progress=progress,
-    )[jet_type]
+
+def _has_jets(path: pathlib.Path, n: int) -> bool:
+    """``path`` is a readable JetNet-layout file with at least ``n`` jets."""
+    if not path.exists():
+        return False
+    import h5py
+
+    with contextlib.suppress(OSError), h5py.File(path, "r") as f:
+        return f["jet_features"].shape[0] >= n
+    return False
