@@ -1,4 +1,7 @@
-"""Layer 1: collider kinematics, ParT pair features, jet substructure (N-subjettiness), materials.
+"""Layer 1: collider kinematics, ParT pair features, jet substructure, materials.
+
+Substructure: N-subjettiness, energy correlation functions and :func:`d2`, the $k_T$
+splitting scales, SoftDrop grooming (:func:`soft_drop`), on one padded, masked jet each.
 
 Materials (:class:`Material`, predefined ones such as :data:`SILICON` and
 :data:`LEAD`) with the radiation length, the Bethe mean energy loss and the
@@ -38,6 +41,13 @@ from ._nsubjettiness import nsubjettiness as nsubjettiness
 from ._pairs import PAIR_EPS as PAIR_EPS
 from ._pairs import PAIR_FEATURE_NAMES as PAIR_FEATURE_NAMES
 from ._pairs import pair_features as pair_features
+from ._substructure import MergeHistory as MergeHistory
+from ._substructure import SoftDropResult as SoftDropResult
+from ._substructure import d2 as d2
+from ._substructure import energy_correlators as energy_correlators
+from ._substructure import kt_splitting_scales as kt_splitting_scales
+from ._substructure import merge_history as merge_history
+from ._substructure import soft_drop as soft_drop
 
 __all__ = [
     "AIR",
@@ -55,21 +65,28 @@ __all__ = [
     "PROTON_MASS",
     "SILICON",
     "Material",
+    "MergeHistory",
+    "SoftDropResult",
     "Sternheimer",
     "bethe_bloch",
     "collision_stopping_power",
     "critical_energy",
+    "d2",
     "delta_phi",
+    "energy_correlators",
     "energy_loss",
     "exclusive_kt_axes",
     "highland",
     "invariant_mass",
+    "kt_splitting_scales",
     "material",
     "material_names",
+    "merge_history",
     "nsubjettiness",
     "p4_from_ptetaphim",
     "pair_features",
     "pt_eta_phi_mass",
     "radiation_length",
     "rapidity",
+    "soft_drop",
 ]
