@@ -22,6 +22,7 @@ _SUBPACKAGES = (
     "metrics",
     "nn",
     "physics",
+    "pileup",
     "radiation",
     "sbi",
     "sim",
