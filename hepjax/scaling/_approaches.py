@@ -10,9 +10,9 @@ are regressed on $\log C$.
 
 **Approach 2** (IsoFLOP profiles, sec. 3.2): at fixed budget $C$ each model
 size's loss is read off its training curve at $D = C/(6N)$ (interpolated in
-$\log D$, never extrapolated); a parabola in $\log N$ through these points has
-its minimum (fitted to the ``window`` sizes around the lowest point) at $\log N^*(C)$, and $\log N^*$ is regressed on $\log C$, with
-$D^* = C/(6N^*)$ so that $b = 1 - a$.
+$\log D$, never extrapolated); a parabola in $\log N$ through the ``window``
+points around the lowest one has its minimum at $\log N^*(C)$, and $\log N^*$
+is regressed on $\log C$, with $D^* = C/(6N^*)$ so that $b = 1 - a$.
 
 The intervals are $\pm 1$ standard error of the regression slope (68%).
 """
