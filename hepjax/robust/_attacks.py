@@ -174,7 +174,15 @@ class AbstractAttack(eqx.Module):
     """A feature-space attack: ``attack(loss_fn, model, x, y, key) -> x'``."""
 
     def __call__(self, loss_fn: Callable, model: Any, x: Any, y: Any, key: Any) -> Any:
-        """The attacked inputs (see :func:`fgsm`, :func:`pgd`)."""
+        """The attacked inputs (see :func:`fgsm`, :func:`pgd`).
+
+        Args:
+            loss_fn: ``loss_fn(model, x, y) -> scalar``.
+            model: the model under attack.
+            x: the inputs (array or pytree; floating leaves are attacked).
+            y: the targets.
+            key: PRNG key (used by randomised attacks, e.g. PGD's random start).
+        """
         raise NotImplementedError
 
 

@@ -164,6 +164,7 @@ class ScalingFit:
         N, D, loss: the cells it was fitted to.
         huber_delta: the Huber threshold on log residuals.
         objective: the minimised Huber objective.
+        iterations: the L-BFGS iterations per start (reused by :meth:`bootstrap`).
     """
 
     E: float
