@@ -62,14 +62,14 @@ class Config:
 SCALES = {
     "tour": Config(
         train_jets=300,
-        test_jets=150,
+        test_jets=100,
         particles=16,
         hidden_size=16,
         num_layers=1,
-        steps=60,
+        steps=40,
         batch=64,
         seeds=1,
-        hessian_jets=128,
+        hessian_jets=64,
     ),
     "small": Config(
         train_jets=4_000,

@@ -28,6 +28,7 @@ import dataclasses
 import pathlib
 import time
 
+import equinox as eqx
 import jax
 import numpy as np
 import optax
@@ -128,6 +129,9 @@ def _loss(model, batch):
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
 
+_val_loss = eqx.filter_jit(_loss)
+
+
 _OPTIMIZERS: dict = {}
 
 
@@ -159,7 +163,7 @@ def make_trainer(cfg: Config, total: int):
             return x[idx], mask[idx], y[idx]
 
         every = max(1, steps // cfg.curve_points)
-        evaluate = train.Evaluate(lambda m: {"val": _loss(m, (vx, vm, vy))}, every=every)
+        evaluate = train.Evaluate(lambda m: {"val": _val_loss(m, (vx, vm, vy))}, every=every)
         result = train.fit(
             model,
             _loss,
