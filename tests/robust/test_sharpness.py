@@ -17,7 +17,7 @@ def random_symmetric(rng, n, top):
     return (q * values) @ q.T, np.sort(values)[::-1]
 
 
-@pytest.mark.parametrize("n", [12, 40])
+@pytest.mark.parametrize("n", [40])
 def test_lanczos_random_quadratic(key, rng, n):
     matrix, _ = random_symmetric(rng, n, np.array([9.0, 6.5, 4.0, 3.2, 2.5]))
     exact = np.linalg.eigvalsh(matrix)[::-1][:5]
