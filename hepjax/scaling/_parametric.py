@@ -40,6 +40,7 @@ import numpy as np
 import optax
 
 from .._core import KeyArray, check_positive, check_positive_int
+from ..train import minimize
 
 NAMES = ("E", "A", "B", "alpha", "beta")
 NUM_PARAMETERS = 5
@@ -86,20 +87,10 @@ def _objective(p, log_n, log_d, log_l, weights, delta):
 @functools.partial(jax.jit, static_argnames="iterations")
 def _minimise(starts, log_n, log_d, log_l, weights, delta, iterations):
     """L-BFGS from every start (vmapped over starts and, optionally, over data weights)."""
-    solver = optax.lbfgs()
 
     def run(p0, w):
         fn = lambda p: _objective(p, log_n, log_d, log_l, w, delta)
-        value_and_grad = optax.value_and_grad_from_state(fn)
-
-        def step(carry, _):
-            p, state = carry
-            value, grad = value_and_grad(p, state=state)
-            updates, state = solver.update(grad, state, p, value=value, grad=grad, value_fn=fn)
-            return (optax.apply_updates(p, updates), state), None
-
-        (p, _), _ = jax.lax.scan(step, (p0, solver.init(p0)), None, length=iterations)
-        return p, fn(p)
+        return minimize(fn, p0, iterations=iterations)
 
     return jax.vmap(run)(starts, weights)
 

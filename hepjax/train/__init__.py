@@ -8,6 +8,7 @@ from ._early_stopping import EarlyStopping as EarlyStopping
 from ._fit import FitResult as FitResult
 from ._fit import NonFiniteLossError as NonFiniteLossError
 from ._fit import fit as fit
+from ._minimize import minimize as minimize
 from ._sharding import DataParallel as DataParallel
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "NonFiniteLossError",
     "StepInfo",
     "fit",
+    "minimize",
 ]
