@@ -134,7 +134,7 @@ def _run_sections(registry: dict, scale: str, out: pathlib.Path, jobs: int):
 
     With ``jobs == 1`` the examples run one after another in this process. With more, each
     runs in one of ``jobs`` worker processes (started fresh, as JAX cannot be forked): on a
-    CPU most of a tour is XLA compilation, which uses one core, so two workers on two cores
+    CPU much of a tour is XLA compilation, which uses one core, so two workers on two cores
     nearly halve the demo's time. Each worker gets ``1/jobs`` of the default share of an
     accelerator's memory (``XLA_PYTHON_CLIENT_MEM_FRACTION``) unless that is already set.
     (XLA's optimisation level 0, which the tests and the docs build use to compile faster,
