@@ -178,6 +178,14 @@ def _report_skipped(step: int, designs: np.ndarray, ok: np.ndarray, names, skipp
         skipped.append((step, psi.copy()))
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _simulate_all(simulate, num, key, designs):
+    # one compiled function per simulator and sample count, shared by every optimiser
+    keys = jax.random.split(key, num)
+    per_design = jax.vmap(simulate, in_axes=(0, None))
+    return jax.vmap(per_design, in_axes=(None, 0))(keys, designs)
+
+
 class _AbstractDesignOptimizer:
     """The loop shared by the optimisers: checks, log, resume, final evaluation."""
 
@@ -204,7 +212,6 @@ class _AbstractDesignOptimizer:
         self.penalty = penalty
         self.per_sample = per_sample
         self.optimizer = optimizer
-        self._sim_cache: dict = {}
 
     # --- hooks -------------------------------------------------------------------------
     def _config(self) -> dict:
@@ -222,23 +229,19 @@ class _AbstractDesignOptimizer:
 
     def _simulate_designs(self, key, designs: Any, num: int) -> np.ndarray:
         """``(m, num, *out)`` outputs; the same keys at every design (common random numbers)."""
-        fn = self._sim_cache.get(num)
-        if fn is None:
+        return np.asarray(_simulate_all(self.simulate, num, key, jnp.asarray(designs, jnp.float32)))
 
-            @jax.jit
-            def fn(key, designs):
-                keys = jax.random.split(key, num)
-                per_design = jax.vmap(self.simulate, in_axes=(0, None))
-                return jax.vmap(per_design, in_axes=(None, 0))(keys, designs)
-
-            self._sim_cache[num] = fn
-        return np.asarray(fn(key, jnp.asarray(designs, jnp.float32)))
-
-    def _evaluate(self, key, psi, num: int, batch_objective) -> float:
-        out = self._simulate_designs(key, psi[None], num)[0]
+    def _evaluate(self, key, psi, num: int, ctx) -> float:
+        # padded to the rows of a step's simulations, so that no new shape is compiled
+        rows = np.repeat(np.asarray(psi, np.float32)[None], self._rows(), axis=0)
+        out = self._simulate_designs(key, rows, num)[0]
         if not np.all(np.isfinite(out)):
             return float("nan")
-        return float(batch_objective(jnp.asarray(out)) + self._penalty(jnp.asarray(psi)))
+        return float(ctx["total_objective"](jnp.asarray(out), jnp.asarray(psi, jnp.float32)))
+
+    def _rows(self) -> int:
+        """How many designs a step simulates at once."""
+        return 1
 
     def _project(self, psi):
         return self.space.clip(psi)
@@ -271,7 +274,12 @@ class _AbstractDesignOptimizer:
         batch_objective, per_sample = _batch_objective(
             self.objective, out_shape, n_eval, self.per_sample
         )
-        ctx = {"batch_objective": batch_objective, "per_sample": per_sample, "out_shape": out_shape}
+        ctx = {
+            "batch_objective": batch_objective,
+            "per_sample": per_sample,
+            "out_shape": out_shape,
+            "total_objective": jax.jit(lambda x, p: batch_objective(x) + self._penalty(p)),
+        }
         state = self._init_state(psi, out_shape)
         dim_out = int(np.prod(out_shape)) if out_shape else 1
         history: dict[str, list] = {
@@ -333,7 +341,7 @@ class _AbstractDesignOptimizer:
                 ctx["history"] = history
                 campaign.save(flat, state)
         flat = {k2: np.concatenate(v) for k2, v in history.items()}
-        final = self._evaluate(jax.random.fold_in(key, steps), psi, n_eval, batch_objective)
+        final = self._evaluate(jax.random.fold_in(key, steps), psi, n_eval, ctx)
         total += n_eval
         return DesignResult(
             path=flat["path"].astype(np.float64),
@@ -384,6 +392,11 @@ class LocalSurrogateOptimizer(_AbstractDesignOptimizer):
         penalty: an optional ``penalty(psi) -> scalar`` added to the objective.
         per_sample: whether ``objective`` acts on one output (``None``: detected
             from its output shape on one output).
+        num_given: the first ``num_given`` outputs are properties of the event
+            that the design does not change (the particle's true energy): the
+            surrogate models the others given them and the design,
+            $q(x_{g:} \\mid \\psi, x_{:g})$, and its samples reuse the simulated
+            values of the given outputs.
         key: PRNG key of the flow's initial weights (keyword-only).
     """
 
@@ -405,6 +418,7 @@ class LocalSurrogateOptimizer(_AbstractDesignOptimizer):
         learning_rate: float = 3e-3,
         penalty: Callable | None = None,
         per_sample: bool | None = None,
+        num_given: int = 0,
         key: PRNGKeyArray | None = None,
     ):
         width = np.broadcast_to(np.asarray(box_width, np.float64), (space.dim,)).copy()
@@ -420,6 +434,7 @@ class LocalSurrogateOptimizer(_AbstractDesignOptimizer):
         self.num_transforms = check_positive_int("num_transforms", num_transforms)
         check_positive("learning_rate", learning_rate)
         self.learning_rate = float(learning_rate)
+        self.num_given = check_positive_int("num_given", num_given) if num_given != 0 else 0
         if optimizer is None:
             optimizer = optax.adam(0.1 * float(width.min()))
         self._setup(simulate, objective, space, penalty, per_sample, optimizer)
@@ -439,23 +454,33 @@ class LocalSurrogateOptimizer(_AbstractDesignOptimizer):
             "hidden_size": self.hidden_size,
             "num_transforms": self.num_transforms,
             "learning_rate": self.learning_rate,
+            "num_given": self.num_given,
         }
 
     def _evaluation_samples(self):
         return self.samples_per_design
 
+    def _rows(self):
+        return self.designs_per_step
+
     def _init_state(self, psi, out_shape):
         from hepjax.generative import ConditionalSplineFlow
 
         dim = int(np.prod(out_shape)) if out_shape else 1
-        flow = ConditionalSplineFlow(
-            dim,
-            self.space.dim,
+        if not 0 <= self.num_given < dim:
+            raise ValueError(
+                f"num_given must be in [0, {dim}) for a simulator with {dim} outputs, "
+                f"got {self.num_given}"
+            )
+        make = lambda key: ConditionalSplineFlow(
+            dim - self.num_given,
+            self.space.dim + self.num_given,
             hidden_size=self.hidden_size,
             num_transforms=self.num_transforms,
             num_layers=1,
-            key=self.key,
+            key=key,
         )
+        flow = eqx.filter_jit(make)(self.key)  # one compiled call, not many small ones
         return {
             "opt_state": self.optimizer.init(psi),
             "flow": flow,
@@ -469,10 +494,12 @@ class LocalSurrogateOptimizer(_AbstractDesignOptimizer):
             out_shape = ctx["out_shape"]
 
             @eqx.filter_jit
-            def value_and_grad(psi, flow, z, mean, std):
+            def value_and_grad(psi, flow, z, given, mean, std):
                 def loss(psi):
-                    c = self.space.normalise(psi)
-                    y = jax.vmap(lambda zi: flow.transform_and_log_det(zi, c)[0])(z)
+                    c = jnp.broadcast_to(self.space.normalise(psi), (z.shape[0], self.space.dim))
+                    c = jnp.concatenate([c, given], axis=1)
+                    y = jax.vmap(lambda zi, ci: flow.transform_and_log_det(zi, ci)[0])(z, c)
+                    y = jnp.concatenate([given, y], axis=1)
                     x = (y * std + mean).reshape(z.shape[0], *out_shape)
                     return batch_objective(x) + self._penalty(psi)
 
@@ -496,7 +523,7 @@ class LocalSurrogateOptimizer(_AbstractDesignOptimizer):
         calls = len(designs) * self.samples_per_design
         objective = float("nan")
         if valid[0]:
-            objective = float(ctx["batch_objective"](jnp.asarray(outputs[0])) + self._penalty(psi))
+            objective = float(ctx["total_objective"](jnp.asarray(outputs[0]), psi))
         # the replay buffer: every valid sample so far whose design is in the trust box
         history = ctx["history"]
         past_designs = np.concatenate(history["designs"])
@@ -518,7 +545,9 @@ class LocalSurrogateOptimizer(_AbstractDesignOptimizer):
             state = {**state, "mean": jnp.asarray(mean), "std": jnp.asarray(np.maximum(std, 1e-6))}
         mean, std = np.asarray(state["mean"]), np.asarray(state["std"])
         y_std = ((y - mean) / std).astype(np.float32)
-        c = np.asarray(self.space.normalise(c_raw), np.float32)
+        g = self.num_given
+        c = np.concatenate([np.asarray(self.space.normalise(c_raw), np.float32), y_std[:, :g]], 1)
+        y_std = np.ascontiguousarray(y_std[:, g:])
         seed = int(jax.random.randint(k_fit, (), 0, 2**31 - 1))
         n, size = len(y_std), min(self.batch_size, len(y_std))
 
@@ -538,13 +567,16 @@ class LocalSurrogateOptimizer(_AbstractDesignOptimizer):
         )
         flow = trained.model
         grad_fn = self._surrogate_grad(ctx)
-        z = jax.random.normal(k_z, (self.samples_per_design, dim), jnp.float32)
+        z = jax.random.normal(k_z, (self.samples_per_design, dim - g), jnp.float32)
+        # the given outputs (e.g. the true energy) as simulated at the first valid design
+        at = outputs[int(np.argmax(valid))].reshape(self.samples_per_design, dim)[:, :g]
+        given = jnp.asarray((at - mean[:g]) / std[:g], jnp.float32)
         opt_state = state["opt_state"]
         new = jnp.asarray(psi)
         lo_j, hi_j = jnp.asarray(lo, jnp.float32), jnp.asarray(hi, jnp.float32)
         for _ in range(self.surrogate_steps):
-            _, g = grad_fn(new, flow, z, state["mean"], state["std"])
-            if not bool(jnp.all(jnp.isfinite(g))):
+            _, grad = grad_fn(new, flow, z, given, state["mean"], state["std"])
+            if not bool(jnp.all(jnp.isfinite(grad))):
                 warnings.warn(
                     f"step {step}: the surrogate's gradient is not finite at {np.asarray(new)}; "
                     "the design is not moved by this surrogate",
@@ -552,7 +584,7 @@ class LocalSurrogateOptimizer(_AbstractDesignOptimizer):
                     stacklevel=2,
                 )
                 break
-            updates, opt_state = self.optimizer.update(g, opt_state, new)
+            updates, opt_state = self.optimizer.update(grad, opt_state, new)
             new = jnp.clip(optax.apply_updates(new, updates), lo_j, hi_j)
         new = self._project(new)
         state = {**state, "opt_state": opt_state, "flow": flow}
@@ -716,6 +748,9 @@ class FiniteDifferenceOptimizer(_AbstractDesignOptimizer):
     def _evaluation_samples(self):
         return self.samples_per_design
 
+    def _rows(self):
+        return 2 * self.space.dim + 1
+
     def _init_state(self, psi, out_shape):
         return {"opt_state": self.optimizer.init(psi)}
 
@@ -730,9 +765,7 @@ class FiniteDifferenceOptimizer(_AbstractDesignOptimizer):
         valid = _finite_rows(outputs)
         values = np.asarray(
             [
-                float(ctx["batch_objective"](jnp.asarray(o)) + self._penalty(jnp.asarray(d)))
-                if ok
-                else np.nan
+                float(ctx["total_objective"](jnp.asarray(o), jnp.asarray(d))) if ok else np.nan
                 for o, d, ok in zip(outputs, designs, valid, strict=True)
             ]
         )

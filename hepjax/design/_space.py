@@ -13,6 +13,7 @@ spreads $n$ designs better than independent uniforms, as L-GSO does
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -207,6 +208,11 @@ def latin_hypercube(
     hi = jnp.asarray(upper, jnp.float32)
     if lo.ndim != 1 or lo.shape != hi.shape:
         raise ValueError(f"lower and upper must be (p,) arrays, got {lo.shape} and {hi.shape}")
+    return _latin_hypercube(key, num, lo, hi)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _latin_hypercube(key, num, lo, hi):
     k_perm, k_u = jax.random.split(key)
     perms = jax.vmap(lambda k: jax.random.permutation(k, num))(
         jax.random.split(k_perm, lo.shape[0])

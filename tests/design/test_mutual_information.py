@@ -61,7 +61,7 @@ def test_mutual_information_bad_input():
         design.mutual_information(jax.random.key(0), x, x[:50])
     with pytest.raises(ValueError, match="too few"):
         design.mutual_information(jax.random.key(0), x, x)
-    with pytest.raises(TypeError, match="estimator must be"):
+    with pytest.raises(TypeError, match="estimator"):
         design.mutual_information(jax.random.key(0), x, x, estimator="infonce")
     with pytest.raises(ValueError, match="test_fraction"):
         design.NWJ(test_fraction=1.5)

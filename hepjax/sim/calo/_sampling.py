@@ -52,6 +52,8 @@ homogeneous calorimeters.
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -126,14 +128,14 @@ class SamplingCalorimeter(eqx.Module):
             "critical_energy": a.critical_energy,
         }
 
-    def sampling_fraction(self, thickness: Float[ArrayLike, " 2n"]) -> Float[Array, " n"]:
+    def sampling_fraction(self, thickness: Any) -> Float[Array, " n"]:
         """$f_i$ of each layer (with ``em_over_mip``), from ``(a_1, s_1, ..., a_N, s_N)`` mm."""
         a, s = _split(self, thickness)
         k = self.constants
         vis = s * k["dedx_active"]
         return self.em_over_mip * vis / (a * k["dedx_absorber"] + vis)
 
-    def stochastic_term(self, thickness: Float[ArrayLike, " 2n"]) -> Float[Array, " n"]:
+    def stochastic_term(self, thickness: Any) -> Float[Array, " n"]:
         """$a_i = c\\sqrt{s_i/f_i}$ of each layer, $\\sqrt{\\mathrm{GeV}}$."""
         _a, s = _split(self, thickness)
         f = self.sampling_fraction(thickness) / self.em_over_mip
@@ -161,7 +163,7 @@ def _check_thickness(calo: SamplingCalorimeter, thickness) -> Array:
             kind = "absorber" if j % 2 == 0 else "active"
             raise ValueError(
                 f"thickness must be finite and non-negative: the {kind} slab of layer "
-                f"{j // 2 + 1} is {value[j]!r} mm"
+                f"{j // 2 + 1} is {float(value[j])} mm"
             )
         if np.any(value[1::2] <= 0):
             j = int(np.flatnonzero(value[1::2] <= 0)[0])
@@ -173,9 +175,9 @@ def _check_thickness(calo: SamplingCalorimeter, thickness) -> Array:
 def simulate_sampling(
     key: PRNGKeyArray,
     calo: SamplingCalorimeter,
-    thickness: Float[ArrayLike, " 2n"],
+    thickness: Any,
     energy: Float[ArrayLike, ""] | None = None,
-) -> Float[Array, " 1+n"]:
+) -> Float[Array, " m"]:
     """One shower in the calorimeter: ``(E, V_1, ..., V_N)`` in GeV (module docstring).
 
     Args:
