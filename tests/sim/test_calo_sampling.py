@@ -106,7 +106,7 @@ def test_bad_thickness_and_options():
 def test_against_the_transport_monte_carlo():
     """2 GeV electrons in three (Pb, plastic) layers at three designs, against hepjax's
     transport MC (1 MeV cut): the visible energy summed over the active slabs agrees to
-    within a factor 1.6 either way, and both put the most visible energy in the last layer.
+    within a factor 1.6 either way, and both see the least in the first layer.
     Measured (transport / fast, total): 0.93 at 3 x (5.6, 5) mm, 0.75 at 3 x (11.2, 5) mm,
     1.41 at 3 x (3, 10) mm; the first layer is 2-4 times brighter in the transport (the
     early shower and the primary's own ionisation, which the Gamma profile starts from
@@ -125,4 +125,4 @@ def test_against_the_transport_monte_carlo():
         fast = _showers(CALO, thickness, 20000, 10 + i, 2.0)[:, 1:] / 2.0
         ratio = active.sum(1).mean() / fast.sum(1).mean()
         assert 1 / 1.6 < ratio < 1.6, (cell, ratio)
-        assert np.argmax(active.mean(0)) == np.argmax(fast.mean(0)) == 2, cell
+        assert np.argmin(active.mean(0)) == np.argmin(fast.mean(0)) == 0, cell
