@@ -15,6 +15,7 @@ _SUBPACKAGES = (
     "calo",
     "cli",
     "data",
+    "design",
     "estimators",
     "generative",
     "jets",

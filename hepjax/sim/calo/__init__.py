@@ -8,7 +8,9 @@ into :class:`CellEnergies`, one value per cell; and the showers of particles
 (:func:`simulate_particles`: tracking in the solenoid field, GFlash
 electromagnetic showers (:class:`GFlash`), hadronic showers with an
 electromagnetic fraction and non-compensation (:class:`HadronicShower`),
-muon tracks, dead material). The event processing
+muon tracks, dead material); and a longitudinal sampling calorimeter whose
+layer thicknesses are differentiable parameters (:class:`SamplingCalorimeter`,
+:func:`simulate_sampling`), for detector design. The event processing
 (topoclusters, cell graph, writers) is :mod:`hepjax.calo`.
 """
 
@@ -34,6 +36,8 @@ from ._materials import calo_material as calo_material
 from ._materials import mixture_lengths as mixture_lengths
 from ._media import Medium as Medium
 from ._media import medium as medium
+from ._sampling import SamplingCalorimeter as SamplingCalorimeter
+from ._sampling import simulate_sampling as simulate_sampling
 from ._simulate import PARTICLES as PARTICLES
 from ._simulate import ShowerSpots as ShowerSpots
 from ._simulate import exit_field as exit_field
@@ -51,6 +55,7 @@ __all__ = [
     "GFlash",
     "HadronicShower",
     "Medium",
+    "SamplingCalorimeter",
     "ShowerSpots",
     "add_noise",
     "calo_material",
@@ -68,4 +73,5 @@ __all__ = [
     "sample_invisible_fraction",
     "shower_spots",
     "simulate_particles",
+    "simulate_sampling",
 ]
