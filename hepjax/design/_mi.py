@@ -168,9 +168,9 @@ def _check_fields(est: AbstractMIEstimator) -> None:
 class InfoNCE(AbstractMIEstimator):
     """The InfoNCE bound (module docstring); bounded by $\\log n$ of the batch.
 
-    Attributes:
-        num_steps, batch_size, learning_rate, hidden_size, num_layers, embed_size,
-            test_fraction: as :class:`AbstractMIEstimator`.
+    The training fields (``num_steps``, ``batch_size``, ``learning_rate``,
+    ``hidden_size``, ``num_layers``, ``embed_size``, ``test_fraction``) are those of
+    :class:`AbstractMIEstimator`.
     """
 
     num_steps: int = 2000
@@ -194,9 +194,9 @@ class InfoNCE(AbstractMIEstimator):
 class NWJ(AbstractMIEstimator):
     """The NWJ bound (module docstring).
 
-    Attributes:
-        num_steps, batch_size, learning_rate, hidden_size, num_layers, embed_size,
-            test_fraction: as :class:`AbstractMIEstimator`.
+    The training fields (``num_steps``, ``batch_size``, ``learning_rate``,
+    ``hidden_size``, ``num_layers``, ``embed_size``, ``test_fraction``) are those of
+    :class:`AbstractMIEstimator`.
     """
 
     num_steps: int = 2000
@@ -227,9 +227,11 @@ class _MineModel(eqx.Module):
 class MINE(AbstractMIEstimator):
     """MINE: the Donsker-Varadhan bound with a moving-average gradient (module docstring).
 
+    The training fields (``num_steps``, ``batch_size``, ``learning_rate``,
+    ``hidden_size``, ``num_layers``, ``embed_size``, ``test_fraction``) are those of
+    :class:`AbstractMIEstimator`.
+
     Attributes:
-        num_steps, batch_size, learning_rate, hidden_size, num_layers, embed_size,
-            test_fraction: as :class:`AbstractMIEstimator`.
         average_decay: $\\beta$ of the moving average $m$.
     """
 
