@@ -69,6 +69,7 @@ def mlp_problem(key):
     return model, loss, x, y
 
 
+@pytest.mark.slow  # compiles an MLP's Hessian-vector products: `make test-slow`
 def test_lanczos_tiny_mlp_exact_hessian(key, mlp_problem):
     model, loss, _, _ = mlp_problem
     params, static = eqx.partition(model, eqx.is_inexact_array)
@@ -82,6 +83,7 @@ def test_lanczos_tiny_mlp_exact_hessian(key, mlp_problem):
     np.testing.assert_allclose(jitted(key, model), exact, rtol=1e-4)
 
 
+@pytest.mark.slow  # compiles an MLP's Hessian-vector products: `make test-slow`
 def test_last_layer_and_input_hessians(key, mlp_problem):
     model, loss, x, y = mlp_problem
     last = model.layers[-1].weight

@@ -27,6 +27,7 @@ def fitted():
     return fit, fit.bootstrap(jax.random.key(1), 100)
 
 
+@pytest.mark.slow  # the 432-start fit with bootstrap: `make test-slow`
 def test_recovery_within_bootstrap_intervals(fitted):
     """Known law, 1% log-normal noise, 30 cells. 68% intervals: each holds the truth with
     probability 0.68, so one realisation is checked against 68% for most parameters and the
@@ -64,6 +65,7 @@ def test_exact_law_recovered():
     np.testing.assert_allclose(fit.predict(N_GRID, D_GRID), law(N_GRID, D_GRID), rtol=1e-3)
 
 
+@pytest.mark.slow  # the 432-start fit with bootstrap: `make test-slow`
 def test_compute_optimal_closed_form(fitted):
     """N* minimises L(N, C/6N) at fixed C; the closed form agrees with a scan, and 6 N* D* = C."""
     fit, boot = fitted
