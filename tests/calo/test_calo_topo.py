@@ -262,6 +262,7 @@ def _reference_check(geo, n_events, key, absolute=False, max_clusters=256):
     assert n_split > n_events and n_shared > 0 and n_hadronic_lm > 0
 
 
+@pytest.mark.slow  # over 6 s: `make test-slow` keeps the default suite in 15 min
 def test_equals_the_reference_on_every_cell_of_50_random_events(key):
     _reference_check(SMALL, 50, key)
 
@@ -275,6 +276,7 @@ def test_equals_the_reference_on_the_full_cocoa_geometry(key):
     _reference_check(sc.CaloGeometry.cocoa(), 50, jax.random.fold_in(key, 2), max_clusters=1024)
 
 
+@pytest.mark.slow  # over 6 s: `make test-slow` keeps the default suite in 15 min
 def test_jit_and_vmap_agree_and_thresholds_are_traced():
     events = [_cells(_two_peaks()), _cells({(0, 3, 3): 8.0, (0, 10, 10): 10.0})]
     events.append(_cells({(1, 2, 2): 10.0, (0, 4, 4): 3.0, (2, 1, 1): 1.5}))

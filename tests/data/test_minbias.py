@@ -8,6 +8,7 @@ pytest.importorskip("pythia8mc", reason="needs the hep extra: pip install 'hepja
 from hepjax.data import collider
 
 
+@pytest.mark.slow  # over 6 s: `make test-slow` keeps the default suite in 15 min
 def test_minbias_pool_is_cached_and_matches_atlas_charged_density(tmp_path):
     # ATLAS measured all inelastic collisions: diffractive ones included here
     inelastic = tuple(

@@ -47,6 +47,7 @@ def test_infonce_is_bounded_by_log_n():
     assert float(estimate) <= math.log(64) + 1e-5
 
 
+@pytest.mark.slow  # over 6 s: `make test-slow` keeps the default suite in 15 min
 def test_infonce_trained_on_one_case():
     rho, d = 0.8, 2
     x, y = gaussians(jax.random.key(0), 4096, d, rho)

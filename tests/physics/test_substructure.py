@@ -93,6 +93,7 @@ def _fastjet_inputs(fastjet, p4):
     return particles
 
 
+@pytest.mark.slow  # over 6 s: `make test-slow` keeps the default suite in 15 min
 def test_kt_splitting_scales_match_fastjet():
     fastjet = pytest.importorskip(
         "fastjet", reason="needs the hep extra: pip install 'hepjax[hep]'"

@@ -20,6 +20,7 @@ def _showers(calo, thickness, n, seed, energy=None):
     )
 
 
+@pytest.mark.slow  # over 6 s: `make test-slow` keeps the default suite in 15 min
 @pytest.mark.parametrize("cell", [(5.6, 5.0), (3.0, 6.0)])
 def test_resolution_scales_as_a_over_sqrt_e_with_the_sampling_fraction(cell):
     """A deep uniform calorimeter (32 X0 of lead or more): sigma/E = a/sqrt(E) with
@@ -53,6 +54,7 @@ def test_sampling_fraction_is_the_mip_ratio():
     assert abs(k["dedx_active"] * 1e4 - 2.0) < 0.15
 
 
+@pytest.mark.slow  # over 6 s: `make test-slow` keeps the default suite in 15 min
 def test_more_absorber_contains_more_and_photons_start_later():
     thin = _showers(CALO, [3.0, 5.0] * 3, 4000, 0, 10.0)
     thick = _showers(CALO, [15.0, 5.0] * 3, 4000, 0, 10.0)

@@ -130,6 +130,7 @@ def test_longitudinal_and_lateral_containment():
 # -- energy bookkeeping --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 6 s: `make test-slow` keeps the default suite in 15 min
 def test_spots_conserve_the_available_energy():
     pdg = [11, 22, 111, 211, 2212, -2112, 13, 14]
     energy = [5.0, 8.0, 20.0, 20.0, 12.0, 15.0, 30.0, 7.0]
