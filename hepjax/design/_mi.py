@@ -33,6 +33,7 @@ evaluation noise, not the bias of a bound or of an under-trained critic.
 
 from __future__ import annotations
 
+import abc
 import math
 from typing import NamedTuple
 
@@ -131,11 +132,12 @@ class AbstractMIEstimator(eqx.Module):
     embed_size: eqx.AbstractVar[int]
     test_fraction: eqx.AbstractVar[float]
 
+    @abc.abstractmethod
     def bound(self, scores: Float[ArrayLike, "n n"]) -> tuple[Array, Array]:
         """``(estimate, standard error)`` of the bound from a score matrix
         $S_{ij} = T(x_i, y_j)$ (diagonal: joint pairs). Differentiable in ``scores``.
         """
-        raise NotImplementedError
+        ...
 
     def training_loss(self, model, batch):
         """Minus the bound on one minibatch (the loss of :func:`hepjax.train.fit`)."""

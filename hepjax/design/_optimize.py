@@ -51,6 +51,7 @@ surrogate should beat.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import os
@@ -186,7 +187,7 @@ def _simulate_all(simulate, num, key, designs):
     return jax.vmap(per_design, in_axes=(None, 0))(keys, designs)
 
 
-class _AbstractDesignOptimizer:
+class _AbstractDesignOptimizer(abc.ABC):
     """The loop shared by the optimisers: checks, log, resume, final evaluation."""
 
     simulate: Callable
@@ -214,14 +215,14 @@ class _AbstractDesignOptimizer:
         self.optimizer = optimizer
 
     # --- hooks -------------------------------------------------------------------------
-    def _config(self) -> dict:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _config(self) -> dict: ...
 
-    def _init_state(self, psi: jax.Array, out_shape: tuple) -> Any:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _init_state(self, psi: jax.Array, out_shape: tuple) -> Any: ...
 
-    def _step(self, key, step, psi, state, ctx) -> tuple[np.ndarray, Any, dict]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _step(self, key, step, psi, state, ctx) -> tuple[np.ndarray, Any, dict]: ...
 
     # --- shared pieces -----------------------------------------------------------------
     def _penalty(self, psi):
@@ -354,8 +355,8 @@ class _AbstractDesignOptimizer:
             names=self.space.names,
         )
 
-    def _evaluation_samples(self) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _evaluation_samples(self) -> int: ...
 
 
 @functools.lru_cache(maxsize=8)

@@ -23,6 +23,7 @@ Adversarial training replaces a scheduled fraction $f(s)$ of each batch by its
 attacked copy, :func:`adversarial_loss` with :func:`attack_schedule`.
 """
 
+import abc
 from collections.abc import Callable
 from typing import Any
 
@@ -173,6 +174,7 @@ def pgd(
 class AbstractAttack(eqx.Module):
     """A feature-space attack: ``attack(loss_fn, model, x, y, key) -> x'``."""
 
+    @abc.abstractmethod
     def __call__(self, loss_fn: Callable, model: Any, x: Any, y: Any, key: Any) -> Any:
         """The attacked inputs (see :func:`fgsm`, :func:`pgd`).
 
@@ -183,7 +185,7 @@ class AbstractAttack(eqx.Module):
             y: the targets.
             key: PRNG key (used by randomised attacks, e.g. PGD's random start).
         """
-        raise NotImplementedError
+        ...
 
 
 class FGSM(AbstractAttack):
